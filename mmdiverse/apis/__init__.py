@@ -1,0 +1,4 @@
+"""Helpers behind the command-line tools in ``tools/``."""
+from .launch import add_common_args, choose_dist_backend, load_config, toolbox_of
+
+__all__ = ['add_common_args', 'choose_dist_backend', 'load_config', 'toolbox_of']

@@ -1,0 +1,76 @@
+"""Command-line conventions shared by ``tools/train.py`` and ``tools/test.py``.
+
+Both tools accept mmpretrain and mmseg configs alike: everything here acts on
+keys that the two toolboxes share (``work_dir``, ``launcher``, ``env_cfg``,
+dataloaders), and the toolbox is told apart by the config's ``default_scope``.
+"""
+import argparse
+import os
+import os.path as osp
+import warnings
+
+import torch
+from mmengine.config import Config, DictAction
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Arguments every launcher tool takes (as in mmpretrain and mmseg)."""
+    parser.add_argument('--work-dir', help='directory for logs and checkpoints '
+                        '(default: work_dirs/<config name>)')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. model.backbone.drop_path_rate=0.2 '
+        'train_dataloader.batch_size=64')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    # torch.distributed launchers pass --local-rank (newer) or --local_rank.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Read ``args.config`` and apply the options shared by train and test.
+
+    Args:
+        args: parsed arguments with ``config``, ``work_dir``, ``cfg_options``,
+            ``launcher`` and ``local_rank``.
+
+    Returns:
+        Config: the merged config.
+    """
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
+    choose_dist_backend(cfg)
+    return cfg
+
+
+def choose_dist_backend(cfg: Config) -> None:
+    """Fall back from NCCL to gloo when no GPU is visible.
+
+    Recipes name ``env_cfg.dist_cfg.backend='nccl'``; on a CPU-only machine
+    that backend cannot start, so ``tools/dist_train.sh CONFIG 2`` would fail.
+    The choice can always be forced with
+    ``--cfg-options env_cfg.dist_cfg.backend=...``.
+    """
+    dist_cfg = cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'nccl') == 'nccl' and not torch.cuda.is_available():
+        if cfg.launcher != 'none':
+            warnings.warn('No GPU is visible: using the gloo backend instead of nccl.')
+        dist_cfg['backend'] = 'gloo'
+
+
+def toolbox_of(cfg: Config) -> str:
+    """``'mmseg'`` or ``'mmpretrain'``, from the config's ``default_scope``."""
+    scope = cfg.get('default_scope', 'mmpretrain')
+    if scope not in ('mmseg', 'mmpretrain'):
+        raise ValueError(f'default_scope={scope!r}: tools/train.py and tools/test.py '
+                         'support mmpretrain and mmseg configs only')
+    return scope

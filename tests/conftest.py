@@ -1,0 +1,33 @@
+"""Shared fixtures: tiny synthetic data sets and a runner for the tools."""
+import os
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def run_tool(*args, timeout=600, check=True, env=None):
+    """Run ``python tools/<args>`` from the repository root; return the result."""
+    full_env = dict(os.environ, PYTHONPATH=REPO_ROOT, **(env or {}))
+    result = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=full_env,
+                            capture_output=True, text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f'{args} failed ({result.returncode}):\n'
+                             f'{result.stdout[-4000:]}\n{result.stderr[-6000:]}')
+    return result
+
+
+def data_root_options(root):
+    """``--cfg-options`` pointing every dataloader of a demo config at ``root``."""
+    return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+
+
+@pytest.fixture(scope='session')
+def shapes_cls_root(tmp_path_factory):
+    """32 training and 8 validation 32x32 images of 4 shape classes."""
+    from mmdiverse.datasets import make_classification_set
+    return make_classification_set(str(tmp_path_factory.mktemp('shapes_cls')), num_classes=4,
+                                   train_per_class=8, val_per_class=2, img_size=32)

@@ -1,0 +1,56 @@
+"""Train an mmpretrain or mmseg model from a config.
+
+Examples::
+
+    python tools/train.py configs/demo/vit_tiny_diverse_shapes.py
+    python tools/train.py CONFIG --resume            # continue from work_dir's last checkpoint
+    python tools/train.py CONFIG --resume PATH.pth   # continue from a given checkpoint
+    tools/dist_train.sh CONFIG 8 --amp               # 8 processes through torchrun
+"""
+import argparse
+
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
+from mmdiverse.apis import add_common_args, load_config
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('config', help='config file (mmpretrain or mmseg)')
+    parser.add_argument(
+        '--resume', nargs='?', const='auto',
+        help='resume from the given checkpoint, or with no value from the '
+        'latest checkpoint in the work directory')
+    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the learning rate by the actual total batch size '
+                        '(auto_scale_lr.base_batch_size in the config)')
+    parser.add_argument('--no-validate', action='store_true',
+                        help='skip validation during training')
+    add_common_args(parser)
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    cfg = load_config(args)
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+    if args.auto_scale_lr:
+        cfg.setdefault('auto_scale_lr', {})['enable'] = True
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
