@@ -42,17 +42,56 @@ def _numpy_globals() -> List[Any]:
     return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
+_DEFAULT_STATISTICS = ('min', 'max', 'current', 'mean')
+
+
+def history_buffer_statistic(owner: Any, name: str) -> Any:
+    """A ``getattr`` restricted to HistoryBuffer's statistics methods.
+
+    A pickled ``HistoryBuffer`` holds its statistics methods, which pickle as
+    ``getattr(HistoryBuffer, 'mean')``. Allowing the real ``getattr`` would let
+    a file reach any attribute of any allowed object, so the global
+    ``builtins.getattr`` is mapped to this function for the load instead.
+
+    Raises:
+        UnsafeCheckpointError: for anything but ``HistoryBuffer.<statistic>``.
+    """
+    allowed = set(_DEFAULT_STATISTICS) | set(HistoryBuffer._statistics_methods)
+    if owner is HistoryBuffer and name in allowed:
+        return getattr(HistoryBuffer, name)
+    raise UnsafeCheckpointError(
+        f'getattr({owner!r}, {name!r}) is outside the allow-list: only '
+        f'HistoryBuffer statistics {sorted(allowed)} may be looked up')
+
+
 def safe_globals() -> List[Any]:
     """The allow-list: every non-tensor type that mmengine writes.
 
     Returns:
-        list: classes and functions passed to
-        ``torch.serialization.safe_globals`` for one load.
+        list: classes and functions (or ``(function, qualified name)`` pairs)
+        passed to ``torch.serialization.safe_globals`` for one load.
     """
-    return [HistoryBuffer, *_numpy_globals()]
+    restricted_getattr = [(history_buffer_statistic, f'{module}.getattr')
+                          for module in ('builtins', '__builtin__')]
+    return [HistoryBuffer, *_numpy_globals(), *restricted_getattr]
 
 
-_GLOBAL_PATTERN = re.compile(r'(?:Unsupported global|GLOBAL):? ?(?:GLOBAL )?([\w.]+)')
+_GLOBAL_PATTERN = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
+_REASON_PATTERN = re.compile(r'WeightsUnpickler error:(.*?)(?:Check the documentation|$)', re.S)
+
+
+def _refusal_reason(error: Exception) -> str:
+    """The part of torch's weights-only error that says what was refused."""
+    text = str(error)
+    match = _GLOBAL_PATTERN.search(text)
+    if match:
+        return (f'it needs {match.group(1)}, which is not in mmdiverse\'s allow-list '
+                'of safe checkpoint types (tensors, containers, NumPy values, '
+                'mmengine HistoryBuffer)')
+    match = _REASON_PATTERN.search(text)
+    reason = match.group(1).strip() if match else text.strip()
+    return reason.splitlines()[0] if reason else 'it holds an object outside the allow-list'
+
 
 
 def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
@@ -78,15 +117,11 @@ def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        match = _GLOBAL_PATTERN.search(str(error))
-        culprit = match.group(1) if match else 'an object of unknown type'
         raise UnsafeCheckpointError(
-            f'Refused to load checkpoint {filename!r}: it needs {culprit}, which '
-            'is not in mmdiverse\'s allow-list of safe checkpoint types '
-            '(tensors, containers, NumPy values, mmengine HistoryBuffer). '
-            'Loading it could execute code from the file. If you trust the '
-            'file, convert it with tools/convert_checkpoint.py in a trusted '
-            'environment.') from None
+            f'Refused to load checkpoint {filename!r}: {_refusal_reason(error)}. '
+            'Loading it could execute code from the file. If you trust its source, '
+            're-save only its tensors (the state_dict) with torch.save where it was '
+            'made.') from None
 
 
 def load_from_local_safe(filename: str, map_location: Optional[Any] = None) -> Any:
