@@ -74,3 +74,17 @@ def toolbox_of(cfg: Config) -> str:
         raise ValueError(f'default_scope={scope!r}: tools/train.py and tools/test.py '
                          'support mmpretrain and mmseg configs only')
     return scope
+
+
+def build_model(cfg: Config):
+    """Build ``cfg.model`` in the config's scope, as ``Runner`` would.
+
+    Like ``Runner``, a top-level ``data_preprocessor`` (mmpretrain configs keep
+    it there) is merged into the model config when the model gives none.
+    """
+    from mmengine.registry import MODELS, init_default_scope
+    init_default_scope(toolbox_of(cfg))
+    model_cfg = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return MODELS.build(model_cfg)
