@@ -31,3 +31,12 @@ def shapes_cls_root(tmp_path_factory):
     from mmdiverse.datasets import make_classification_set
     return make_classification_set(str(tmp_path_factory.mktemp('shapes_cls')), num_classes=4,
                                    train_per_class=8, val_per_class=2, img_size=32)
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_default_scope():
+    """Each test starts with no mmengine default scope (a Runner or
+    ``init_default_scope`` in an earlier test would otherwise leak its scope)."""
+    from mmengine.registry import DefaultScope
+    DefaultScope._instance_dict.clear()
+    yield

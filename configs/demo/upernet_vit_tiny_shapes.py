@@ -65,3 +65,4 @@ default_hooks = dict(
 )
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=True)
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]

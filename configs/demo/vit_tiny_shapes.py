@@ -49,3 +49,6 @@ default_hooks = dict(
 )
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=True)
+# Stop on a NaN/Inf loss term before it reaches the weights; continue the random
+# streams exactly on --resume.
+custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]

@@ -49,6 +49,7 @@ def load_config(args: argparse.Namespace) -> Config:
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('work_dirs', osp.splitext(osp.basename(args.config))[0])
     choose_dist_backend(cfg)
+    setup_cpu_distributed(cfg)
     return cfg
 
 
@@ -65,6 +66,33 @@ def choose_dist_backend(cfg: Config) -> None:
         if cfg.launcher != 'none':
             warnings.warn('No GPU is visible: using the gloo backend instead of nccl.')
         dist_cfg['backend'] = 'gloo'
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """``torchrun`` without a GPU: start the process group (gloo) here.
+
+    mmengine's pytorch launcher calls ``torch.cuda.set_device``, which fails
+    without a GPU, and wraps the model in DDP with ``device_ids=[LOCAL_RANK]``,
+    which DDP refuses for a CPU module. With the group already started the
+    Runner skips its own start, and ``device_ids=None`` lets DDP wrap a CPU
+    module. A config's own ``model_wrapper_cfg`` is kept. ``dist_cfg.timeout``
+    (seconds) bounds how long a rank waits in a collective for a dead peer.
+    """
+    if cfg.launcher != 'pytorch' or torch.cuda.is_available():
+        return
+    import datetime
+
+    import torch.distributed as dist
+    if not dist.is_initialized():
+        dist_cfg = cfg.env_cfg.get('dist_cfg', {})
+        kwargs = {}
+        if dist_cfg.get('timeout') is not None:
+            kwargs['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+        dist.init_process_group(backend=dist_cfg.get('backend', 'gloo'), **kwargs)
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
 
 
 def toolbox_of(cfg: Config) -> str:

@@ -1,0 +1,12 @@
+"""Hooks: per-layer patch similarity logging and loss-weight warm-up."""
+from .loss_weight_warmup_hook import LossWeightWarmupHook
+from .patch_similarity_hook import PatchSimilarityHook
+
+__all__ = ['PatchSimilarityHook', 'LossWeightWarmupHook']
+from .export_meta_hook import ExportMetaHook  # noqa: E402
+
+__all__ += ['ExportMetaHook']
+from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook  # noqa: E402
+from .random_state_hook import RandomStateHook  # noqa: E402
+
+__all__ += ['NonFiniteLossError', 'NonFiniteLossHook', 'RandomStateHook']

@@ -1,0 +1,90 @@
+"""Save the random number generators with each checkpoint and restore them on resume."""
+import random
+
+import numpy as np
+import torch
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+_KEY = 'random_state'
+
+
+@HOOKS.register_module()
+class RandomStateHook(Hook):
+    """Make ``--resume`` continue the random streams, not restart them.
+
+    mmengine re-seeds every run from ``randomness.seed``, so after a resume the
+    batch augmentations (CutMix boxes, Mixup ratios, the ``PatchCutMix``
+    pairing) draw the numbers of the *first* epochs again, and an interrupted
+    run diverges from an uninterrupted one. This hook stores the Python,
+    NumPy and torch (CPU and CUDA) generator states in every checkpoint under
+    ``'random_state'`` and restores them when the checkpoint is resumed. The
+    states are plain tuples, arrays and byte tensors, which the safe loader
+    (``weights_only=True``) accepts.
+
+    Validation runs between a checkpoint and the next training step, and
+    building its dataloader iterator draws from torch's generator; the hook
+    puts the generators back after validation, so the training streams do
+    not depend on when (or whether) the run validates -- which is also what
+    makes a resumed run draw exactly what the uninterrupted run drew.
+
+    Config::
+
+        custom_hooks = [dict(type='RandomStateHook')]
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self):
+        self._pending = None
+        self._before_val = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint[_KEY] = _capture()
+
+    def before_val(self, runner) -> None:
+        self._before_val = _capture()
+
+    def after_val(self, runner) -> None:
+        state, self._before_val = self._before_val, None
+        if state is not None:
+            _restore(state)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        # ``load_from`` (fine-tuning) also lands here: only a resume continues streams.
+        if not getattr(runner, '_resume', False):
+            return
+        self._pending = checkpoint.get(_KEY)
+        if self._pending is None:
+            runner.logger.warning('RandomStateHook: the checkpoint holds no random state '
+                                  '(saved without this hook); the random streams restart.')
+
+    def before_train(self, runner) -> None:
+        # Applied here, not on load: Runner.resume may re-seed after loading
+        # (when the configured seed differs from the checkpoint's).
+        state, self._pending = self._pending, None
+        if state is not None:
+            _restore(state)
+
+
+def _capture() -> dict:
+    return dict(
+        python=random.getstate(),
+        numpy=np.random.get_state(),
+        torch=torch.get_rng_state(),
+        cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    )
+
+
+def _restore(state: dict) -> None:
+    random.setstate(_as_python_state(state['python']))
+    np.random.set_state(state['numpy'])
+    torch.set_rng_state(state['torch'])
+    if state['cuda'] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state['cuda'])
+
+
+def _as_python_state(state):
+    """``random.setstate`` needs tuples; unpickling may give lists."""
+    version, internal, gauss = state
+    return version, tuple(internal), gauss

@@ -1,0 +1,6 @@
+"""Models: diversity losses, token taps, classifiers, segmentors, batch augments."""
+from . import losses  # noqa: F401
+from . import taps  # noqa: F401
+from . import batch_augments  # noqa: F401
+from . import classifiers  # noqa: F401
+from . import segmentors  # noqa: F401

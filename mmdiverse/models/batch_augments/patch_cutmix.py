@@ -1,0 +1,149 @@
+"""CutMix aligned to the token grid, with per-patch soft targets."""
+from typing import List, Optional, Tuple
+
+import numpy as np
+import torch
+from mmpretrain.models.utils.batch_augments import CutMix
+from mmpretrain.registry import BATCH_AUGMENTS
+
+
+@BATCH_AUGMENTS.register_module()
+class PatchCutMix(CutMix):
+    r"""CutMix whose box is aligned to the token grid.
+
+    Used by the patch-mixing loss of `Vision Transformers with Patch
+    Diversification <https://arxiv.org/abs/2104.12753>`_: every patch token
+    is trained on the label of the image its pixels come from. With the box
+    on the token grid (``patch_size`` = stride of the tokens the mixing loss
+    reads: 16 for ViT/DeiT-16, 32 for Swin's last stage or a ResNet's last
+    map), each token lies wholly inside or outside the box, so its soft
+    target is its source image's score, and the image-level score is the
+    area-weighted mix of the two:
+
+    .. math::
+        \lambda = 1 - \frac{|box|}{h w}, \qquad
+        y = \lambda y_a + (1 - \lambda) y_b = \frac{1}{n}\sum_i y_i
+
+    ``lambda`` is always the exact box share (as ``correct_lam=True`` in
+    :class:`CutMix`), so the two targets agree. Images are paired by a
+    random permutation (any batch size), as in mmpretrain's CutMix; one box
+    per batch. Any input whose height and width are multiples of
+    ``patch_size`` works.
+
+    As a plain batch augment (``__call__``) it returns ``(mixed_inputs,
+    mixed_scores)`` like every mmpretrain batch augment, so it also works
+    inside a stock ``ClsDataPreprocessor``. The per-patch targets come from
+    :meth:`mix_with_patch_targets`, which
+    :class:`~mmdiverse.models.batch_augments.PatchClsDataPreprocessor`
+    calls to put them into the data samples.
+
+    Args:
+        alpha (float): Beta(alpha, alpha) parameter of the mixing ratio.
+        patch_size (int | tuple[int, int]): Token stride in pixels.
+            Defaults to 16.
+        cutmix_minmax (list[float], optional): Min/max side ratio of the box
+            (uniform, in tokens); ``alpha`` is then ignored. Defaults to None.
+    """
+
+    def __init__(self,
+                 alpha: float,
+                 patch_size=16,
+                 cutmix_minmax: Optional[List[float]] = None):
+        super().__init__(
+            alpha=alpha, cutmix_minmax=cutmix_minmax, correct_lam=True)
+        if isinstance(patch_size, int):
+            patch_size = (patch_size, patch_size)
+        patch_size = tuple(int(p) for p in patch_size)
+        if len(patch_size) != 2 or min(patch_size) < 1:
+            raise ValueError('PatchCutMix: patch_size must be a positive int '
+                             f'or (h, w), got {patch_size}')
+        self.patch_size = patch_size
+
+    def token_grid(self, img_shape: Tuple[int, int]) -> Tuple[int, int]:
+        """``(h, w)`` token grid of an input of ``img_shape`` (pixels)."""
+        (img_h, img_w), (ph, pw) = tuple(img_shape), self.patch_size
+        if img_h % ph or img_w % pw:
+            raise ValueError(
+                f'PatchCutMix: patch_size={self.patch_size} does not divide '
+                f'the input shape {img_h}x{img_w}; resize/crop inputs to a '
+                'multiple of patch_size or set patch_size to the token stride')
+        return img_h // ph, img_w // pw
+
+    def sample_box(self, grid: Tuple[int, int],
+                   lam: float) -> Tuple[int, int, int, int]:
+        """A box ``(y1, y2, x1, x2)`` in token units, clipped to ``grid``."""
+        gh, gw = grid
+        if self.cutmix_minmax is not None:
+            lo, hi = self.cutmix_minmax
+            cut_h = np.random.randint(int(gh * lo), max(int(gh * hi),
+                                                        int(gh * lo) + 1))
+            cut_w = np.random.randint(int(gw * lo), max(int(gw * hi),
+                                                        int(gw * lo) + 1))
+            y1 = np.random.randint(0, gh - cut_h + 1)
+            x1 = np.random.randint(0, gw - cut_w + 1)
+            return y1, y1 + cut_h, x1, x1 + cut_w
+        ratio = np.sqrt(1. - lam)
+        cut_h, cut_w = int(round(gh * ratio)), int(round(gw * ratio))
+        cy, cx = np.random.randint(0, gh), np.random.randint(0, gw)
+        y1, x1 = cy - cut_h // 2, cx - cut_w // 2
+        y1c, y2c = np.clip([y1, y1 + cut_h], 0, gh)
+        x1c, x2c = np.clip([x1, x1 + cut_w], 0, gw)
+        return int(y1c), int(y2c), int(x1c), int(x2c)
+
+    def mix_with_patch_targets(
+        self, batch_inputs: torch.Tensor, batch_scores: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Mix a batch and build per-patch soft targets.
+
+        Args:
+            batch_inputs (Tensor): ``(B, C, H, W)`` images; ``H`` and ``W``
+                multiples of ``patch_size``.
+            batch_scores (Tensor): ``(B, K)`` one-hot (or soft) scores.
+
+        Returns:
+            tuple: ``mixed_inputs (B, C, H, W)`` (a new tensor; the input is
+            not modified), ``mixed_scores (B, K)`` and ``patch_scores (B, n,
+            K)`` with ``n = (H / p) * (W / p)`` in row-major token order
+            (float, same device as the scores).
+        """
+        return self._mix(batch_inputs, batch_scores, patch_targets=True)
+
+    def mix(self, batch_inputs: torch.Tensor,
+            batch_scores: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The mmpretrain batch-augment contract: ``(inputs, scores)``."""
+        return self._mix(batch_inputs, batch_scores, patch_targets=False)
+
+    def _mix(self, batch_inputs, batch_scores, patch_targets):
+        if batch_scores.ndim != 2:
+            raise ValueError('PatchCutMix expects batch scores of shape '
+                             f'(B, K), got {tuple(batch_scores.shape)}')
+        grid = self.token_grid(batch_inputs.shape[-2:])
+        batch_scores = batch_scores.float()
+        lam = np.random.beta(self.alpha, self.alpha)
+        index = torch.randperm(
+            batch_inputs.size(0), device=batch_inputs.device)
+        y1, y2, x1, x2 = self.sample_box(grid, lam)
+        ph, pw = self.patch_size
+
+        mixed = batch_inputs.clone()
+        mixed[..., y1 * ph:y2 * ph, x1 * pw:x2 * pw] = \
+            batch_inputs[index, :, y1 * ph:y2 * ph, x1 * pw:x2 * pw]
+
+        index = index.to(batch_scores.device)
+        partner = batch_scores[index]
+        lam = 1. - (y2 - y1) * (x2 - x1) / float(grid[0] * grid[1])
+        mixed_scores = lam * batch_scores + (1. - lam) * partner
+        if not patch_targets:
+            return mixed, mixed_scores
+
+        inside = torch.zeros(grid, dtype=torch.bool,
+                             device=batch_scores.device)
+        inside[y1:y2, x1:x2] = True
+        inside = inside.flatten().view(1, -1, 1)  # (1, n, 1) row-major
+        patch_scores = torch.where(inside, partner.unsqueeze(1),
+                                   batch_scores.unsqueeze(1))
+        return mixed, mixed_scores, patch_scores
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}(alpha={self.alpha}, patch_size='
+                f'{self.patch_size}, cutmix_minmax={self.cutmix_minmax})')

@@ -1,0 +1,322 @@
+"""DiverseImageClassifier on tiny ViT / Swin / CNN / timm models."""
+import copy
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+from mmengine.optim import OptimWrapper
+from mmengine.registry import DefaultScope
+
+import mmdiverse  # noqa: F401
+from mmdiverse.models.batch_augments import PatchClsDataPreprocessor
+from mmpretrain.models.utils import ClsDataPreprocessor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Build with mmpretrain's registries whatever scope other tests set."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
+NUM_CLASSES = 4
+VIT_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2,
+                feedforward_channels=64)
+LOSS_KEYS = ('loss_patch_cos', 'loss_patch_contrast', 'loss_patch_mix',
+             'loss_attn_div', 'loss_weight_cond')
+ALL_TERMS = dict(
+    patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
+    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
+    patch_mix=dict(type='PatchMixingLoss', loss_weight=1.0),
+    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
+    weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
+)
+CNN_TERMS = {k: ALL_TERMS[k] for k in ('patch_cos', 'patch_contrast',
+                                       'patch_mix')}
+
+
+@MODELS.register_module(force=True)
+class TestClsTokenNeck(nn.Module):
+    """Parameter-free neck taking the class token of (B, N, C) tokens (the
+    timm ViT output through TIMMBackbone)."""
+
+    def forward(self, inputs):
+        return tuple(x[:, 0] for x in inputs)
+
+
+def augments(patch_size, probs=None):
+    return dict(augments=[dict(type='Mixup', alpha=0.8),
+                          dict(type='PatchCutMix', alpha=1.0,
+                               patch_size=patch_size)], probs=probs)
+
+
+def linear_head(in_channels):
+    return dict(type='LinearClsHead', num_classes=NUM_CLASSES,
+                in_channels=in_channels,
+                loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
+                          mode='original'))
+
+
+def vit_cfg(diversity=None, patch_probs=None, **kwargs):
+    cfg = dict(
+        type='DiverseImageClassifier',
+        data_preprocessor=dict(num_classes=NUM_CLASSES),
+        backbone=dict(type='VisionTransformer', arch=VIT_ARCH, img_size=32,
+                      patch_size=8, drop_path_rate=0.),
+        neck=None,
+        head=dict(type='VisionTransformerClsHead', num_classes=NUM_CLASSES,
+                  in_channels=32,
+                  loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
+                            mode='original')),
+        train_cfg=augments(8, patch_probs))
+    cfg.update(kwargs)
+    if cfg['type'] == 'DiverseImageClassifier':
+        cfg['diversity'] = diversity
+    return cfg
+
+
+def swin_cfg(diversity):
+    return dict(
+        type='DiverseImageClassifier',
+        data_preprocessor=dict(num_classes=NUM_CLASSES),
+        backbone=dict(type='SwinTransformer',
+                      arch=dict(embed_dims=16, depths=[2, 2],
+                                num_heads=[2, 2]),
+                      img_size=32, window_size=2, out_indices=(1, ),
+                      drop_path_rate=0.),
+        neck=dict(type='GlobalAveragePooling'),
+        head=linear_head(32),
+        diversity=diversity,
+        train_cfg=augments(8))  # last-stage stride of this 2-stage Swin
+
+
+def cnn_cfg(diversity):
+    return dict(
+        type='DiverseImageClassifier',
+        data_preprocessor=dict(num_classes=NUM_CLASSES),
+        backbone=dict(type='ResNet', depth=18, stem_channels=8,
+                      base_channels=8),
+        neck=dict(type='GlobalAveragePooling'),
+        head=linear_head(64),
+        diversity=diversity,
+        train_cfg=augments(32))
+
+
+def timm_cfg(diversity):
+    return dict(
+        type='DiverseImageClassifier',
+        data_preprocessor=dict(num_classes=NUM_CLASSES),
+        backbone=dict(type='TIMMBackbone', model_name='vit_tiny_patch16_224',
+                      img_size=32, patch_size=8, embed_dim=32, depth=2,
+                      num_heads=2),
+        neck=dict(type='TestClsTokenNeck'),
+        head=linear_head(32),
+        diversity=diversity,
+        train_cfg=augments(8))
+
+
+CASES = {
+    'vit': (lambda: vit_cfg(
+        dict(ALL_TERMS, tap=dict(first_layer=0, attn_layers=(0, )))),
+        32, LOSS_KEYS),
+    'swin': (lambda: swin_cfg(dict(ALL_TERMS, tap=dict(attn_layers=(0, 3)))),
+             32, LOSS_KEYS),
+    'cnn': (lambda: cnn_cfg(dict(CNN_TERMS)), 64, LOSS_KEYS[:3]),
+    'timm': (lambda: timm_cfg(dict(ALL_TERMS)), 32, LOSS_KEYS),
+}
+
+
+def make_data(batch, size, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.arange(batch) % NUM_CLASSES
+    return dict(inputs=torch.rand(batch, 3, size, size, generator=gen),
+                data_samples=[DataSample().set_gt_label(int(c))
+                              for c in labels])
+
+
+def build(name):
+    if name == 'timm':
+        pytest.importorskip('timm')
+    cfg, size, keys = CASES[name]
+    torch.manual_seed(0)
+    return MODELS.build(cfg()), size, keys
+
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_trains_a_few_iterations_with_all_terms(name):
+    np.random.seed(0)
+    model, size, keys = build(name)
+    assert isinstance(model.data_preprocessor, PatchClsDataPreprocessor)
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    model.train()
+    patch_mixed = []
+    for step in range(4):
+        data = make_data(5, size, seed=step)
+        log_vars = model.train_step(data, optim)
+        patch_mixed.append('gt_patch_score' in data['data_samples'][0])
+        for key in ('loss', 'patch_cos_sim') + keys:
+            assert key in log_vars, key
+            assert np.isfinite(float(log_vars[key])), key
+        assert set(log_vars) - {'loss', 'patch_cos_sim', *keys} \
+            <= {'accuracy_top-1'}
+    assert any(patch_mixed)  # PatchCutMix batches reached the loss
+    # the regularizers leave no hook or patched attribute behind
+    assert all(not m._forward_hooks and not m._forward_pre_hooks
+               for m in model.modules())
+
+
+@pytest.mark.parametrize('name', list(CASES))
+def test_every_term_reaches_the_backbone(name):
+    model, size, keys = build(name)
+    model.train()
+    data = model.data_preprocessor(make_data(4, size), training=True)
+    losses = model(**data, mode='loss')
+    assert not losses['patch_cos_sim'].requires_grad
+    params = [p for p in model.backbone.parameters() if p.requires_grad]
+    for key in keys:
+        grads = torch.autograd.grad(losses[key], params, retain_graph=True,
+                                    allow_unused=True)
+        total = sum(g.abs().sum() for g in grads if g is not None)
+        assert total > 0, f'{key} does not reach the backbone'
+
+
+def test_attention_and_weight_terms_reach_their_blocks():
+    model, size, _ = build('vit')
+    data = model.data_preprocessor(make_data(4, size), training=True)
+    losses = model(**data, mode='loss')
+    qkv0 = model.backbone.layers[0].attn.qkv.weight
+    qkv1 = model.backbone.layers[1].attn.qkv.weight
+    g0, g1 = torch.autograd.grad(losses['loss_attn_div'], [qkv0, qkv1],
+                                 retain_graph=True, allow_unused=True)
+    assert g0.abs().sum() > 0 and (g1 is None or g1.abs().sum() == 0)
+    g0, g1 = torch.autograd.grad(losses['loss_weight_cond'], [qkv0, qkv1])
+    assert g0.abs().sum() > 0 and g1.abs().sum() > 0
+
+
+def test_without_diversity_it_is_image_classifier():
+    torch.manual_seed(0)
+    plain = MODELS.build(vit_cfg(type='ImageClassifier'))
+    diverse = MODELS.build(vit_cfg())
+    diverse.load_state_dict(plain.state_dict())
+    assert type(diverse.data_preprocessor) is ClsDataPreprocessor
+    assert diverse.diversity is None
+    data = plain.data_preprocessor(make_data(3, 32), training=False)
+    for mode in ('loss', 'tensor'):
+        a = plain(**copy.deepcopy(data), mode=mode)
+        b = diverse(**copy.deepcopy(data), mode=mode)
+        a = a['loss'] if mode == 'loss' else a
+        b = b['loss'] if mode == 'loss' else b
+        torch.testing.assert_close(a, b)
+
+
+def test_inference_is_unchanged_and_hook_free():
+    torch.manual_seed(0)
+    plain = MODELS.build(vit_cfg(type='ImageClassifier')).eval()
+    diverse = MODELS.build(vit_cfg(dict(ALL_TERMS))).eval()
+    diverse.load_state_dict(plain.state_dict())
+    inputs = make_data(3, 32)['inputs']
+    with torch.no_grad():
+        torch.testing.assert_close(diverse(inputs), plain(inputs))
+        pred = diverse.predict(inputs)
+    torch.testing.assert_close(
+        torch.stack([p.pred_score for p in pred]),
+        torch.stack([p.pred_score for p in plain.predict(inputs)]))
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    assert all(layer.attn.scaled_dot_product_attention is sdpa
+               for layer in diverse.backbone.layers)
+
+
+def test_extract_taps_for_reuse():
+    model, _, _ = build('vit')
+    feats, taps = model.extract_taps(make_data(2, 32)['inputs'],
+                                     per_layer=True)
+    assert taps.last.shape == (2, 16, 32) and len(taps.per_layer) == 2
+    assert 0 in taps.attn
+    plain = MODELS.build(vit_cfg())
+    _, taps = plain.extract_taps(make_data(2, 32)['inputs'])
+    assert taps.last.shape == (2, 16, 32)
+
+
+def test_patch_targets_follow_label_smoothing():
+    model = MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix'])))
+    samples = [DataSample().set_gt_label(c) for c in (0, 3)]
+    targets = model.patch_targets(samples, 16, NUM_CLASSES, 'cpu')
+    assert targets.shape == (2, 16, NUM_CLASSES)
+    torch.testing.assert_close(targets[1, 5],
+                               torch.tensor([0.025, 0.025, 0.025, 0.925]))
+    model = MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix'],
+                                      patch_label_smooth=0.)))
+    targets = model.patch_targets(samples, 16, NUM_CLASSES, 'cpu')
+    torch.testing.assert_close(targets[0, 0], torch.tensor([1., 0, 0, 0]))
+
+
+def test_mixup_batch_uses_image_scores_for_every_patch():
+    np.random.seed(0)
+    model = MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix'],
+                                      patch_label_smooth=0.),
+                                 patch_probs=[1.0, 0.0]))
+    data = model.data_preprocessor(make_data(3, 32), training=True)
+    samples = data['data_samples']
+    assert 'gt_patch_score' not in samples[0]
+    targets = model.patch_targets(samples, 16, NUM_CLASSES, 'cpu')
+    torch.testing.assert_close(targets[2, 7], samples[2].gt_score)
+
+
+def test_patch_size_mismatch_is_explained():
+    cfg = vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))
+    cfg['train_cfg'] = augments(16, probs=[0.0, 1.0])
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(make_data(2, 32), training=True)
+    with pytest.raises(ValueError, match='patch_size=8'):
+        model(**data, mode='loss')
+
+
+def test_terms_are_optional_and_scalable():
+    model = MODELS.build(vit_cfg(dict(patch_cos=ALL_TERMS['patch_cos'])))
+    data = model.data_preprocessor(make_data(2, 32), training=True)
+    losses = model(**data, mode='loss')
+    assert set(losses) >= {'loss', 'loss_patch_cos', 'patch_cos_sim'}
+    assert not set(losses) & set(LOSS_KEYS[1:])
+    full = losses['loss_patch_cos']
+    model.diversity.set_term_scale('patch_cos', 0.5)
+    torch.testing.assert_close(model(**data, mode='loss')['loss_patch_cos'],
+                               0.5 * full)
+    model.diversity.set_term_scale('all', 0.)
+    assert model(**data, mode='loss')['loss_patch_cos'] == 0
+
+
+@pytest.mark.parametrize('cfg_fn,terms,match', [
+    (cnn_cfg, dict(attn_div=ALL_TERMS['attn_div']), 'diversity.attn_div'),
+    (cnn_cfg, dict(weight_cond=ALL_TERMS['weight_cond']),
+     'diversity.weight_cond'),
+    (vit_cfg, dict(patch_cosine=ALL_TERMS['patch_cos']), 'unknown keys'),
+    (vit_cfg, dict(tap=dict(first_layer=9), **ALL_TERMS),
+     r'diversity\.tap\.first_layer=9 .*layers\.0, layers\.1'),
+    (vit_cfg, dict(tap=dict(attn_layers=('layers.4', )), **ALL_TERMS),
+     'layers.0, layers.1'),
+    (swin_cfg, dict(tap=dict(first_layer=0), **ALL_TERMS),
+     'diversity.patch_contrast'),
+])
+def test_build_time_errors(cfg_fn, terms, match):
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(cfg_fn(terms))
+
+
+def test_patch_mix_rejects_a_learned_neck():
+    cfg = cnn_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))
+    cfg['neck'] = dict(type='LinearNeck', in_channels=64, out_channels=64)
+    cfg['head'] = linear_head(64)
+    with pytest.raises(ValueError, match='parameter-free neck'):
+        MODELS.build(cfg)
+
+
+def test_cnn_contrast_width_mismatch_is_explained_on_first_forward():
+    cfg = cnn_cfg(dict(patch_contrast=ALL_TERMS['patch_contrast'],
+                       tap=dict(first_layer='layer4.0')))
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(make_data(2, 64), training=True)
+    with pytest.raises(ValueError, match="first tap 'layer4.0' has width 32"):
+        model(**data, mode='loss')
