@@ -13,6 +13,6 @@ from .version import __version__
 install_safe_checkpoint_loader()
 install_atomic_local_backend()
 
-from . import engine, models  # noqa: E402,F401  (registration side effects)
+from . import datasets, engine, models  # noqa: E402,F401  (registration side effects)
 
 __all__ = ['__version__']
