@@ -1,0 +1,18 @@
+# DeiT-B (12 layers, width 768, 12 heads), ImageNet-1K from scratch, 300 epochs,
+# DeiT recipe (with the EMA of mmpretrain's DeiT-B config), regularizers OFF:
+# the baseline of deit_b12_diverse.py.
+# 8 GPUs x 128 images = 1024 total batch ("8xb128"); lr via auto_scale_lr.
+#   tools/dist_train.sh configs/pretrain/deit_b12_baseline.py 8
+_base_ = [
+    'mmpretrain::deit/deit-base_16xb64_in1k.py',
+    './_base_/deit_recipe.py',
+    './_base_/mmdiverse_runtime.py',
+]
+
+model = dict(backbone=dict(drop_path_rate=_base_.deit_drop_path_rate))
+
+train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler)
+param_scheduler = _base_.deit_param_scheduler
+auto_scale_lr = dict(base_batch_size=1024, enable=True)
+
+default_hooks = dict(export_meta=dict(type='ExportMetaHook'))

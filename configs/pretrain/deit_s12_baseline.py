@@ -1,0 +1,19 @@
+# DeiT-S (12 layers, width 384, 6 heads), ImageNet-1K from scratch, 300 epochs,
+# DeiT recipe, regularizers OFF: the baseline of deit_s12_diverse.py.
+# 8 GPUs x 128 images = 1024 total batch ("8xb128"). Other GPU counts or batch
+# sizes: the learning rate follows auto_scale_lr (base batch 1024).
+#   tools/dist_train.sh configs/pretrain/deit_s12_baseline.py 8
+_base_ = [
+    'mmpretrain::deit/deit-small_4xb256_in1k.py',
+    './_base_/deit_recipe.py',
+    './_base_/mmdiverse_runtime.py',
+]
+
+model = dict(backbone=dict(drop_path_rate=_base_.deit_drop_path_rate))
+
+train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler)
+param_scheduler = _base_.deit_param_scheduler
+auto_scale_lr = dict(base_batch_size=1024, enable=True)
+
+# Writes meta['mmdiverse'] into checkpoints; exports work_dir/backbone_export.pth.
+default_hooks = dict(export_meta=dict(type='ExportMetaHook'))

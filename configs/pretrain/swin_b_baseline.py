@@ -1,0 +1,16 @@
+# Swin-B (window 7, 224 px), ImageNet-1K from scratch with mmpretrain's Swin
+# recipe (300 epochs, AdamW lr 1e-3 at batch 1024, 20 warm-up epochs, cosine,
+# RandAugment, Mixup 0.8 + CutMix 1.0, random erasing, label smoothing,
+# stochastic depth 0.5), regularizers OFF: the baseline of swin_b_diverse.py.
+# 8 GPUs x 128 images = 1024 total batch ("8xb128"; the recipe's 16xb64 has the
+# same total); lr via auto_scale_lr (base batch 1024).
+#   tools/dist_train.sh configs/pretrain/swin_b_baseline.py 8
+_base_ = [
+    'mmpretrain::swin_transformer/swin-base_16xb64_in1k.py',
+    './_base_/mmdiverse_runtime.py',
+]
+
+train_dataloader = dict(batch_size=128)
+auto_scale_lr = dict(base_batch_size=1024, enable=True)
+
+default_hooks = dict(export_meta=dict(type='ExportMetaHook'))

@@ -1,0 +1,60 @@
+# ViT-L/16 (24 layers, width 1024, 16 heads, 224 px) initialised from
+# ImageNet-22K (ImageNet-21K) and fine-tuned on ImageNet-1K, regularizers OFF:
+# the baseline of vit_l24_diverse.py (reported: 83.6).
+# 8 GPUs x 64 images = 512 total batch ("8xb64"); lr via auto_scale_lr (base 512).
+#   tools/dist_train.sh configs/pretrain/vit_l24_baseline.py 8
+#
+# Pretrained weights: timm's `vit_large_patch16_224.augreg_in21k` state dict
+# converted to mmpretrain's layout at the path below (README, "Checkpoint
+# conversion"). Its head (21K classes) is not loaded (prefix='backbone.').
+#
+# Deltas from mmpretrain's ViT-L/16 224 px recipe (written for training from
+# scratch): the fine-tuning schedule of swin_l_baseline.py (30 epochs, AdamW
+# lr 2e-5 x batch / 512, 5 warm-up epochs, cosine to 2e-7, weight decay 1e-8),
+# the 22K -> 1K augmentation (RandAugment, Mixup 0.8 + CutMix 1.0, random
+# erasing, label smoothing 0.1), stochastic depth 0.1 instead of dropout, a
+# linear head (no pre-logits layer), and the [-1, 1] input normalisation the
+# 21K weights were trained with.
+pretrained = 'checkpoints/vit_large_patch16_224_in21k_mmpretrain.pth'
+
+_base_ = [
+    'mmpretrain::vision_transformer/vit-large-p16_64xb64_in1k.py',
+    './_base_/mmdiverse_runtime.py',
+]
+
+model = dict(
+    backbone=dict(
+        drop_rate=0.0,
+        drop_path_rate=0.1,
+        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
+                      prefix='backbone.')),
+    head=dict(hidden_dim=None,
+              loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')),
+    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+)
+
+data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
+    dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+    dict(type='RandAugment', policies='timm_increasing', num_policies=2, total_level=10,
+         magnitude_level=9, magnitude_std=0.5,
+         hparams=dict(pad_val=[128, 128, 128], interpolation='bicubic')),
+    dict(type='RandomErasing', erase_prob=0.25, mode='rand', min_area_ratio=0.02,
+         max_area_ratio=1 / 3, fill_color=[127.5, 127.5, 127.5],
+         fill_std=[127.5, 127.5, 127.5]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+
+optim_wrapper = dict(optimizer=dict(lr=2e-5, weight_decay=1e-8))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
+         convert_to_iter_based=True),
+    dict(type='CosineAnnealingLR', eta_min=2e-7, by_epoch=True, begin=5),
+]
+train_cfg = dict(max_epochs=30)
+auto_scale_lr = dict(base_batch_size=512, enable=True)
+
+default_hooks = dict(export_meta=dict(type='ExportMetaHook'))

@@ -1,0 +1,239 @@
+"""Every config under configs/ parses and builds its model at full size on
+the CPU (no data, no checkpoint); the pretraining configs say what the
+issue and the papers ask for, and each diverse config differs from its
+baseline only in the regularizers."""
+import contextlib
+import gc
+import glob
+import os.path as osp
+import re
+
+import pytest
+import torch
+from mmengine.config import Config, ConfigDict
+
+from tests.conftest import REPO_ROOT
+
+CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
+ALL_CONFIGS = sorted(
+    osp.relpath(p, CONFIG_ROOT) for p in glob.glob(osp.join(CONFIG_ROOT, '**', '*.py'),
+                                                   recursive=True)
+    if '_base_' not in osp.relpath(p, CONFIG_ROOT).split(osp.sep))
+PRETRAIN = ['deit_s12', 'deit_s24', 'deit_b12', 'deit_b24', 'swin_b', 'swin_l', 'vit_l24']
+DIVERSITY = dict(
+    patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
+    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
+    patch_mix=dict(type='PatchMixingLoss', loss_weight=1.0),
+    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
+    weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
+)
+
+
+# Published sizes (parameters of the classifier with a 1000-class head).
+SIZES = {'deit_s12': 22.1e6, 'deit_s24': 43.4e6, 'deit_b12': 86.6e6, 'deit_b24': 171.6e6,
+         'swin_b': 87.8e6, 'swin_l': 196.5e6, 'vit_l24': 304.3e6}
+
+
+def load(name):
+    return Config.fromfile(osp.join(CONFIG_ROOT, name))
+
+
+def plain(obj):
+    if isinstance(obj, (dict, ConfigDict)):
+        return {k: plain(v) for k, v in obj.items() if k != '_scope_'}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return obj
+
+
+def flatten(obj, prefix=''):
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            out.update(flatten(value, f'{prefix}{key}.'))
+        return out
+    return {prefix[:-1]: obj}
+
+
+@contextlib.contextmanager
+def skip_random_init():
+    """Allocate parameters without drawing their random initial values.
+
+    Construction (every module, every full-size tensor) runs as usual; only
+    the ``torch.nn.init`` fills, which take seconds for a 300M-parameter
+    model on the CPU, are skipped. For tests of structure and shapes only.
+    """
+    names = ('uniform_', 'normal_', 'trunc_normal_', 'kaiming_uniform_', 'kaiming_normal_',
+             'xavier_uniform_', 'xavier_normal_', 'constant_', 'zeros_', 'ones_')
+    originals = {name: getattr(torch.nn.init, name) for name in names}
+    try:
+        for name in names:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(torch.nn.init, name, fn)
+
+
+def build_model(cfg):
+    """The config's model at full size, as the Runner builds it (the
+    top-level ``data_preprocessor`` goes into the model); no checkpoint is
+    loaded (``init_weights`` is not called)."""
+    import mmdiverse  # noqa: F401
+    from mmengine.registry import MODELS, DefaultScope, init_default_scope
+    scope = cfg.get('default_scope', 'mmpretrain')
+    if DefaultScope.get_current_instance() is None or \
+            DefaultScope.get_current_instance().scope_name != scope:
+        init_default_scope(scope)
+    model_cfg = cfg.model.copy()
+    if cfg.get('data_preprocessor') is not None:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return MODELS.build(model_cfg)
+
+
+def test_there_is_a_baseline_for_every_diverse_config():
+    pretrain = {c for c in ALL_CONFIGS if c.startswith('pretrain' + osp.sep)}
+    expected = {osp.join('pretrain', f'{m}_{kind}.py') for m in PRETRAIN
+                for kind in ('diverse', 'baseline')}
+    assert expected <= pretrain
+
+
+@pytest.mark.parametrize('name', ALL_CONFIGS)
+def test_config_builds_its_model_at_full_size(name):
+    cfg = load(name)
+    with skip_random_init():
+        model = build_model(cfg)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params > 0
+    if name.startswith('pretrain'):
+        size = SIZES[osp.basename(name).rsplit('_', 1)[0]]
+        assert abs(n_params - size) / size < 0.01, f'{n_params / 1e6:.1f}M parameters'
+        diverse = name.endswith('_diverse.py')
+        assert type(model).__name__ == ('DiverseImageClassifier' if diverse else 'ImageClassifier')
+        if diverse:
+            assert tuple(model.diversity.terms) == tuple(DIVERSITY)
+            assert type(model.data_preprocessor).__name__ == 'PatchClsDataPreprocessor'
+    del model
+    gc.collect()
+
+
+@pytest.mark.parametrize('model_name', PRETRAIN)
+def test_pretrain_pair_differs_only_in_the_regularizers(model_name):
+    diverse = plain(load(f'pretrain/{model_name}_diverse.py')._cfg_dict.to_dict())
+    baseline = plain(load(f'pretrain/{model_name}_baseline.py')._cfg_dict.to_dict())
+    assert diverse['model'].pop('type') == 'DiverseImageClassifier'
+    assert baseline['model'].pop('type') == 'ImageClassifier'
+
+    diversity = diverse['model'].pop('diversity')
+    assert {k: v for k, v in diversity.items() if k != 'tap'} == DIVERSITY
+    assert diversity['tap']['attn_layers'] == [0]
+    if model_name.startswith(('deit', 'vit')):
+        assert diversity['tap']['first_layer'] == 0
+
+    d_aug = diverse['model']['train_cfg'].pop('augments')
+    b_aug = baseline['model']['train_cfg'].pop('augments')
+    token_stride = 32 if model_name.startswith('swin') else 16
+    assert b_aug == [dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]
+    assert d_aug == [dict(type='Mixup', alpha=0.8),
+                     dict(type='PatchCutMix', alpha=1.0, patch_size=token_stride)]
+
+    helpers = {'diversity_terms', 'diversity_vit', 'diversity_swin', 'patch_cutmix_vit',
+               'patch_cutmix_swin'}
+    diff = {k for k in set(flatten(diverse)) | set(flatten(baseline))
+            if flatten(diverse).get(k, '<missing>') != flatten(baseline).get(k, '<missing>')}
+    assert {k.split('.')[0] for k in diff} <= helpers, sorted(diff)
+
+
+def _header_batch(path):
+    text = open(path).read()
+    match = re.search(r'(\d+) GPUs x (\d+) images = (\d+) total batch \("(\d+)xb(\d+)"', text)
+    assert match, f'{path}: the header must state "<G> GPUs x <B> images = <T> total batch"'
+    gpus, per_gpu, total = (int(g) for g in match.groups()[:3])
+    assert gpus * per_gpu == total and match.group(4, 5) == (str(gpus), str(per_gpu))
+    return gpus, per_gpu, total
+
+
+@pytest.mark.parametrize('name', [f'{m}_{k}' for m in PRETRAIN for k in ('diverse', 'baseline')])
+def test_pretrain_recipe(name):
+    path = osp.join(CONFIG_ROOT, 'pretrain', f'{name}.py')
+    cfg = load(path)
+    text = open(path).read()
+    assert re.search(r"^_base_ = \[?\s*'(mmpretrain::|\./)", text, re.M), 'inherits a recipe'
+    # batch and GPU count in the header, learning rate scaled by auto_scale_lr
+    gpus, per_gpu, total = _header_batch(path)
+    assert cfg.train_dataloader.batch_size == per_gpu
+    assert cfg.auto_scale_lr == dict(base_batch_size=total, enable=True)
+    assert f'tools/dist_train.sh configs/pretrain/{name}.py {gpus}' in text
+    assert cfg.custom_imports.imports == ['mmdiverse']
+    assert cfg.default_hooks.export_meta.type == 'ExportMetaHook'
+    assert cfg.optim_wrapper.optimizer.type == 'AdamW'
+    kinds = [s.type for s in cfg.param_scheduler]
+    assert kinds == ['LinearLR', 'CosineAnnealingLR']
+    pipeline = [t.type for t in cfg.train_dataloader.dataset.pipeline]
+    assert cfg.model.head.loss.type == 'LabelSmoothLoss'
+    assert cfg.env_cfg.dist_cfg.backend == 'nccl'  # tools fall back to gloo without a GPU
+    backbone = cfg.model.backbone
+
+    if name.startswith('deit'):
+        # DeiT: 300 epochs, AdamW, cosine with 5 warm-up epochs, RandAugment,
+        # Mixup + CutMix, random erasing, repeated augmentation
+        assert cfg.train_cfg.max_epochs == 300
+        assert cfg.param_scheduler[0].end == 5 == cfg.param_scheduler[1].begin
+        assert 'RandAugment' in pipeline and 'RandomErasing' in pipeline
+        assert cfg.train_dataloader.sampler.type == 'RepeatAugSampler'
+        assert cfg.optim_wrapper.optimizer.lr == 1e-3 and total == 1024  # 5e-4 x 1024 / 512
+        assert backbone.drop_path_rate == 0.1 and backbone.patch_size == 16
+        width = 384 if '_s' in name else 768
+        layers = 24 if '24' in name else 12
+        arch = backbone.arch
+        if isinstance(arch, str):
+            from mmpretrain.models.backbones import VisionTransformer
+            arch = VisionTransformer.arch_zoo[arch]
+        assert (arch['embed_dims'], arch['num_layers'], arch['num_heads']) == \
+            (width, layers, width // 64)
+        assert cfg.model.init_cfg  # trained from scratch with the recipe's init
+    elif name.startswith('swin_b'):
+        assert cfg.train_cfg.max_epochs == 300
+        assert (backbone.arch, backbone.img_size) == ('base', 224)
+        assert 'RandAugment' in pipeline and 'RandomErasing' in pipeline
+    else:  # ImageNet-22K initialised Swin-L / ViT-L fine-tuned on ImageNet-1K
+        assert cfg.train_cfg.max_epochs == 30
+        assert 'RandAugment' in pipeline and 'RandomErasing' in pipeline
+        init = backbone.init_cfg
+        assert init.type == 'Pretrained' and init.prefix == 'backbone.'
+        assert init.checkpoint == cfg.pretrained
+        assert re.fullmatch(r'checkpoints/\w+_22k_mmpretrain\.pth|checkpoints/\w+_in21k_'
+                            r'mmpretrain\.pth', init.checkpoint)
+        assert re.search(r"^pretrained = '", text, re.M)
+        if name.startswith('swin_l'):
+            assert (backbone.arch, backbone.img_size) == ('large', 384)
+            assert backbone.stage_cfgs.block_cfgs.window_size == 12
+        else:
+            assert (backbone.arch, backbone.img_size, backbone.patch_size) == ('l', 224, 16)
+            assert cfg.data_preprocessor.mean == [127.5] * 3  # the 21K weights' normalisation
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['deit_s12_diverse', 'swin_b_diverse'])
+def test_diverse_training_step_at_full_size(name):
+    """One loss computation of the full-size model on two images, with the
+    patch-aligned CutMix forced: every term is finite and backpropagates."""
+    from mmpretrain.structures import DataSample
+    cfg = load(f'pretrain/{name}.py')
+    cfg.model.train_cfg.augments = [a for a in cfg.model.train_cfg.augments
+                                    if a['type'] == 'PatchCutMix']
+    model = build_model(cfg)
+    model.train()
+    torch.manual_seed(0)
+    data = dict(inputs=[torch.randint(0, 256, (3, 224, 224), dtype=torch.uint8)
+                        for _ in range(2)],
+                data_samples=[DataSample().set_gt_label(i) for i in (3, 7)])
+    data = model.data_preprocessor(data, training=True)
+    losses = model(**data, mode='loss')
+    for term in DIVERSITY:
+        assert torch.isfinite(losses[f'loss_{term}']), term
+    total = sum(v for k, v in losses.items() if 'loss' in k)
+    total.backward()
+    assert model.backbone.patch_embed.projection.weight.grad is not None
+    del model
+    gc.collect()

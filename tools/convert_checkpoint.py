@@ -1,0 +1,116 @@
+"""Convert checkpoints to the key layout our configs load, or export a backbone.
+
+Formats: swin-official (Microsoft Swin), timm-swin, timm-vit (ViT and DeiT),
+mmpretrain (mmpretrain/mmcls model zoo and this project's checkpoints).
+The source format is detected from the keys unless --src is given; the
+output is mmpretrain's layout unless --dst is given. The report lists what
+was mapped, added, dropped and what could not be mapped (exit status 1 when
+something could not be mapped, unless --allow-unmapped).
+
+Examples::
+
+    # Microsoft's Swin-L 22K weights for configs/pretrain/swin_l_*.py
+    python tools/convert_checkpoint.py swin_large_patch4_window12_384_22k.pth \\
+        checkpoints/swin_large_patch4_window12_384_22k_mmpretrain.pth
+    # timm ViT-L/16 21K weights (a saved state_dict or a .safetensors file)
+    python tools/convert_checkpoint.py vit_large_patch16_224_in21k.safetensors \\
+        checkpoints/vit_large_patch16_224_in21k_mmpretrain.pth --check-config \\
+        configs/pretrain/vit_l24_diverse.py
+    # transfer file of a finished run: backbone.* + head.* with metadata
+    python tools/convert_checkpoint.py --export work_dirs/swin_l_diverse/epoch_30.pth \\
+        checkpoints/swin_l_diverse_in1k.pth
+    # back to timm
+    python tools/convert_checkpoint.py CKPT out.pth --dst timm-swin
+"""
+import argparse
+import json
+import sys
+
+from mmdiverse.checkpoint.convert import ALIASES, FORMATS, convert_checkpoint
+from mmdiverse.checkpoint.export import export_backbone
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split('\n\n')[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='\n\n'.join(__doc__.split('\n\n')[1:]))
+    parser.add_argument('src', help='input checkpoint (.pth/.pt/.bin/.safetensors)')
+    parser.add_argument('dst', help='output checkpoint')
+    formats = ['auto', *FORMATS, *sorted(ALIASES)]
+    parser.add_argument('--src-format', '--src', default='auto', choices=formats,
+                        metavar='FORMAT', help='layout of the input: auto (default: detect '
+                        f'from the keys), {", ".join(FORMATS)}')
+    parser.add_argument('--dst-format', '--dst', default='mmpretrain', choices=list(FORMATS),
+                        metavar='FORMAT', help='layout of the output (default: mmpretrain)')
+    parser.add_argument('--key', help='entry of the input file holding the weights '
+                        '(default: state_dict, model, ... or the file itself)')
+    parser.add_argument('--export', action='store_true',
+                        help='SRC is a training checkpoint of this project (or any mmpretrain '
+                        'checkpoint): write its backbone.* and head.* weights with '
+                        "meta['mmdiverse'] for transfer")
+    parser.add_argument('--no-head', action='store_true',
+                        help='with --export: keep backbone.* only')
+    parser.add_argument('--check-config',
+                        help='build the model of this config and compare its keys and '
+                        'shapes with the converted weights (mmpretrain output only)')
+    parser.add_argument('--allow-unmapped', action='store_true',
+                        help='exit 0 even if some keys could not be mapped')
+    parser.add_argument('--verbose', '-v', action='store_true', help='list every mapped key')
+    return parser.parse_args(argv)
+
+
+def check_against_config(state_dict_path, config):
+    """Print how the converted weights fit the model of ``config``.
+
+    Returns the number of problems (missing backbone keys, shape mismatches).
+    """
+    import mmdiverse  # noqa: F401  (registers the models)
+    from mmdiverse.checkpoint import safe_load
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope, init_default_scope
+    from mmpretrain.registry import MODELS
+
+    cfg = Config.fromfile(config)
+    cfg.model.get('backbone', {}).pop('init_cfg', None)  # no checkpoint loading here
+    if DefaultScope.get_current_instance() is None:
+        init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(cfg.model)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    weights = safe_load(state_dict_path, map_location='cpu')['state_dict']
+    missing = [k for k in expected if k.startswith('backbone.') and k not in weights]
+    shape = [f'{k}: file {tuple(v.shape)} vs model {expected[k]}' for k, v in weights.items()
+             if k in expected and tuple(v.shape) != expected[k] and k.startswith('backbone.')]
+    unused = [k for k in weights if k.startswith('backbone.') and k not in expected]
+    resized = [s for s in shape if 'relative_position_bias_table' in s or 'pos_embed' in s]
+    print(f'check against {config}: {len(expected)} model tensors; '
+          f'backbone: {len(missing)} missing, {len(unused)} unused, '
+          f'{len(shape)} shape mismatches ({len(resized)} resized at load time)')
+    for title, keys in (('missing', missing), ('unused', unused), ('shape', shape)):
+        for key in keys:
+            print(f'  {title}: {key}')
+    return len(missing) + len(shape) - len(resized)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.export:
+        meta = export_backbone(args.src, args.dst, keep_head=not args.no_head)
+        print(f'exported {args.src} -> {args.dst}')
+        print('meta[mmdiverse] = ' + json.dumps(meta, indent=2, default=str))
+        problems = 0
+    else:
+        report = convert_checkpoint(args.src, args.dst, args.src_format, args.dst_format,
+                                    key=args.key)
+        print(report.summary(verbose=args.verbose))
+        print(f'wrote {args.dst}')
+        problems = 0 if args.allow_unmapped else len(report.unmapped)
+    if args.check_config:
+        if args.dst_format != 'mmpretrain' and not args.export:
+            sys.exit('--check-config needs mmpretrain output')
+        problems += check_against_config(args.dst, args.check_config)
+    return 1 if problems else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
