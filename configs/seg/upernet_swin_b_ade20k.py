@@ -1,0 +1,12 @@
+# UperNet + Swin-B on ADE20K: the recipe of upernet_swin_l_ade20k.py with the
+# Swin-B backbone of configs/pretrain/swin_b_diverse.py (ImageNet-1K, 224 px,
+# window 7; as mmseg's swin-base-patch4-window7-in1k-pre UperNet config).
+_base_ = './upernet_swin_l_ade20k.py'
+
+pretrained = 'work_dirs/swin_b_diverse/backbone_export.pth'
+model = dict(
+    backbone=dict(arch='base', img_size=224, window_size=7,
+                  init_cfg=dict(checkpoint=pretrained)),
+    decode_head=dict(in_channels=[128, 256, 512, 1024]),
+    auxiliary_head=dict(in_channels=512),
+)
