@@ -42,6 +42,7 @@ def enable_visualization(cfg, show_dir):
         raise KeyError('--show-dir needs default_hooks.visualization in the config')
     if toolbox_of(cfg) == 'mmseg':
         hook['draw'] = True
+        hook['interval'] = 1  # every image, not mmseg's default of every 50th
         cfg.visualizer['save_dir'] = show_dir
     else:
         hook['enable'] = True

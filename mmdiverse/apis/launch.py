@@ -89,10 +89,24 @@ def setup_cpu_distributed(cfg: Config) -> None:
         if dist_cfg.get('timeout') is not None:
             kwargs['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
         dist.init_process_group(backend=dist_cfg.get('backend', 'gloo'), **kwargs)
+    _sync_bn_to_bn(cfg.model)
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
             find_unused_parameters=cfg.get('find_unused_parameters', False))
+
+
+def _sync_bn_to_bn(node) -> None:
+    """SyncBN only works on GPU modules (DDP refuses it on the CPU): use BN."""
+    if isinstance(node, dict):
+        if node.get('type') in ('SyncBN', 'MMSyncBN'):
+            warnings.warn('No GPU is visible: replacing SyncBN by BN in the model.')
+            node['type'] = 'BN'
+        for value in node.values():
+            _sync_bn_to_bn(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _sync_bn_to_bn(value)
 
 
 def toolbox_of(cfg: Config) -> str:
