@@ -1,0 +1,185 @@
+"""WeightConditionLoss against torch.linalg.svdvals in float64."""
+import io
+
+import pytest
+import torch
+
+from mmdiverse.models.losses import (WeightConditionLoss,
+                                     power_iteration_extremes)
+from mmpretrain.registry import MODELS
+
+
+def matrix(rows, cols, sigmas, seed):
+    """A float64 matrix with the given singular values."""
+    gen = torch.Generator().manual_seed(seed)
+    u, _ = torch.linalg.qr(
+        torch.randn(rows, rows, generator=gen, dtype=torch.float64))
+    v, _ = torch.linalg.qr(
+        torch.randn(cols, cols, generator=gen, dtype=torch.float64))
+    s = torch.zeros(rows, cols, dtype=torch.float64)
+    k = min(rows, cols)
+    s[range(k), range(k)] = torch.tensor(sigmas, dtype=torch.float64)
+    return u @ s @ v.T
+
+
+# separated extremes so that a few hundred iterations converge to ~1e-10
+SIGMAS = [3.0, 2.4, 2.0, 1.7, 1.5, 1.3, 1.1, 0.4]
+
+
+def weights_set():
+    return [
+        matrix(8, 8, SIGMAS, 0),
+        matrix(8, 12, [2.0, 1.8, 1.5, 1.2, 1.0, 0.9, 0.8, 0.2], 1),  # wide
+        matrix(8, 8, [x / 2 for x in SIGMAS], 2),  # same shape as [0]
+        matrix(10, 6, [1.5, 1.2, 1.0, 0.8, 0.7, 0.1], 3),  # tall
+    ]
+
+
+def reference(weights):
+    total = 0.
+    for w in weights:
+        s = torch.linalg.svdvals(w)
+        total = total + (s[0]**2 - s[-1]**2)**2
+    return total
+
+
+def test_converges_to_svdvals_value_and_gradient():
+    weights = [w.requires_grad_() for w in weights_set()]
+    loss = WeightConditionLoss(num_iters=300, init_iters=0)
+    value = loss(weights)
+    grads = torch.autograd.grad(value, weights)
+    ref = reference(weights)
+    ref_grads = torch.autograd.grad(ref, weights)
+    torch.testing.assert_close(value, ref, rtol=1e-9, atol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-5, atol=1e-6)
+
+
+def test_persistent_vectors_sharpen_over_calls():
+    weights = weights_set()
+    ref = reference(weights).item()
+    loss = WeightConditionLoss(num_iters=1, init_iters=0)
+    errors = []
+    for step in range(1, 401):
+        value = loss(weights).item()
+        if step in (1, 10, 50, 400):
+            errors.append(abs(value - ref) / ref)
+    assert errors[0] > 1e-2  # one iteration from noise is far off
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 1e-9, errors
+    # a fresh module with the same single iteration is as bad as step 1
+    fresh = WeightConditionLoss(num_iters=1, init_iters=0)(weights).item()
+    assert abs(fresh - ref) / ref > 1e-2
+
+
+def test_buffers_float32_on_weight_device_and_state_dict_resume():
+    weights = [w.float() for w in weights_set()]
+    trained = WeightConditionLoss(num_iters=1)
+    for _ in range(5):
+        trained(weights)
+    state = trained.state_dict()
+    assert sorted(state) == [f'power_vectors_{i}' for i in range(4)]
+    for i, w in enumerate(weights):
+        buf = state[f'power_vectors_{i}']
+        assert buf.dtype == torch.float32 and buf.device == w.device
+        assert buf.shape == (2, min(w.shape))
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    buffer.seek(0)
+    resumed = WeightConditionLoss(num_iters=1)
+    resumed.load_state_dict(torch.load(buffer, weights_only=True))
+    for _ in range(3):  # identical continuation: bit-exact
+        assert torch.equal(trained(weights), resumed(weights))
+    for key, value in trained.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key])
+
+
+def test_eval_mode_leaves_state_untouched():
+    weights = weights_set()
+    loss = WeightConditionLoss(num_iters=2)
+    loss(weights)
+    before = {k: v.clone() for k, v in loss.state_dict().items()}
+    loss.eval()
+    loss(weights)
+    for key, value in loss.state_dict().items():
+        assert torch.equal(value, before[key])
+    fresh = WeightConditionLoss().eval()
+    fresh(weights)
+    assert len(fresh.state_dict()) == 0
+
+
+def test_init_independent_of_global_rng():
+    # DDP ranks must start from identical vectors whatever their RNG state
+    weights = weights_set()
+    torch.manual_seed(0)
+    a = WeightConditionLoss()(weights)
+    torch.manual_seed(123)
+    b = WeightConditionLoss()(weights)
+    assert torch.equal(a, b)
+
+
+def test_shape_change_reinitializes():
+    loss = WeightConditionLoss(num_iters=50)
+    loss([matrix(8, 8, SIGMAS, 0)])
+    value = loss([matrix(6, 6, SIGMAS[2:], 5)])
+    assert loss.power_vectors_0.shape == (2, 6)
+    torch.testing.assert_close(value, reference([matrix(6, 6, SIGMAS[2:], 5)]),
+                               rtol=1e-6, atol=0)
+
+
+def test_power_iteration_extremes_is_batched():
+    weights = torch.stack([matrix(8, 8, SIGMAS, s) for s in range(3)])
+    start = torch.nn.functional.normalize(
+        torch.randn(3, 2, 8, dtype=torch.float64), dim=-1)
+    vectors = power_iteration_extremes(weights, start, num_iters=400)
+    sigma_sq = torch.bmm(weights, vectors.transpose(1, 2)).pow(2).sum(1)
+    expected = torch.tensor([[SIGMAS[0]**2, SIGMAS[-1]**2]] * 3,
+                            dtype=torch.float64)
+    torch.testing.assert_close(sigma_sq, expected, rtol=1e-10, atol=0)
+
+
+def test_accepts_parameter_list_and_chunked_qkv():
+    torch.manual_seed(0)
+    qkv = torch.nn.Linear(8, 24, bias=False)
+    params = torch.nn.ParameterList([torch.nn.Parameter(torch.randn(6, 6))])
+    value = WeightConditionLoss(num_iters=2000)(qkv.weight.chunk(3)) + \
+        WeightConditionLoss(num_iters=2000)(params)
+    value.backward()
+    expected = reference([w.double() for w in qkv.weight.chunk(3)]) + \
+        reference([params[0].double()])
+    torch.testing.assert_close(value.double(), expected, rtol=1e-4, atol=0)
+    assert qkv.weight.grad.shape == (24, 8)
+
+
+def test_zero_matrix_is_finite():
+    w = torch.zeros(4, 4, requires_grad=True)
+    value = WeightConditionLoss()([w, matrix(4, 4, [1., .8, .5, .2], 0)])
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(w.grad).all()
+
+
+def test_loss_weight_registry_and_autocast():
+    weights = [w.float() for w in weights_set()]
+    loss = MODELS.build(
+        dict(type='WeightConditionLoss', loss_weight=5e-4, num_iters=200))
+    assert isinstance(loss, WeightConditionLoss)
+    value = loss(weights)
+    torch.testing.assert_close(value, 5e-4 * reference(weights_set()).float(),
+                               rtol=1e-4, atol=0)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        amp = loss(weights)
+        amp_bf16 = loss([w.bfloat16() for w in weights])
+    assert amp.dtype == torch.float32 and amp_bf16.dtype == torch.float32
+    torch.testing.assert_close(amp, value, rtol=1e-5, atol=0)
+    torch.testing.assert_close(amp_bf16, value, rtol=5e-2, atol=0)
+
+
+@pytest.mark.parametrize('bad,pattern', [
+    (torch.randn(4, 4), r'list of 2-D weight matrices.*got \(4, 4\)'),
+    ([], 'at least one weight matrix'),
+    ([torch.randn(4, 4), torch.randn(3, 4, 4)],
+     r'weights\[1\] of shape \(rows, cols\), got \(3, 4, 4\)'),
+])
+def test_invalid_inputs_raise(bad, pattern):
+    with pytest.raises(ValueError, match=pattern):
+        WeightConditionLoss()(bad)
