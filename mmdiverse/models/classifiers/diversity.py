@@ -87,8 +87,12 @@ class DiversityRegularizer(nn.Module):
                 continue
             # The losses live in mmpretrain's registry; segmentors build
             # this in the mmseg scope.
-            with DefaultScope.overwrite_default_scope('mmpretrain'):
-                self.losses[term] = MODELS.build(loss_cfg)
+            try:
+                with DefaultScope.overwrite_default_scope('mmpretrain'):
+                    self.losses[term] = MODELS.build(loss_cfg)
+            except (KeyError, TypeError) as error:
+                raise type(error)(f'{cfg_key}.{term}={dict(loss_cfg)!r} cannot be built: '
+                                  f'{error}') from error
         self.term_scales: Dict[str, float] = {t: 1. for t in self.losses}
 
         tap_cfg.setdefault('cfg_key', f'{cfg_key}.tap')

@@ -320,3 +320,13 @@ def test_cnn_contrast_width_mismatch_is_explained_on_first_forward():
     data = model.data_preprocessor(make_data(2, 64), training=True)
     with pytest.raises(ValueError, match="first tap 'layer4.0' has width 32"):
         model(**data, mode='loss')
+
+
+def test_unknown_regularizer_type_names_the_config_key():
+    from mmengine.config import Config
+
+    from mmdiverse.apis import build_model
+    cfg = Config.fromfile('configs/demo/vit_tiny_shapes_diverse.py')
+    cfg.model.diversity.patch_cos = dict(type='PatchCosLoss', loss_weight=0.5)
+    with pytest.raises(KeyError, match=r'diversity\.patch_cos=.*PatchCosLoss'):
+        build_model(cfg)
