@@ -18,7 +18,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmdiverse.apis import add_common_args, load_config, toolbox_of
+from mmdiverse.apis import add_common_args, check_data_roots, load_config, toolbox_of
 from mmdiverse.checkpoint import atomic_write
 
 
@@ -70,6 +70,7 @@ def main():
             evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
             cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.out)]
 
+    check_data_roots(cfg, ('test', ))
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if is_main_process():

@@ -8,6 +8,7 @@ import argparse
 import os
 import os.path as osp
 import warnings
+from typing import Sequence
 
 import torch
 from mmengine.config import Config, DictAction
@@ -51,6 +52,49 @@ def load_config(args: argparse.Namespace) -> Config:
     choose_dist_backend(cfg)
     setup_cpu_distributed(cfg)
     return cfg
+
+
+# The layout each dataset type reads below its data_root (quoted in errors).
+EXPECTED_LAYOUTS = {
+    'ImageNet': 'train/<wnid>/*.JPEG, val/<wnid>/*.JPEG (optional meta/train.txt, meta/val.txt)',
+    'CustomDataset': '<split>/<class>/<image> folders, or meta/<split>.txt listing '
+                     '"<path> <label>" lines',
+    'ADE20KDataset': 'images/{training,validation}/*.jpg and '
+                     'annotations/{training,validation}/*.png',
+    'CityscapesDataset': 'leftImg8bit/{train,val}/<city>/*_leftImg8bit.png and '
+                         'gtFine/{train,val}/<city>/*_gtFine_labelTrainIds.png '
+                         '(tools/dataset_converters/cityscapes.py makes them)',
+    'BaseSegDataset': 'images/<split>/*<img_suffix> and annotations/<split>/*<seg_map_suffix>',
+}
+
+
+def check_data_roots(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test')) -> None:
+    """Fail before building anything when a dataloader's ``data_root`` is missing.
+
+    Args:
+        cfg: the config.
+        splits: the dataloaders the run will use (``'train'``, ``'val'``, ``'test'``).
+
+    Raises:
+        FileNotFoundError: naming the config key, the path and the layout
+            the dataset type expects below it.
+    """
+    for split in splits:
+        loader = cfg.get(f'{split}_dataloader')
+        dataset = loader.get('dataset') if isinstance(loader, dict) else None
+        while isinstance(dataset, dict) and 'dataset' in dataset:  # wrappers
+            dataset = dataset['dataset']
+        if not isinstance(dataset, dict) or not dataset.get('data_root'):
+            continue
+        root = dataset['data_root']
+        if '://' in str(root) or osp.isdir(root):
+            continue
+        dataset_type = str(dataset.get('type', '')).split('.')[-1]
+        layout = EXPECTED_LAYOUTS.get(dataset_type, 'see the dataset class documentation')
+        raise FileNotFoundError(
+            f'{split}_dataloader.dataset.data_root={root!r} does not exist '
+            f'(from {osp.abspath(root)}). {dataset_type or "The dataset"} expects: {layout}. '
+            f'Point it elsewhere with --cfg-options {split}_dataloader.dataset.data_root=PATH')
 
 
 def choose_dist_backend(cfg: Config) -> None:

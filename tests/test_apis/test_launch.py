@@ -1,0 +1,29 @@
+import pytest
+from mmengine.config import Config
+
+from mmdiverse.apis import check_data_roots
+
+
+def test_missing_data_root_names_key_path_and_layout(tmp_path):
+    cfg = Config.fromfile('configs/demo/vit_tiny_shapes.py')
+    missing = str(tmp_path / 'nowhere')
+    cfg.val_dataloader.dataset.data_root = missing
+    cfg.train_dataloader.dataset.data_root = str(tmp_path)
+    with pytest.raises(FileNotFoundError,
+                       match=r"val_dataloader\.dataset\.data_root=.*nowhere.*CustomDataset "
+                             r"expects: <split>/<class>"):
+        check_data_roots(cfg)
+
+
+def test_segmentation_layout_is_quoted(tmp_path):
+    cfg = Config.fromfile('configs/seg/upernet_swin_l_ade20k.py')
+    cfg.train_dataloader.dataset.data_root = str(tmp_path / 'ade')
+    with pytest.raises(FileNotFoundError, match=r'ADE20KDataset expects: images/\{training'):
+        check_data_roots(cfg)
+
+
+def test_existing_roots_pass(tmp_path):
+    cfg = Config.fromfile('configs/demo/vit_tiny_shapes.py')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = str(tmp_path)
+    check_data_roots(cfg)
