@@ -13,7 +13,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmdiverse.apis import add_common_args, check_data_roots, load_config
+from mmdiverse.apis import (add_common_args, check_checkpoint_paths, check_data_roots,
+                            load_config)
 
 
 def parse_args():
@@ -49,6 +50,8 @@ def main():
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
 
     check_data_roots(cfg, ('train', ) if args.no_validate else ('train', 'val'))
+    if not cfg.get('resume'):
+        check_checkpoint_paths(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
 

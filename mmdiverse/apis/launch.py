@@ -153,6 +153,35 @@ def _sync_bn_to_bn(node) -> None:
             _sync_bn_to_bn(value)
 
 
+def check_checkpoint_paths(cfg: Config) -> None:
+    """Fail before training when a checkpoint the run would load is missing.
+
+    Looks at ``load_from`` and every ``init_cfg=dict(type='Pretrained',
+    checkpoint=...)`` in ``cfg.model``; URLs are left to the loader.
+
+    Raises:
+        FileNotFoundError: naming the config key and the path.
+    """
+    missing = []
+
+    def visit(node, key):
+        if isinstance(node, dict):
+            if node.get('type') == 'Pretrained' and isinstance(node.get('checkpoint'), str):
+                missing.append((f'{key}.checkpoint', node['checkpoint']))
+            for child, value in node.items():
+                visit(value, f'{key}.{child}')
+        elif isinstance(node, (list, tuple)):
+            for index, value in enumerate(node):
+                visit(value, f'{key}[{index}]')
+
+    visit(cfg.get('model'), 'model')
+    if isinstance(cfg.get('load_from'), str):
+        missing.append(('load_from', cfg.load_from))
+    for key, path in missing:
+        if '://' not in path and not osp.isfile(osp.expanduser(path)):
+            raise FileNotFoundError(f'{key}={path!r}: checkpoint file not found')
+
+
 def toolbox_of(cfg: Config) -> str:
     """``'mmseg'`` or ``'mmpretrain'``, from the config's ``default_scope``."""
     scope = cfg.get('default_scope', 'mmpretrain')

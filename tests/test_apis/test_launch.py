@@ -27,3 +27,14 @@ def test_existing_roots_pass(tmp_path):
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = str(tmp_path)
     check_data_roots(cfg)
+
+
+def test_missing_backbone_checkpoint_names_the_key(tmp_path):
+    from mmdiverse.apis import check_checkpoint_paths
+    cfg = Config.fromfile('configs/seg/upernet_swin_l_ade20k.py')
+    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'missing.pth')
+    with pytest.raises(FileNotFoundError,
+                       match=r"model\.backbone\.init_cfg\.checkpoint=.*missing\.pth"):
+        check_checkpoint_paths(cfg)
+    (tmp_path / 'missing.pth').write_bytes(b'')
+    check_checkpoint_paths(cfg)
