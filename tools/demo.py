@@ -30,7 +30,7 @@ SEG_CONFIG = 'configs/demo/upernet_vit_tiny_shapes.py'
 # Sizes of the default run and of --quick (what the tests run).
 SCALES = {
     'default': dict(train_per_class=750, val_per_class=100, seg_train=320, seg_val=80,
-                    pretrain_epochs=30, seg_iters=600, analysis_images=128),
+                    pretrain_epochs=30, seg_iters=500, analysis_images=128),
     'quick': dict(train_per_class=8, val_per_class=4, seg_train=8, seg_val=4,
                   pretrain_epochs=2, seg_iters=4, analysis_images=8),
 }
