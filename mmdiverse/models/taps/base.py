@@ -312,6 +312,30 @@ class BaseTap:
                  per_layer) -> None:
         raise NotImplementedError
 
+    def _install_token_blocks(self, installer: _Installer, out: TapOutputs,
+                              blocks: Sequence[nn.Module], skip: int, state: dict,
+                              per_layer, attn_layers: Tuple[int, ...], capture) -> None:
+        """Hooks shared by the token (ViT-like) taps.
+
+        Records every block's output tokens without its ``skip`` leading
+        class / distillation tokens (when ``per_layer``), on the grid
+        ``state['hw']``, and the attention probabilities of ``attn_layers``
+        through ``capture(attention_module, store)``, which returns its undo.
+        """
+        if per_layer:
+            sink = self._per_layer_sink(out, per_layer)
+            for index, block in enumerate(blocks):
+                def on_block(_module, _args, output, index=index):
+                    sink(index, output[:, skip:], state['hw'])
+
+                installer.forward_hook(block, on_block)
+
+        for index in attn_layers:
+            def store(probs, index=index):
+                out.attn[index] = probs
+
+            installer.on_exit(capture(blocks[index].attn, store))
+
     @staticmethod
     def _per_layer_sink(out: TapOutputs, per_layer) -> PerLayerCallback:
         if callable(per_layer):

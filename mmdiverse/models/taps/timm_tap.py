@@ -114,20 +114,8 @@ class TimmTap(CNNTap):
 
             installer.forward_hook(model.norm, on_last)
 
-        if per_layer:
-            sink = self._per_layer_sink(out, per_layer)
-            for index, block in enumerate(model.blocks):
-                def on_block(_module, _args, output, index=index):
-                    sink(index, output[:, prefix:], state['hw'])
-
-                installer.forward_hook(block, on_block)
-
-        for index in attn_layers:
-            def store(probs, index=index):
-                out.attn[index] = probs
-
-            installer.on_exit(
-                capture_timm_attention(model.blocks[index].attn, store))
+        self._install_token_blocks(installer, out, model.blocks, prefix, state, per_layer,
+                                   attn_layers, capture_timm_attention)
 
     def qkv_weights(self):
         if not self.is_token_model:

@@ -76,20 +76,8 @@ class ViTTap(BaseTap):
 
             installer.forward_hook(last_module, on_last)
 
-        if per_layer:
-            sink = self._per_layer_sink(out, per_layer)
-            for index, layer in enumerate(backbone.layers):
-                def on_block(_module, _args, output, index=index):
-                    sink(index, output[:, extra:], state['hw'])
-
-                installer.forward_hook(layer, on_block)
-
-        for index in attn_layers:
-            def store(probs, index=index):
-                out.attn[index] = probs
-
-            installer.on_exit(
-                capture_mmpretrain_mha(backbone.layers[index].attn, store))
+        self._install_token_blocks(installer, out, backbone.layers, extra, state, per_layer,
+                                   attn_layers, capture_mmpretrain_mha)
 
     def qkv_weights(self):
         weights = []
