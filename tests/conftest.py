@@ -1,6 +1,7 @@
 """Shared fixtures: tiny synthetic data sets and a runner for the tools."""
 import os
 import os.path as osp
+import contextlib
 import subprocess
 import sys
 
@@ -23,6 +24,27 @@ def run_tool(*args, timeout=600, check=True, env=None):
 def data_root_options(root):
     """``--cfg-options`` pointing every dataloader of a demo config at ``root``."""
     return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+
+
+@contextlib.contextmanager
+def skip_random_init():
+    """Allocate parameters without drawing their random initial values.
+
+    Construction (every module, every full-size tensor) runs as usual; only
+    the ``torch.nn.init`` fills, which take seconds for a 300M-parameter
+    model on the CPU, are skipped. For tests of structure and shapes only.
+    """
+    import torch
+    names = ('uniform_', 'normal_', 'trunc_normal_', 'kaiming_uniform_', 'kaiming_normal_',
+             'xavier_uniform_', 'xavier_normal_', 'constant_', 'zeros_', 'ones_')
+    originals = {name: getattr(torch.nn.init, name) for name in names}
+    try:
+        for name in names:
+            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
+        yield
+    finally:
+        for name, fn in originals.items():
+            setattr(torch.nn.init, name, fn)
 
 
 @pytest.fixture(scope='session')

@@ -4,7 +4,6 @@ State dicts come from the real model definitions (timm and mmpretrain) at
 random initialisation; equivalence is checked tensor by tensor and, for
 small models, by comparing the two libraries' forward passes.
 """
-import contextlib
 from collections import OrderedDict
 
 import pytest
@@ -15,6 +14,7 @@ from mmdiverse.checkpoint.convert import (convert_state_dict, detect_format,
 from mmdiverse.checkpoint.convert.common import (Rule, merge_order_to_unfold,
                                                  relative_position_index,
                                                  unfold_order_to_merge)
+from tests.conftest import skip_random_init
 
 timm = pytest.importorskip('timm')
 
@@ -270,21 +270,6 @@ def test_mmpretrain_zoo_files_are_normalised():
 
 
 # --------------------------------------------------- full-size published weights
-@contextlib.contextmanager
-def skip_random_init():
-    """Build modules without drawing random initial values (shapes only)."""
-    names = ('uniform_', 'normal_', 'trunc_normal_', 'kaiming_uniform_', 'kaiming_normal_',
-             'xavier_uniform_', 'xavier_normal_', 'constant_', 'zeros_', 'ones_')
-    originals = {name: getattr(torch.nn.init, name) for name in names}
-    try:
-        for name in names:
-            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for name, fn in originals.items():
-            setattr(torch.nn.init, name, fn)
-
-
 def _meta_state_dict(name):
     return timm.create_model(name, device='meta').state_dict()
 

@@ -2,7 +2,6 @@
 the CPU (no data, no checkpoint); the pretraining configs say what the
 issue and the papers ask for, and each diverse config differs from its
 baseline only in the regularizers."""
-import contextlib
 import gc
 import glob
 import os.path as osp
@@ -12,7 +11,8 @@ import pytest
 import torch
 from mmengine.config import Config, ConfigDict
 
-from tests.conftest import REPO_ROOT
+from mmdiverse.apis import build_model
+from tests.conftest import REPO_ROOT, skip_random_init
 
 CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 ALL_CONFIGS = sorted(
@@ -53,42 +53,6 @@ def flatten(obj, prefix=''):
             out.update(flatten(value, f'{prefix}{key}.'))
         return out
     return {prefix[:-1]: obj}
-
-
-@contextlib.contextmanager
-def skip_random_init():
-    """Allocate parameters without drawing their random initial values.
-
-    Construction (every module, every full-size tensor) runs as usual; only
-    the ``torch.nn.init`` fills, which take seconds for a 300M-parameter
-    model on the CPU, are skipped. For tests of structure and shapes only.
-    """
-    names = ('uniform_', 'normal_', 'trunc_normal_', 'kaiming_uniform_', 'kaiming_normal_',
-             'xavier_uniform_', 'xavier_normal_', 'constant_', 'zeros_', 'ones_')
-    originals = {name: getattr(torch.nn.init, name) for name in names}
-    try:
-        for name in names:
-            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for name, fn in originals.items():
-            setattr(torch.nn.init, name, fn)
-
-
-def build_model(cfg):
-    """The config's model at full size, as the Runner builds it (the
-    top-level ``data_preprocessor`` goes into the model); no checkpoint is
-    loaded (``init_weights`` is not called)."""
-    import mmdiverse  # noqa: F401
-    from mmengine.registry import MODELS, DefaultScope, init_default_scope
-    scope = cfg.get('default_scope', 'mmpretrain')
-    if DefaultScope.get_current_instance() is None or \
-            DefaultScope.get_current_instance().scope_name != scope:
-        init_default_scope(scope)
-    model_cfg = cfg.model.copy()
-    if cfg.get('data_preprocessor') is not None:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    return MODELS.build(model_cfg)
 
 
 def test_there_is_a_baseline_for_every_diverse_config():
