@@ -11,9 +11,20 @@ _base_ = [
 
 model = dict(backbone=dict(drop_path_rate=_base_.deit_drop_path_rate))
 
-train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler)
 param_scheduler = _base_.deit_param_scheduler
 auto_scale_lr = dict(base_batch_size=1024, enable=True)
 
 # Writes meta['mmdiverse'] into checkpoints; exports work_dir/backbone_export.pth.
 default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
+
+# Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
+train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler, dataset=dict(pipeline=[
+    dict(t, **_base_.strict_loaders.get(t.type, {}))
+    for t in _base_.train_dataloader.dataset.pipeline]))
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(t, **_base_.strict_loaders.get(t.type, {}))
+    for t in _base_.val_dataloader.dataset.pipeline]))
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(t, **_base_.strict_loaders.get(t.type, {}))
+    for t in _base_.test_dataloader.dataset.pipeline]))
+custom_hooks = _base_.mmdiverse_hooks

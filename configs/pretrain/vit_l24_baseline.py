@@ -35,7 +35,7 @@ model = dict(
 
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),  # strict loading (see below)
     dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandAugment', policies='timm_increasing', num_policies=2, total_level=10,
@@ -58,3 +58,12 @@ train_cfg = dict(max_epochs=30)
 auto_scale_lr = dict(base_batch_size=512, enable=True)
 
 default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
+
+# Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(t, **_base_.strict_loaders.get(t.type, {}))
+    for t in _base_.val_dataloader.dataset.pipeline]))
+test_dataloader = dict(dataset=dict(pipeline=[
+    dict(t, **_base_.strict_loaders.get(t.type, {}))
+    for t in _base_.test_dataloader.dataset.pipeline]))
+custom_hooks = _base_.mmdiverse_hooks

@@ -5,7 +5,10 @@
 # mmpretrain's VisionTransformer loaded strictly from the DeiT checkpoint of
 # configs/pretrain/deit_s12_diverse.py. The position embedding is interpolated
 # from the pretraining grid (14x14 at 224 px) to 32x32.
-_base_ = 'mmseg::vit/vit_deit-s16-ln_mln_upernet_8xb2-160k_ade20k-512x512.py'
+_base_ = [
+    'mmseg::vit/vit_deit-s16-ln_mln_upernet_8xb2-160k_ade20k-512x512.py',
+    './_base_/mmdiverse_runtime.py',
+]
 
 custom_imports = dict(imports=['mmdiverse', 'mmpretrain.models'], allow_failed_imports=False)
 
@@ -37,6 +40,20 @@ model = dict(
 # keep them out of weight decay as the recipe intends.
 optim_wrapper = dict(
     paramwise_cfg=dict(custom_keys={'ln1': dict(decay_mult=0.), 'ln2': dict(decay_mult=0.)}))
+
+# Strict loaders (mmdiverse.datasets.transforms), swapped into mmseg's pipelines
+# by type name, other arguments kept: a truncated or unreadable image or label
+# map, or a label outside 0..149 other than 255 (after reduce_zero_label),
+# stops the run naming the file. (--tta uses mmseg's tta_pipeline as it is.)
+strict_loaders = dict(
+    LoadImageFromFile=dict(type='CheckedLoadImageFromFile'),
+    LoadAnnotations=dict(type='CheckedLoadAnnotations', num_classes=150))
+
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(t, **strict_loaders.get(t.type, {})) for t in _base_.train_dataloader.dataset.pipeline]))
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(t, **strict_loaders.get(t.type, {})) for t in _base_.val_dataloader.dataset.pipeline]))
+test_dataloader = val_dataloader
 
 # tools/test.py --show-dir paints every test image (mmseg's hook: every 50th).
 default_hooks = dict(visualization=dict(interval=1))

@@ -13,6 +13,7 @@ _base_ = [
     './_base_/models/upernet_swin_l.py',
     'mmseg::_base_/datasets/ade20k.py',
     'mmseg::_base_/default_runtime.py',
+    './_base_/mmdiverse_runtime.py',
     './_base_/schedules/swin_adamw_160k.py',
 ]
 
@@ -31,9 +32,19 @@ model = dict(
     auxiliary_head=dict(num_classes=150),
 )
 
+# Strict loaders (mmdiverse.datasets.transforms), swapped into mmseg's pipelines
+# by type name, other arguments kept: a truncated or unreadable image or label
+# map, or a label outside 0..149 other than 255 (after reduce_zero_label),
+# stops the run naming the file. (--tta uses mmseg's tta_pipeline as it is.)
+strict_loaders = dict(
+    LoadImageFromFile=dict(type='CheckedLoadImageFromFile'),
+    LoadAnnotations=dict(type='CheckedLoadAnnotations', num_classes=150))
+
 # 8 GPUs x 2 images per GPU
-train_dataloader = dict(batch_size=2)
-val_dataloader = dict(batch_size=1)
+train_dataloader = dict(batch_size=2, dataset=dict(pipeline=[
+    dict(t, **strict_loaders.get(t.type, {})) for t in _base_.train_dataloader.dataset.pipeline]))
+val_dataloader = dict(batch_size=1, dataset=dict(pipeline=[
+    dict(t, **strict_loaders.get(t.type, {})) for t in _base_.val_dataloader.dataset.pipeline]))
 test_dataloader = val_dataloader
 
 # tools/test.py --show-dir paints every test image (mmseg's hook: every 50th).

@@ -1,9 +1,11 @@
 """Data: checked loading transforms, synthetic data sets in the ImageNet / ADE20K layouts."""
 from .synthetic_shapes import (SHAPES, make_classification_set, make_segmentation_set,
                                shape_names)
-from .transforms import BadDataError, CheckedLoadImageFromFile, CheckSegLabels
+from .transforms import (BadDataError, CheckedLoadAnnotations, CheckedLoadImageFromFile,
+                         CheckSegLabels, find_truncation)
 
 __all__ = [
-    'BadDataError', 'CheckedLoadImageFromFile', 'CheckSegLabels', 'SHAPES',
+    'BadDataError', 'CheckedLoadAnnotations', 'CheckedLoadImageFromFile', 'CheckSegLabels',
+    'SHAPES', 'find_truncation',
     'make_classification_set', 'make_segmentation_set', 'shape_names'
 ]

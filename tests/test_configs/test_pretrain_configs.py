@@ -201,3 +201,34 @@ def test_diverse_training_step_at_full_size(name):
     assert model.backbone.patch_embed.projection.weight.grad is not None
     del model
     gc.collect()
+
+
+#: The mmpretrain recipes whose pipelines the configs keep (only the loader swapped).
+RECIPE_PIPELINES = {'deit_s12': 'deit/deit-small_4xb256_in1k.py',
+                    'deit_b12': 'deit/deit-base_16xb64_in1k.py',
+                    'swin_b': 'swin_transformer/swin-base_16xb64_in1k.py'}
+
+
+@pytest.mark.parametrize('name', [f'{m}_{k}' for m in PRETRAIN for k in ('diverse', 'baseline')])
+def test_images_load_strictly_and_the_mmdiverse_hooks_are_on(name):
+    cfg = load(osp.join(CONFIG_ROOT, 'pretrain', f'{name}.py'))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        pipeline = cfg[loader].dataset.pipeline
+        assert plain(pipeline[0]) == dict(type='CheckedLoadImageFromFile'), loader
+        assert 'LoadImageFromFile' not in [t.type for t in pipeline], loader
+    hooks = [h.type for h in cfg.custom_hooks]
+    assert hooks[-2:] == ['NonFiniteLossHook', 'RandomStateHook']
+    if name.startswith('deit_b'):
+        assert hooks[0] == 'EMAHook', "the recipe's own hook is kept"
+
+
+@pytest.mark.parametrize('model_name', sorted(RECIPE_PIPELINES))
+def test_strict_loading_keeps_the_rest_of_the_recipe_pipelines(model_name):
+    import mmpretrain
+    recipe = Config.fromfile(osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
+                                      RECIPE_PIPELINES[model_name]))
+    cfg = load(osp.join(CONFIG_ROOT, 'pretrain', f'{model_name}_baseline.py'))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ours, theirs = cfg[loader].dataset.pipeline, recipe[loader].dataset.pipeline
+        assert plain(theirs[0]) == dict(type='LoadImageFromFile'), loader
+        assert plain(ours[1:]) == plain(theirs[1:]), loader

@@ -44,6 +44,25 @@ def _plain(cfg_part):
     return cfg_part
 
 
+#: mmdiverse's strict loaders -> the stock transforms they stand in for.
+STRICT_TO_STOCK = {'CheckedLoadImageFromFile': 'LoadImageFromFile',
+                   'CheckedLoadAnnotations': 'LoadAnnotations'}
+
+
+def _recipe_view(cfg_part):
+    """``_plain`` with the strict loaders read back as the stock ones (and
+    their ``num_classes`` dropped): what must equal the published recipe."""
+    cfg_part = _plain(cfg_part)
+    if isinstance(cfg_part, dict):
+        cfg_part = {k: _recipe_view(v) for k, v in cfg_part.items()}
+        if cfg_part.get('type') in STRICT_TO_STOCK:
+            cfg_part['type'] = STRICT_TO_STOCK[cfg_part['type']]
+            cfg_part.pop('num_classes', None)
+    elif isinstance(cfg_part, (list, tuple)):
+        cfg_part = type(cfg_part)(_recipe_view(v) for v in cfg_part)
+    return cfg_part
+
+
 def _checkpoint(cfg):
     return cfg.model.backbone.init_cfg.checkpoint
 
@@ -123,7 +142,7 @@ def test_swin_l_ade20k_is_the_published_recipe_except_the_backbone():
                 'val_cfg', 'test_cfg', 'optim_wrapper', 'param_scheduler', 'default_hooks',
                 'tta_pipeline', 'tta_model', 'val_evaluator', 'test_evaluator', 'env_cfg',
                 'crop_size', 'log_processor', 'visualizer'):
-        assert _plain(ours[key]) == _plain(published[key]), key
+        assert _recipe_view(ours[key]) == _plain(published[key]), key
     for key in ('data_preprocessor', 'decode_head', 'auxiliary_head', 'train_cfg', 'test_cfg'):
         assert _plain(ours.model[key]) == _plain(published.model[key]), key
     mine, theirs = ours.model.backbone, published.model.backbone
@@ -154,8 +173,8 @@ def test_swin_l_ade20k_recipe_values():
     assert [t.scale_factor for t in resizes] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
     assert [t.prob for t in flips] == [0., 1.]
     assert cfg.train_dataloader.dataset.data_root == 'data/ade/ADEChallengeData2016'
-    assert cfg.train_dataloader.dataset.pipeline[1] == dict(type='LoadAnnotations',
-                                                            reduce_zero_label=True)
+    assert cfg.train_dataloader.dataset.pipeline[1] == dict(
+        type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150)
 
 
 @pytest.mark.parametrize('size', ['l', 'b'])
@@ -166,7 +185,7 @@ def test_cityscapes_is_mmseg_cityscapes_1024_with_80k(size):
     schedule = _mmseg('_base_/schedules/schedule_80k.py')
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'tta_pipeline',
                 'val_evaluator', 'crop_size'):
-        assert _plain(cfg[key]) == _plain(data[key]), key
+        assert _recipe_view(cfg[key]) == _plain(data[key]), key
     schedule.default_hooks.visualization.interval = 1      # every image with --show-dir
     for key in ('train_cfg', 'val_cfg', 'test_cfg', 'default_hooks'):
         assert _plain(cfg[key]) == _plain(schedule[key]), key
@@ -183,7 +202,7 @@ def test_deit_is_the_published_deit_s_recipe_except_the_backbone():
     published = _mmseg('vit/vit_deit-s16-ln_mln_upernet_8xb2-160k_ade20k-512x512.py')
     for key in ('train_dataloader', 'val_dataloader', 'train_cfg', 'param_scheduler',
                 'tta_pipeline'):
-        assert _plain(ours[key]) == _plain(published[key]), key
+        assert _recipe_view(ours[key]) == _plain(published[key]), key
     for key in ('neck', 'decode_head', 'auxiliary_head', 'data_preprocessor'):
         assert _plain(ours.model[key]) == _plain(published.model[key]), key
     theirs, mine = published.model.backbone, ours.model.backbone
@@ -232,3 +251,15 @@ def test_no_weight_decay_on_norms_and_position_tables(name, shrink, no_decay):
         checked += expected == 0.
     assert checked >= 10
     assert {g['lr'] for g in wrapper.optimizer.param_groups} == {6e-5}
+
+
+@pytest.mark.parametrize('path', SEG_CONFIGS, ids=osp.basename)
+def test_data_is_loaded_strictly_with_the_head_classes_and_hooks_are_on(path):
+    cfg = Config.fromfile(path)
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        types = [t.type for t in cfg[loader].dataset.pipeline]
+        assert 'LoadImageFromFile' not in types and 'LoadAnnotations' not in types, loader
+        assert 'CheckedLoadImageFromFile' in types, loader
+        labels, = [t for t in cfg[loader].dataset.pipeline if t.type == 'CheckedLoadAnnotations']
+        assert labels.num_classes == cfg.model.decode_head.num_classes, loader
+    assert [h.type for h in cfg.custom_hooks] == ['NonFiniteLossHook', 'RandomStateHook']

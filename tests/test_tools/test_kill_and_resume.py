@@ -26,36 +26,60 @@ def larger_shapes_root(tmp_path_factory):
                                    train_per_class=64, val_per_class=2, img_size=32)
 
 
-def _args(work_dir, data_root, *extra):
-    return ['tools/train.py', CONFIG, '--work-dir', work_dir, *extra, '--cfg-options',
+def _args(work_dir, data_root, *extra, config=CONFIG):
+    return ['tools/train.py', config, '--work-dir', work_dir, *extra, '--cfg-options',
             *data_root_options(data_root), 'train_dataloader.batch_size=8',
             f'train_cfg.max_epochs={EPOCHS}']
 
 
-@pytest.mark.slow
-def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, larger_shapes_root):
-    reference = str(tmp_path / 'reference')
+@pytest.fixture(scope='module')
+def reference_weights(tmp_path_factory, larger_shapes_root):
+    """Final weights of the uninterrupted run."""
+    reference = str(tmp_path_factory.mktemp('reference'))
     run_tool(*_args(reference, larger_shapes_root))
+    return safe_load(osp.join(reference, f'epoch_{EPOCHS}.pth'))['state_dict']
 
-    interrupted = str(tmp_path / 'interrupted')
-    process = subprocess.Popen([sys.executable, *_args(interrupted, larger_shapes_root)],
+
+def _kill_inside_epoch_2_and_resume(work_dir, data_root, config=CONFIG):
+    """Train, SIGKILL the process inside epoch 2, resume; the final weights."""
+    process = subprocess.Popen([sys.executable, *_args(work_dir, data_root, config=config)],
                                cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=REPO_ROOT),
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
-    while not osp.exists(osp.join(interrupted, 'epoch_1.pth')) and time.time() < deadline:
+    while not osp.exists(osp.join(work_dir, 'epoch_1.pth')) and time.time() < deadline:
         time.sleep(0.05)
     time.sleep(1.0)  # somewhere inside epoch 2
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL
-    assert not osp.exists(osp.join(interrupted, f'epoch_{EPOCHS}.pth')), 'finished before kill'
+    assert not osp.exists(osp.join(work_dir, f'epoch_{EPOCHS}.pth')), 'finished before kill'
 
-    result = run_tool(*_args(interrupted, larger_shapes_root, '--resume'))
+    result = run_tool(*_args(work_dir, data_root, '--resume', config=config))
     assert 'resumed epoch: ' in result.stdout + result.stderr
+    return safe_load(osp.join(work_dir, f'epoch_{EPOCHS}.pth'))['state_dict']
 
-    expected = safe_load(osp.join(reference, f'epoch_{EPOCHS}.pth'))['state_dict']
-    resumed = safe_load(osp.join(interrupted, f'epoch_{EPOCHS}.pth'))['state_dict']
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path, larger_shapes_root,
+                                                       reference_weights):
+    expected = reference_weights
+    resumed = _kill_inside_epoch_2_and_resume(str(tmp_path / 'run'), larger_shapes_root)
     assert resumed.keys() == expected.keys()
     assert any('weight_cond.power_vectors' in key for key in expected), \
         'the weight term keeps its power-iteration vectors in the state dict'
     for key, value in expected.items():
         torch.testing.assert_close(resumed[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+@pytest.mark.slow
+def test_without_random_state_hook_the_resumed_run_diverges(tmp_path, larger_shapes_root,
+                                                            reference_weights):
+    """Negative control: mmengine alone re-seeds on resume, so the augmentation
+    and drop-path streams restart and the weights differ; the test above
+    passes because of RandomStateHook."""
+    config = tmp_path / 'no_random_state_hook.py'
+    config.write_text(f"_base_ = [{osp.join(REPO_ROOT, CONFIG)!r}]\n"
+                      "custom_hooks = [dict(type='NonFiniteLossHook')]\n")
+    resumed = _kill_inside_epoch_2_and_resume(str(tmp_path / 'run'), larger_shapes_root,
+                                              config=str(config))
+    assert not all(torch.allclose(resumed[key], value, rtol=1e-4, atol=1e-5)
+                   for key, value in reference_weights.items())

@@ -105,8 +105,8 @@ ADE_DATA = """
 head_norm = dict(type='SyncBN', requires_grad=True)   # as the recipe
 dataset_extra = dict(metainfo=dict(classes={classes}))
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=4),
     dict(type='RandomResize', scale=(128, 64), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -114,20 +114,20 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=(128, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=4),
     dict(type='PackSegInputs'),
 ]
 """
 
 CITYSCAPES_DATA = """
-# Tested through tools/dist_test.sh: PyTorch's DDP refuses SyncBN on the CPU.
+# Plain BN heads (the recipe's SyncBN also works here: on the CPU, tools/ turn it into BN).
 head_norm = dict(type='BN', requires_grad=True)
 dataset_extra = dict()
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='CheckedLoadAnnotations', num_classes=19),
     dict(type='RandomResize', scale=(128, 64), ratio_range=(0.5, 2.0), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -135,9 +135,9 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=(128, 64), keep_ratio=True),
-    dict(type='LoadAnnotations'),
+    dict(type='CheckedLoadAnnotations', num_classes=19),
     dict(type='PackSegInputs'),
 ]
 """

@@ -8,8 +8,7 @@ metainfo = dict(classes=('circle', 'square', 'triangle', 'cross'),
 
 train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=4),
+    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=4),
     dict(type='RandomResize', scale=(64, 64), ratio_range=(0.75, 1.5), keep_ratio=True),
     dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
     dict(type='RandomFlip', prob=0.5),
@@ -18,8 +17,7 @@ train_pipeline = [
 test_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
     dict(type='Resize', scale=(64, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='CheckSegLabels', num_classes=4),
+    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=4),
     dict(type='PackSegInputs'),
 ]
 _dataset = dict(type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.jpg',

@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 import mmdiverse  # noqa: F401
-from mmdiverse.datasets import BadDataError, CheckedLoadImageFromFile, CheckSegLabels
+from mmdiverse.datasets import (BadDataError, CheckedLoadAnnotations, CheckedLoadImageFromFile,
+                               CheckSegLabels, find_truncation)
 
 
 def _jpeg(path, size=48):
@@ -20,12 +21,46 @@ def test_reads_a_good_image_as_bgr_like_mmcv(tmp_path):
     assert results['img'][0, 0].tolist() == [30, 20, 10]
 
 
-def test_truncated_jpeg_fails_naming_the_file(tmp_path):
+def test_decodes_like_the_stock_loader(tmp_path):
+    """Same decoder as mmcv's LoadImageFromFile: a recipe's pixels do not change."""
+    from mmcv.transforms import LoadImageFromFile
+    path = _jpeg(str(tmp_path / 'ok.jpg'))
+    np.testing.assert_array_equal(CheckedLoadImageFromFile()(dict(img_path=path))['img'],
+                                  LoadImageFromFile()(dict(img_path=path))['img'])
+
+
+@pytest.mark.parametrize('backend', ['cv2', 'pillow'])
+def test_truncated_jpeg_fails_naming_the_file(tmp_path, backend):
     path = _jpeg(str(tmp_path / 'cut.jpg'))
     data = open(path, 'rb').read()
     open(path, 'wb').write(data[:len(data) // 2])
-    with pytest.raises(BadDataError, match=r'cut\.jpg'):
+    # The stock cv2 loader fills the missing rows and carries on.
+    from mmcv.transforms import LoadImageFromFile
+    assert LoadImageFromFile()(dict(img_path=path))['img'].shape == (48, 48, 3)
+    with pytest.raises(BadDataError, match=r'cut\.jpg: truncated JPEG'):
+        CheckedLoadImageFromFile(imdecode_backend=backend)(dict(img_path=path))
+
+
+def test_truncation_check_of_jpeg_and_png(tmp_path):
+    jpeg = open(_jpeg(str(tmp_path / 'a.jpg')), 'rb').read()
+    assert find_truncation(jpeg) is None
+    assert find_truncation(jpeg + b'trailing bytes') is None
+    assert 'JPEG' in find_truncation(jpeg[:-2])
+    # An EXIF-like thumbnail's end marker before the main scan does not count.
+    head, scan = jpeg.split(b'\xff\xda', 1)
+    assert 'JPEG' in find_truncation(head + b'\xff\xd9' + b'\xff\xda' + scan[:len(scan) // 2])
+    Image.new('L', (3, 3)).save(tmp_path / 'a.png')
+    png = (tmp_path / 'a.png').read_bytes()
+    assert find_truncation(png) is None
+    assert 'PNG' in find_truncation(png[:-12])
+    assert find_truncation(b'BM other formats go to the decoder') is None
+
+
+def test_missing_file_fails_naming_it_unless_ignore_empty(tmp_path):
+    path = str(tmp_path / 'missing.jpg')
+    with pytest.raises(BadDataError, match=r'missing\.jpg: FileNotFoundError'):
         CheckedLoadImageFromFile()(dict(img_path=path))
+    assert CheckedLoadImageFromFile(ignore_empty=True)(dict(img_path=path)) is None
 
 
 def test_unreadable_file_fails_naming_the_file(tmp_path):
@@ -44,6 +79,30 @@ def test_label_values_outside_the_class_range_name_the_file():
         check(bad)
 
 
+def _label_png(path, values):
+    Image.fromarray(np.asarray(values, np.uint8)).save(path)
+    return str(path)
+
+
+def test_checked_annotations_apply_reduce_zero_label_then_check(tmp_path):
+    load = CheckedLoadAnnotations(num_classes=3)
+    path = _label_png(tmp_path / 'ok.png', [[0, 1], [2, 3]])
+    results = load(dict(seg_map_path=path, reduce_zero_label=True, seg_fields=[]))
+    assert results['gt_seg_map'].tolist() == [[255, 0], [1, 2]]
+    path = _label_png(tmp_path / 'bad.png', [[0, 1], [2, 4]])   # 4 -> 3 after reduction
+    with pytest.raises(BadDataError, match=r'bad\.png holds values \[3\]'):
+        load(dict(seg_map_path=path, reduce_zero_label=True, seg_fields=[]))
+
+
+def test_checked_annotations_name_a_truncated_label_map(tmp_path):
+    path = _label_png(tmp_path / 'cut.png', np.arange(64).reshape(8, 8) % 3)
+    data = open(path, 'rb').read()
+    open(path, 'wb').write(data[:len(data) // 2])
+    with pytest.raises(BadDataError, match=r'cut\.png: truncated PNG'):
+        CheckedLoadAnnotations(num_classes=3)(
+            dict(seg_map_path=path, reduce_zero_label=False, seg_fields=[]))
+
+
 def test_registered_for_mmpretrain_and_mmseg_pipelines():
     from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
     from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
@@ -51,3 +110,5 @@ def test_registered_for_mmpretrain_and_mmseg_pipelines():
                       CheckedLoadImageFromFile)
     assert isinstance(SEG_TRANSFORMS.build(dict(type='CheckSegLabels', num_classes=3)),
                       CheckSegLabels)
+    assert isinstance(SEG_TRANSFORMS.build(dict(type='CheckedLoadAnnotations', num_classes=3)),
+                      CheckedLoadAnnotations)
