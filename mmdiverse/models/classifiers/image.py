@@ -11,7 +11,7 @@ from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..batch_augments import stack_patch_scores
+from ..batch_augments import PatchCutMix, stack_patch_scores
 from ..taps import TapOutputs, build_tap
 from .diversity import DiversityRegularizer
 
@@ -91,6 +91,7 @@ class DiverseImageClassifier(ImageClassifier):
                 self.backbone, diversity, options=('patch_label_smooth', ))
             if 'patch_mix' in self.diversity.losses:
                 self._check_patch_mix_head()
+            self._check_patch_cutmix()
 
     @staticmethod
     def _patch_preprocessor(cfg):
@@ -132,6 +133,33 @@ class DiverseImageClassifier(ImageClassifier):
                 f'the neck {type(self.neck).__name__} has parameters that '
                 'the tokens would skip. Use a parameter-free neck (e.g. '
                 'GlobalAveragePooling) or none.')
+
+    def _check_patch_cutmix(self) -> None:
+        """Check every ``PatchCutMix`` of ``train_cfg.augments`` against the
+        backbone at build time: its ``patch_size`` must divide the backbone's
+        input size and, with the patch-mixing term, equal the stride of the
+        last tokens (else the per-patch targets would not match the tokens).
+        Backbones that state neither (CNNs) are checked at the first batch.
+        """
+        augments = getattr(getattr(self.data_preprocessor, 'batch_augments', None),
+                           'augments', None) or []
+        stride, input_size = self.tap.token_stride(), self.tap.input_size()
+        backbone = type(self.backbone).__name__
+        for index, augment in enumerate(augments):
+            if not isinstance(augment, PatchCutMix):
+                continue
+            key = f'train_cfg.augments[{index}].patch_size'
+            size = augment.patch_size
+            if input_size and (input_size[0] % size[0] or input_size[1] % size[1]):
+                raise ValueError(
+                    f'{key}={size} does not divide the {input_size[0]}x{input_size[1]} input '
+                    f'of the backbone ({backbone} img_size); use a patch_size that divides '
+                    'it (the token stride)')
+            if stride and 'patch_mix' in self.diversity.losses and tuple(size) != stride:
+                raise ValueError(
+                    f'{key}={size}: diversity.patch_mix needs the CutMix box on the grid of '
+                    f'the last tokens, which have a {stride[0]}x{stride[1]} px stride in '
+                    f'{backbone}; set patch_size={stride[0]}')
 
     def patch_logits(self, tokens: torch.Tensor) -> torch.Tensor:
         """Per-token logits ``(B, n, K)`` from the head's final layer."""

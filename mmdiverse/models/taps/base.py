@@ -206,6 +206,20 @@ class BaseTap:
     def _resolve_other_name(self, name: str) -> Optional[str]:
         return None
 
+    # -------------------------------------------------------- geometry
+    def token_stride(self) -> Optional[Tuple[int, int]]:
+        """``(h, w)`` pixel stride of the ``last`` tokens, or None.
+
+        None when the backbone does not state it (a CNN's stride shows only
+        in a forward pass); build-time checks are then skipped.
+        """
+        return None
+
+    def input_size(self) -> Optional[Tuple[int, int]]:
+        """``(h, w)`` input the backbone was built for (its ``img_size``),
+        or None when it takes any size."""
+        return None
+
     def _block_index(self, layer: LayerSpec) -> int:
         if not isinstance(layer, int):
             raise ValueError(f'{self.cfg_key}: {layer!r} is not a block')

@@ -65,6 +65,18 @@ class SwinTap(BaseTap):
     def last_width(self) -> int:
         return int(self.backbone.stages[-1].embed_dims)
 
+    def token_stride(self) -> Tuple[int, int]:
+        """Patch embedding stride times every patch merging's (32 by default)."""
+        stride_h, stride_w = self.backbone.patch_embed.projection.stride
+        for stage in self.backbone.stages:
+            if stage.downsample is not None:
+                merge_h, merge_w = stage.downsample.sampler.stride
+                stride_h, stride_w = stride_h * merge_h, stride_w * merge_w
+        return int(stride_h), int(stride_w)
+
+    def input_size(self) -> Tuple[int, int]:
+        return tuple(int(s) for s in self.backbone.patch_embed.init_input_size)
+
     def _check_attention_layer(self, index: int) -> None:
         block = self.block(index)
         where = f'{self.cfg_key}.attn_layers: {self.layer_names[index]}'

@@ -1,5 +1,5 @@
 """Tap for timm models wrapped by mmpretrain ``TIMMBackbone``."""
-from typing import List
+from typing import List, Optional, Tuple
 
 import torch.nn as nn
 
@@ -74,6 +74,23 @@ class TimmTap(CNNTap):
         if self.is_token_model:
             return super(CNNTap, self).valid_layers_message()
         return super().valid_layers_message()
+
+    def token_stride(self) -> Optional[Tuple[int, int]]:
+        """The last feature's ``reduction`` from timm's ``feature_info``."""
+        info = getattr(self._root(), 'feature_info', None)
+        if callable(getattr(info, 'reduction', None)):     # features_only models
+            reduction = info.reduction()[-1]
+        elif isinstance(info, list) and info and 'reduction' in info[-1]:
+            reduction = info[-1]['reduction']
+        else:
+            return None
+        return int(reduction), int(reduction)
+
+    def input_size(self) -> Optional[Tuple[int, int]]:
+        size = getattr(getattr(self._root(), 'patch_embed', None), 'img_size', None)
+        if not self.is_token_model or size is None:
+            return None
+        return (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
 
     def _check_attention_layer(self, index: int) -> None:
         check_timm_attention(self._root().blocks[index].attn,

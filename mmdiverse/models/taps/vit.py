@@ -1,5 +1,5 @@
 """Tap for mmpretrain ``VisionTransformer`` and its subclasses (DeiT)."""
-from typing import List
+from typing import List, Tuple
 
 import torch.nn as nn
 
@@ -42,6 +42,12 @@ class ViTTap(BaseTap):
     @property
     def num_extra_tokens(self) -> int:
         return int(getattr(self.backbone, 'num_extra_tokens', 0))
+
+    def token_stride(self) -> Tuple[int, int]:
+        return tuple(int(s) for s in self.backbone.patch_embed.projection.stride)
+
+    def input_size(self) -> Tuple[int, int]:
+        return tuple(int(s) for s in self.backbone.patch_embed.init_input_size)
 
     def _check_attention_layer(self, index: int) -> None:
         check_mmpretrain_mha(self.backbone.layers[index].attn,

@@ -265,12 +265,40 @@ def test_mixup_batch_uses_image_scores_for_every_patch():
     torch.testing.assert_close(targets[2, 7], samples[2].gt_score)
 
 
-def test_patch_size_mismatch_is_explained():
+@pytest.mark.parametrize('patch_size,match', [
+    (16, r'train_cfg\.augments\[1\]\.patch_size=\(16, 16\): diversity\.patch_mix .* 8x8 px '
+         r'stride in VisionTransformer; set patch_size=8'),
+    (12, r'train_cfg\.augments\[1\]\.patch_size=\(12, 12\) does not divide the 32x32 input'),
+])
+def test_patch_cutmix_that_misses_the_token_grid_fails_at_build_time(patch_size, match):
     cfg = vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))
+    cfg['train_cfg'] = augments(patch_size)
+    with pytest.raises(ValueError, match=match):
+        MODELS.build(cfg)
+
+
+@pytest.mark.parametrize('cfg_fn,stride', [(swin_cfg, 8), (timm_cfg, 8)])
+def test_patch_cutmix_is_checked_against_swin_and_timm_strides(cfg_fn, stride):
+    MODELS.build(cfg_fn(dict(patch_mix=ALL_TERMS['patch_mix'])))
+    cfg = cfg_fn(dict(patch_mix=ALL_TERMS['patch_mix']))
+    cfg['train_cfg'] = augments(2 * stride)
+    with pytest.raises(ValueError, match=f'set patch_size={stride}'):
+        MODELS.build(cfg)
+
+
+def test_coarser_patch_cutmix_is_allowed_without_the_mixing_term():
+    cfg = vit_cfg(dict(patch_cos=ALL_TERMS['patch_cos']))
+    cfg['train_cfg'] = augments(16)     # boxes of 2x2 tokens: a plain, aligned CutMix
+    MODELS.build(cfg)
+
+
+def test_cnn_patch_size_mismatch_is_explained_at_the_first_batch():
+    """A CNN states no stride; the per-patch targets show the mismatch."""
+    cfg = cnn_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))
     cfg['train_cfg'] = augments(16, probs=[0.0, 1.0])
     model = MODELS.build(cfg)
-    data = model.data_preprocessor(make_data(2, 32), training=True)
-    with pytest.raises(ValueError, match='patch_size=8'):
+    data = model.data_preprocessor(make_data(2, 64), training=True)
+    with pytest.raises(ValueError, match='set PatchCutMix patch_size=32'):
         model(**data, mode='loss')
 
 
