@@ -1,12 +1,14 @@
 """Tap for convolutional backbones (ResNet, EfficientNet, ...)."""
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-from .base import BaseTap, feature_map_to_tokens, register_tap
+from .base import BaseTap, TapOutputs, feature_map_to_tokens, register_tap
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList)
+#: Input of the build-time probe pass (a CNN's widths and stride show only in a forward).
+PROBE_SIZE = (224, 224)
 
 
 def enumerate_blocks(root: nn.Module, prefix: str = '') -> List[str]:
@@ -41,8 +43,9 @@ class CNNTap(BaseTap):
       e.g. ``layer4.{-1}`` of a ResNet, whose input has the final width).
       Blocks are listed by :func:`enumerate_blocks`; any other submodule
       name of the backbone is accepted too. The contrastive term needs the
-      first width to equal the last one; this is checked on the first
-      forward pass (a CNN's widths are only known then). EfficientNet's
+      first width to equal the last one; as a CNN states neither, this is
+      checked at build time on one probe pass (:meth:`probe`), and again on
+      every training forward. EfficientNet's
       final 1x1 conv widens to 1280, so no earlier tap matches it: use the
       cosine and mixing terms only there.
     * No attention maps and no q, k, v projections: configuring them raises.
@@ -73,6 +76,57 @@ class CNNTap(BaseTap):
     def valid_layers_message(self) -> str:
         return (super().valid_layers_message() +
                 f', or any submodule name of {type(self._root()).__name__}')
+
+    def probe(self) -> Optional[TapOutputs]:
+        """``first`` and ``last`` of one forward pass on a zero image.
+
+        A ``(1, C, 224, 224)`` input (``C``: the first convolution's input
+        channels) in eval mode without gradients, the random streams and the
+        training mode left as they were; cached. None if the backbone cannot
+        run such an input (the checks then wait for the first batch).
+        """
+        if not hasattr(self, '_probe'):
+            self._probe = None
+            convs = [m for m in self._root().modules() if isinstance(m, nn.Conv2d)]
+            param = next(self.backbone.parameters(), None)
+            if convs and param is not None:
+                image = torch.zeros(1, convs[0].in_channels, *PROBE_SIZE,
+                                    dtype=param.dtype, device=param.device)
+                was_training = self.backbone.training
+                try:
+                    with torch.random.fork_rng(devices=[]), torch.no_grad(), \
+                            self.capture(first=True, last=True, attn=False,
+                                         per_layer=False) as out:
+                        self.backbone.eval()
+                        self.backbone(image)
+                    self._probe = out
+                except Exception:  # noqa: BLE001 -- an exotic input contract: check later
+                    pass
+                finally:
+                    self.backbone.train(was_training)
+        return self._probe
+
+    def token_stride(self) -> Optional[Tuple[int, int]]:
+        """Stride of the last feature map, measured by :meth:`probe`."""
+        out = self.probe()
+        if out is None or out.last_hw is None:
+            return None
+        (img_h, img_w), (h, w) = PROBE_SIZE, out.last_hw
+        if img_h % h or img_w % w:
+            return None
+        return img_h // h, img_w // w
+
+    def _check_first_compatible(self, key: str) -> None:
+        out = self.probe()
+        if out is None or out.first is None or out.last is None:
+            return
+        first, last = out.first.shape[-1], out.last.shape[-1]
+        if first != last:
+            raise ValueError(
+                f'{key}: the first tap {self.layer_name(self.first_layer)!r} '
+                f'({self.cfg_key}.first_layer) has width {first} but the last '
+                f'tokens have width {last}; the contrastive term needs equal '
+                f'widths. {self.valid_layers_message()}')
 
     def _first_module(self) -> nn.Module:
         return self._root().get_submodule(self.layer_name(self.first_layer))

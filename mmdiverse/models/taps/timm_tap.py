@@ -86,6 +86,10 @@ class TimmTap(CNNTap):
             return None
         return int(reduction), int(reduction)
 
+    def _check_first_compatible(self, key: str) -> None:
+        if not self.is_token_model:    # token models: every block has the same width
+            super()._check_first_compatible(key)
+
     def input_size(self) -> Optional[Tuple[int, int]]:
         size = getattr(getattr(self._root(), 'patch_embed', None), 'img_size', None)
         if not self.is_token_model or size is None:

@@ -292,28 +292,32 @@ def test_coarser_patch_cutmix_is_allowed_without_the_mixing_term():
     MODELS.build(cfg)
 
 
-def test_cnn_patch_size_mismatch_is_explained_at_the_first_batch():
-    """A CNN states no stride; the per-patch targets show the mismatch."""
+def test_cnn_patch_cutmix_is_checked_against_the_probed_stride():
+    """A CNN states no stride; one probe pass at build time measures it."""
     cfg = cnn_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))
     cfg['train_cfg'] = augments(16, probs=[0.0, 1.0])
-    model = MODELS.build(cfg)
-    data = model.data_preprocessor(make_data(2, 64), training=True)
-    with pytest.raises(ValueError, match='set PatchCutMix patch_size=32'):
-        model(**data, mode='loss')
+    with pytest.raises(ValueError, match=r'32x32 px stride in ResNet; set patch_size=32'):
+        MODELS.build(cfg)
 
 
-def test_terms_are_optional_and_scalable():
-    model = MODELS.build(vit_cfg(dict(patch_cos=ALL_TERMS['patch_cos'])))
-    data = model.data_preprocessor(make_data(2, 32), training=True)
-    losses = model(**data, mode='loss')
-    assert set(losses) >= {'loss', 'loss_patch_cos', 'patch_cos_sim'}
-    assert not set(losses) & set(LOSS_KEYS[1:])
-    full = losses['loss_patch_cos']
-    model.diversity.set_term_scale('patch_cos', 0.5)
-    torch.testing.assert_close(model(**data, mode='loss')['loss_patch_cos'],
-                               0.5 * full)
-    model.diversity.set_term_scale('all', 0.)
-    assert model(**data, mode='loss')['loss_patch_cos'] == 0
+def test_build_time_probe_leaves_rng_and_bn_statistics_alone():
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    model = MODELS.build(cnn_cfg(dict(patch_contrast=ALL_TERMS['patch_contrast'],
+                                      tap=dict(first_layer='layer4.1'))))
+    bn = model.backbone.layer4[1].bn1
+    assert int(bn.num_batches_tracked) == 0 and bool((bn.running_mean == 0).all())
+    assert model.training and model.backbone.training
+    # MODELS.build drew the initial weights from the stream; the probe drew nothing more.
+    torch.manual_seed(0)
+    MODELS.build(cnn_cfg(dict(patch_cos=ALL_TERMS['patch_cos'])))
+    after_plain = torch.rand(3)
+    torch.manual_seed(0)
+    MODELS.build(cnn_cfg(dict(patch_contrast=ALL_TERMS['patch_contrast'],
+                              tap=dict(first_layer='layer4.1'))))
+    torch.testing.assert_close(torch.rand(3), after_plain)
+    assert not torch.equal(after_plain, expected)
 
 
 @pytest.mark.parametrize('cfg_fn,terms,match', [
@@ -341,13 +345,13 @@ def test_patch_mix_rejects_a_learned_neck():
         MODELS.build(cfg)
 
 
-def test_cnn_contrast_width_mismatch_is_explained_on_first_forward():
+def test_cnn_contrast_width_mismatch_fails_at_build_time():
     cfg = cnn_cfg(dict(patch_contrast=ALL_TERMS['patch_contrast'],
                        tap=dict(first_layer='layer4.0')))
-    model = MODELS.build(cfg)
-    data = model.data_preprocessor(make_data(2, 64), training=True)
-    with pytest.raises(ValueError, match="first tap 'layer4.0' has width 32"):
-        model(**data, mode='loss')
+    with pytest.raises(ValueError, match=r"diversity\.patch_contrast: the first tap 'layer4\.0' "
+                                         r'\(diversity\.tap\.first_layer\) has width 32 but the '
+                                         r'last tokens have width 64'):
+        MODELS.build(cfg)
 
 
 def test_unknown_regularizer_type_names_the_config_key():
