@@ -39,7 +39,8 @@ Why not mmpretrain's own load hooks? ``SwinTransformer`` and
 ``VisionTransformer`` register ``load_state_dict`` pre-hooks for step 3, and
 they still run (they see matching shapes and do nothing). But the Swin hook
 resizes tables with ``scipy.interpolate.interp2d``, which SciPy 1.14 removed
-(this stack has SciPy 1.17: a window change crashes there), and when the
+(:mod:`mmdiverse.compat.mmpretrain_bias_table` mends that for plain mmpretrain
+loads, with BEiT's geometric resize rather than Swin's bicubic one), and when the
 window changes it deletes the checkpoint's ``relative_position_index`` with
 ``del`` (``KeyError`` when a checkpoint does not carry it). Step 3 is the one
 place where this module replaces them: :func:`resize_relative_position_bias_table`.

@@ -1,0 +1,14 @@
+"""Work-arounds for breakage in the libraries mmdiverse builds on, one per module.
+
+Each module states what is broken, in which versions, and installs its fix
+when ``mmdiverse`` is imported (``install_compat_fixes``).
+"""
+from .mmpretrain_bias_table import geometric_resize_bias_table, install_bias_table_resize
+
+
+def install_compat_fixes() -> None:
+    """Install every fix that the installed library versions need."""
+    install_bias_table_resize()
+
+
+__all__ = ['install_compat_fixes', 'install_bias_table_resize', 'geometric_resize_bias_table']
