@@ -4,7 +4,6 @@ import copy
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
 
@@ -36,15 +35,6 @@ ALL_TERMS = dict(
 )
 CNN_TERMS = {k: ALL_TERMS[k] for k in ('patch_cos', 'patch_contrast',
                                        'patch_mix')}
-
-
-@MODELS.register_module(force=True)
-class TestClsTokenNeck(nn.Module):
-    """Parameter-free neck taking the class token of (B, N, C) tokens (the
-    timm ViT output through TIMMBackbone)."""
-
-    def forward(self, inputs):
-        return tuple(x[:, 0] for x in inputs)
 
 
 def augments(patch_size, probs=None):
@@ -112,7 +102,7 @@ def timm_cfg(diversity):
         backbone=dict(type='TIMMBackbone', model_name='vit_tiny_patch16_224',
                       img_size=32, patch_size=8, embed_dim=32, depth=2,
                       num_heads=2),
-        neck=dict(type='TestClsTokenNeck'),
+        neck=dict(type='TokenPoolNeck'),
         head=linear_head(32),
         diversity=diversity,
         train_cfg=augments(8))
