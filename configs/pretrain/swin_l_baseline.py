@@ -8,7 +8,7 @@
 #   python tools/convert_checkpoint.py swin_large_patch4_window12_384_22k.pth \
 #       checkpoints/swin_large_patch4_window12_384_22k_mmpretrain.pth
 #
-# Schedule: the Swin authors' 22K -> 1K fine-tuning
+# Schedule (_base_/finetune_22k_recipe.py): the Swin authors' 22K -> 1K fine-tuning
 # (swin_large_patch4_window12_384_22kto1k_finetune): 30 epochs, AdamW, lr
 # 2e-5 x batch / 512, 5 warm-up epochs from 2e-8, cosine to 2e-7, weight decay
 # 1e-8, stochastic depth 0.2, with the Swin training augmentation (RandAugment,
@@ -22,6 +22,7 @@ pretrained = 'checkpoints/swin_large_patch4_window12_384_22k_mmpretrain.pth'
 
 _base_ = [
     'mmpretrain::swin_transformer/swin-large_16xb64_in1k-384px.py',
+    './_base_/finetune_22k_recipe.py',
     './_base_/mmdiverse_runtime.py',
 ]
 
@@ -29,8 +30,8 @@ model = dict(
     backbone=dict(
         drop_path_rate=0.2,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained, prefix='backbone.')),
-    head=dict(loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')),
-    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+    head=dict(loss=_base_.ft22k_head_loss),
+    train_cfg=dict(augments=_base_.ft22k_augments),
 )
 
 bgr_mean = _base_.data_preprocessor['mean'][::-1]
@@ -48,14 +49,10 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-optim_wrapper = dict(optimizer=dict(lr=2e-5, weight_decay=1e-8))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=2e-7, by_epoch=True, begin=5),
-]
-train_cfg = dict(max_epochs=30)
-auto_scale_lr = dict(base_batch_size=512, enable=True)
+optim_wrapper = _base_.ft22k_optim_wrapper
+param_scheduler = _base_.ft22k_param_scheduler
+train_cfg = _base_.ft22k_train_cfg
+auto_scale_lr = _base_.ft22k_auto_scale_lr
 
 default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
 

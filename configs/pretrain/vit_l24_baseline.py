@@ -19,6 +19,7 @@ pretrained = 'checkpoints/vit_large_patch16_224_in21k_mmpretrain.pth'
 
 _base_ = [
     'mmpretrain::vision_transformer/vit-large-p16_64xb64_in1k.py',
+    './_base_/finetune_22k_recipe.py',
     './_base_/mmdiverse_runtime.py',
 ]
 
@@ -29,8 +30,8 @@ model = dict(
         init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
                       prefix='backbone.')),
     head=dict(hidden_dim=None,
-              loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')),
-    train_cfg=dict(augments=[dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]),
+              loss=_base_.ft22k_head_loss),
+    train_cfg=dict(augments=_base_.ft22k_augments),
 )
 
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
@@ -48,14 +49,10 @@ train_pipeline = [
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
 
-optim_wrapper = dict(optimizer=dict(lr=2e-5, weight_decay=1e-8))
-param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', eta_min=2e-7, by_epoch=True, begin=5),
-]
-train_cfg = dict(max_epochs=30)
-auto_scale_lr = dict(base_batch_size=512, enable=True)
+optim_wrapper = _base_.ft22k_optim_wrapper
+param_scheduler = _base_.ft22k_param_scheduler
+train_cfg = _base_.ft22k_train_cfg
+auto_scale_lr = _base_.ft22k_auto_scale_lr
 
 default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
 
