@@ -95,8 +95,9 @@ def run_variant(name, cls_root, seg_root, work_dir, scale):
     pre_dir = osp.join(work_dir, f'pretrain_{name}')
     epochs = scale['pretrain_epochs']
     data_opts = [f'{s}_dataloader.dataset.data_root={cls_root}' for s in ('train', 'val', 'test')]
-    run_tool('tools/train.py', config, '--work-dir', pre_dir, '--cfg-options', *data_opts,
-             f'train_cfg.max_epochs={epochs}')
+    # --overwrite: a demo re-run replaces the previous demo run.
+    run_tool('tools/train.py', config, '--work-dir', pre_dir, '--overwrite', '--cfg-options',
+             *data_opts, f'train_cfg.max_epochs={epochs}')
     checkpoint = osp.join(pre_dir, f'epoch_{epochs}.pth')
     run_tool('tools/test.py', config, checkpoint, '--work-dir', osp.join(pre_dir, 'test'),
              '--cfg-options', *data_opts)
@@ -105,7 +106,8 @@ def run_variant(name, cls_root, seg_root, work_dir, scale):
     seg_dir = osp.join(work_dir, f'seg_{name}')
     seg_opts = [f'{s}_dataloader.dataset.data_root={seg_root}' for s in ('train', 'val', 'test')]
     iters = scale['seg_iters']
-    run_tool('tools/train.py', SEG_CONFIG, '--work-dir', seg_dir, '--cfg-options', *seg_opts,
+    run_tool('tools/train.py', SEG_CONFIG, '--work-dir', seg_dir, '--overwrite', '--cfg-options',
+             *seg_opts,
              f'model.backbone.init_cfg.checkpoint={checkpoint}',
              f'train_cfg.max_iters={iters}',
              f'train_cfg.val_interval={iters}')

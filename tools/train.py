@@ -5,6 +5,7 @@ Examples::
     python tools/train.py configs/demo/vit_tiny_diverse_shapes.py
     python tools/train.py CONFIG --resume            # continue from work_dir's last checkpoint
     python tools/train.py CONFIG --resume PATH.pth   # continue from a given checkpoint
+    python tools/train.py CONFIG --overwrite         # start over where a run left checkpoints
     tools/dist_train.sh CONFIG 8 --amp               # 8 processes through torchrun
 """
 import argparse
@@ -14,7 +15,7 @@ from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
 from mmdiverse.apis import (add_common_args, check_checkpoint_paths, check_data_roots,
-                            load_config)
+                            check_previous_run, load_config)
 
 
 def parse_args():
@@ -24,6 +25,10 @@ def parse_args():
         '--resume', nargs='?', const='auto',
         help='resume from the given checkpoint, or with no value from the '
         'latest checkpoint in the work directory')
+    parser.add_argument(
+        '--overwrite', action='store_true',
+        help='start from scratch even if the work directory holds a previous run\'s '
+        'checkpoints (they are overwritten); without it such a run is refused')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the learning rate by the actual total batch size '
@@ -49,6 +54,7 @@ def main():
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
 
+    check_previous_run(cfg, args.overwrite)
     check_data_roots(cfg, ('train', ) if args.no_validate else ('train', 'val'))
     if not cfg.get('resume'):
         check_checkpoint_paths(cfg)

@@ -182,6 +182,31 @@ def check_checkpoint_paths(cfg: Config) -> None:
             raise FileNotFoundError(f'{key}={path!r}: checkpoint file not found')
 
 
+def check_previous_run(cfg: Config, overwrite: bool = False) -> None:
+    """Refuse to start from scratch over a previous run's checkpoints.
+
+    mmengine writes ``epoch_N.pth`` / ``iter_N.pth`` and ``last_checkpoint``
+    into ``work_dir`` under fixed names, so a run started without ``--resume``
+    in the directory of an earlier one silently overwrites its checkpoints.
+
+    Args:
+        cfg: the config (``work_dir``, ``resume``).
+        overwrite: start over anyway (``tools/train.py --overwrite``).
+
+    Raises:
+        FileExistsError: naming the directory and its last checkpoint.
+    """
+    marker = osp.join(cfg.work_dir, 'last_checkpoint')
+    if cfg.get('resume') or overwrite or not osp.isfile(marker):
+        return
+    with open(marker) as f:
+        last = f.read().strip()
+    raise FileExistsError(
+        f'work_dir {cfg.work_dir!r} holds the checkpoints of a previous run (last: {last}). '
+        'Pass --resume to continue it, --work-dir DIR to start a separate run, or '
+        '--overwrite to start over here (its checkpoints will be overwritten).')
+
+
 def toolbox_of(cfg: Config) -> str:
     """``'mmseg'`` or ``'mmpretrain'``, from the config's ``default_scope``."""
     scope = cfg.get('default_scope', 'mmpretrain')

@@ -10,10 +10,11 @@ CONFIG = 'configs/demo/vit_tiny_shapes.py'
 ITERS_PER_EPOCH = 4  # 32 images, batch size 8
 
 
-def _train(work_dir, data_root, max_epochs, *extra):
+def _train(work_dir, data_root, max_epochs, *extra, check=True):
     return run_tool('tools/train.py', CONFIG, '--work-dir', work_dir, *extra, '--cfg-options',
                     *data_root_options(data_root), 'train_dataloader.batch_size=8',
-                    f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1')
+                    f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1',
+                    check=check)
 
 
 @pytest.mark.slow
@@ -22,6 +23,12 @@ def test_resume_restores_iteration_optimizer_scheduler_and_weights(tmp_path, sha
     _train(work_dir, shapes_cls_root, 2)
     first = safe_load(osp.join(work_dir, 'epoch_2.pth'))
     assert first['meta']['iter'] == 2 * ITERS_PER_EPOCH
+
+    # Starting from scratch over it is refused (its checkpoints would be overwritten).
+    refused = _train(work_dir, shapes_cls_root, 3, check=False)
+    assert refused.returncode != 0
+    assert 'holds the checkpoints of a previous run' in refused.stderr
+    assert safe_load(osp.join(work_dir, 'epoch_2.pth'))['meta']['iter'] == 2 * ITERS_PER_EPOCH
 
     # --resume with no value: the latest checkpoint of the work directory.
     result = _train(work_dir, shapes_cls_root, 3, '--resume')
