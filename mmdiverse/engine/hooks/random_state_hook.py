@@ -3,6 +3,7 @@ import random
 
 import numpy as np
 import torch
+from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
@@ -27,6 +28,13 @@ class RandomStateHook(Hook):
     puts the generators back after validation, so the training streams do
     not depend on when (or whether) the run validates -- which is also what
     makes a resumed run draw exactly what the uninterrupted run drew.
+
+    Distributed runs: checkpoints are written by rank 0, so they hold rank
+    0's streams. With mmengine's default ``randomness.diff_rank_seed=False``
+    every rank draws the same streams, and every rank restores them. With
+    ``diff_rank_seed=True`` only rank 0 restores (and continues exactly); the
+    other ranks keep the distinct streams mmengine re-seeded them with, so
+    ranks never end up sharing a stream; a warning says so.
 
     Config::
 
@@ -58,6 +66,13 @@ class RandomStateHook(Hook):
         if self._pending is None:
             runner.logger.warning('RandomStateHook: the checkpoint holds no random state '
                                   '(saved without this hook); the random streams restart.')
+        elif get_world_size() > 1 and runner.cfg.get('randomness', {}).get('diff_rank_seed'):
+            runner.logger.warning(
+                'RandomStateHook: randomness.diff_rank_seed=True and the checkpoint holds '
+                "rank 0's random streams only: rank 0 continues them, the other ranks "
+                'restart theirs from their seeds.')
+            if get_rank() != 0:
+                self._pending = None
 
     def before_train(self, runner) -> None:
         # Applied here, not on load: Runner.resume may re-seed after loading
