@@ -153,11 +153,12 @@ def _sync_bn_to_bn(node) -> None:
             _sync_bn_to_bn(value)
 
 
-def check_checkpoint_paths(cfg: Config) -> None:
-    """Fail before training when a checkpoint the run would load is missing.
+def check_checkpoint_paths(cfg: Config, init_cfg: bool = True) -> None:
+    """Fail before building anything when a checkpoint the run would load is missing.
 
-    Looks at ``load_from`` and every ``init_cfg=dict(type='Pretrained',
-    checkpoint=...)`` in ``cfg.model``; URLs are left to the loader.
+    Looks at ``load_from`` and, with ``init_cfg``, every
+    ``init_cfg=dict(type='Pretrained', checkpoint=...)`` in ``cfg.model``
+    (training reads them; testing does not). URLs are left to the loader.
 
     Raises:
         FileNotFoundError: naming the config key and the path.
@@ -174,7 +175,8 @@ def check_checkpoint_paths(cfg: Config) -> None:
             for index, value in enumerate(node):
                 visit(value, f'{key}[{index}]')
 
-    visit(cfg.get('model'), 'model')
+    if init_cfg:
+        visit(cfg.get('model'), 'model')
     if isinstance(cfg.get('load_from'), str):
         missing.append(('load_from', cfg.load_from))
     for key, path in missing:

@@ -36,8 +36,12 @@ def test_missing_backbone_checkpoint_names_the_key(tmp_path):
     with pytest.raises(FileNotFoundError,
                        match=r"model\.backbone\.init_cfg\.checkpoint=.*missing\.pth"):
         check_checkpoint_paths(cfg)
+    check_checkpoint_paths(cfg, init_cfg=False)              # what tools/test.py checks
     (tmp_path / 'missing.pth').write_bytes(b'')
     check_checkpoint_paths(cfg)
+    cfg.load_from = str(tmp_path / 'tested.pth')
+    with pytest.raises(FileNotFoundError, match=r"load_from=.*tested\.pth"):
+        check_checkpoint_paths(cfg, init_cfg=False)
 
 
 def test_a_fresh_start_over_a_previous_run_is_refused_unless_asked(tmp_path):
