@@ -23,7 +23,5 @@ train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler, dataset=dic
 val_dataloader = dict(dataset=dict(pipeline=[
     dict(t, **_base_.strict_loaders.get(t.type, {}))
     for t in _base_.val_dataloader.dataset.pipeline]))
-test_dataloader = dict(dataset=dict(pipeline=[
-    dict(t, **_base_.strict_loaders.get(t.type, {}))
-    for t in _base_.test_dataloader.dataset.pipeline]))
+test_dataloader = val_dataloader   # the recipe tests as it validates
 custom_hooks = [*_base_.custom_hooks, *_base_.mmdiverse_hooks]  # the recipe's EMAHook kept

@@ -60,7 +60,5 @@ default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
 val_dataloader = dict(dataset=dict(pipeline=[
     dict(t, **_base_.strict_loaders.get(t.type, {}))
     for t in _base_.val_dataloader.dataset.pipeline]))
-test_dataloader = dict(dataset=dict(pipeline=[
-    dict(t, **_base_.strict_loaders.get(t.type, {}))
-    for t in _base_.test_dataloader.dataset.pipeline]))
+test_dataloader = val_dataloader   # the recipe tests as it validates
 custom_hooks = _base_.mmdiverse_hooks
