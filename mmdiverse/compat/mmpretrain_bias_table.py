@@ -57,7 +57,7 @@ def geometric_offsets(src_size: int, dst_size: int) -> np.ndarray:
 
 
 def geometric_resize_bias_table(src_shape: int, dst_shape: int, table: torch.Tensor,
-                                        num_head: int) -> torch.Tensor:
+                                num_head: int) -> torch.Tensor:
     """Drop-in for mmpretrain's ``resize_relative_position_bias_table`` (same arguments).
 
     Args:

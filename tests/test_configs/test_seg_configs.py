@@ -52,15 +52,18 @@ STRICT_TO_STOCK = {'CheckedLoadImageFromFile': 'LoadImageFromFile',
 def _recipe_view(cfg_part):
     """``_plain`` with the strict loaders read back as the stock ones (and
     their ``num_classes`` dropped): what must equal the published recipe."""
-    cfg_part = _plain(cfg_part)
-    if isinstance(cfg_part, dict):
-        cfg_part = {k: _recipe_view(v) for k, v in cfg_part.items()}
-        if cfg_part.get('type') in STRICT_TO_STOCK:
-            cfg_part['type'] = STRICT_TO_STOCK[cfg_part['type']]
-            cfg_part.pop('num_classes', None)
-    elif isinstance(cfg_part, (list, tuple)):
-        cfg_part = type(cfg_part)(_recipe_view(v) for v in cfg_part)
-    return cfg_part
+    return _as_stock_loaders(_plain(cfg_part))
+
+
+def _as_stock_loaders(part):
+    if isinstance(part, dict):
+        part = {k: _as_stock_loaders(v) for k, v in part.items()}
+        if part.get('type') in STRICT_TO_STOCK:
+            part['type'] = STRICT_TO_STOCK[part['type']]
+            part.pop('num_classes', None)
+    elif isinstance(part, (list, tuple)):
+        part = type(part)(_as_stock_loaders(v) for v in part)
+    return part
 
 
 def _checkpoint(cfg):

@@ -139,7 +139,8 @@ class DiverseImageClassifier(ImageClassifier):
         backbone at build time: its ``patch_size`` must divide the backbone's
         input size and, with the patch-mixing term, equal the stride of the
         last tokens (else the per-patch targets would not match the tokens).
-        Backbones that state neither (CNNs) are checked at the first batch.
+        What the tap cannot tell (a backbone without ``img_size``, a CNN whose
+        probe pass failed) is checked at the first batch instead.
         """
         augments = getattr(getattr(self.data_preprocessor, 'batch_augments', None),
                            'augments', None) or []

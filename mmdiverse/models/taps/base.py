@@ -217,8 +217,13 @@ class BaseTap:
 
     def input_size(self) -> Optional[Tuple[int, int]]:
         """``(h, w)`` input the backbone was built for (its ``img_size``),
-        or None when it takes any size."""
-        return None
+        or None when it takes any size.
+
+        mmpretrain's ViT and Swin keep it in their (mmcv) ``PatchEmbed`` as
+        ``init_input_size``; backbones without one take any size.
+        """
+        size = getattr(getattr(self.backbone, 'patch_embed', None), 'init_input_size', None)
+        return None if size is None else tuple(int(s) for s in size)
 
     def _block_index(self, layer: LayerSpec) -> int:
         if not isinstance(layer, int):

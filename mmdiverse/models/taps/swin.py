@@ -74,9 +74,6 @@ class SwinTap(BaseTap):
                 stride_h, stride_w = stride_h * merge_h, stride_w * merge_w
         return int(stride_h), int(stride_w)
 
-    def input_size(self) -> Tuple[int, int]:
-        return tuple(int(s) for s in self.backbone.patch_embed.init_input_size)
-
     def _check_attention_layer(self, index: int) -> None:
         block = self.block(index)
         where = f'{self.cfg_key}.attn_layers: {self.layer_names[index]}'

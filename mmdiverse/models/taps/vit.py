@@ -46,9 +46,6 @@ class ViTTap(BaseTap):
     def token_stride(self) -> Tuple[int, int]:
         return tuple(int(s) for s in self.backbone.patch_embed.projection.stride)
 
-    def input_size(self) -> Tuple[int, int]:
-        return tuple(int(s) for s in self.backbone.patch_embed.init_input_size)
-
     def _check_attention_layer(self, index: int) -> None:
         check_mmpretrain_mha(self.backbone.layers[index].attn,
                              f'{self.cfg_key}.attn_layers: layers.{index}')
