@@ -1,5 +1,11 @@
 """Installs mmdiverse. The pinned OpenMMLab stack is installed by
-``tools/install/setup_env.sh`` (``make setup``), since mmcv must be compiled."""
+``tools/install/setup_env.sh`` (``make setup``).
+
+mmcv is not in ``install_requires``: either distribution works, and pip cannot
+express "one of". ``pip install mmdiverse[lite]`` takes the pure-Python
+``mmcv-lite`` (compiled ops replaced by ``mmdiverse.compat.mmcv_ext_standin``),
+``pip install mmdiverse[full]`` the compiled ``mmcv`` (which has no wheel for
+torch 2.14: see ``tools/install/build_mmcv_wheel.sh``)."""
 from setuptools import find_packages, setup
 
 
@@ -24,8 +30,11 @@ setup(
         'mmengine==0.10.7',
         'mmpretrain==1.2.0',
         'mmsegmentation==1.2.2',
-        'mmcv==2.1.0',
         'timm',
     ],
+    extras_require={
+        'lite': ['mmcv-lite==2.1.0'],
+        'full': ['mmcv==2.1.0'],
+    },
     zip_safe=False,
 )

@@ -8,9 +8,13 @@ registries, routes mmengine's checkpoint loading through the safe loader
 
     custom_imports = dict(imports=['mmdiverse'], allow_failed_imports=False)
 """
-from .checkpoint import install_atomic_local_backend, install_safe_checkpoint_loader
-from .compat import install_compat_fixes
-from .version import __version__
+from .compat import mmcv_ext_standin
+
+mmcv_ext_standin.install()  # before anything below imports mmcv.ops
+
+from .checkpoint import install_atomic_local_backend, install_safe_checkpoint_loader  # noqa: E402
+from .compat import install_compat_fixes  # noqa: E402
+from .version import __version__  # noqa: E402
 
 install_safe_checkpoint_loader()
 install_atomic_local_backend()
