@@ -20,6 +20,14 @@ API::
     out.first_hw    # (h1, w1)
     out.attn        # {block_index: (B, H, N, N) attention probabilities}
 
+    with tap.capture(pre_norm=True) as out:  # token taps and Swin only
+        backbone(images)
+    out.last_pre_norm   # (B, n, d) last block's output before the final
+                        # norm, on the grid ``last_hw`` (Diverse-ViT)
+    # build_tap(..., similarity_tokens='pre_norm') makes pre_norm=True the
+    # capture default; tap.similarity_last(out) is then out.last_pre_norm
+    # (else out.last): the "last" of the cosine and contrastive terms.
+
     with tap.capture(first=False, attn=False, per_layer=True) as out:
         backbone(images)
     out.per_layer   # {block_index: (B, n_i, d_i)} output of every block
@@ -44,28 +52,46 @@ the ``attn`` override) compute attention explicitly, and only inside
 
 Taps (type inferred from the backbone class when not given):
 
-==============  =============================================  ============
-tap             backbone                                       first (def.)
-==============  =============================================  ============
-``ViTTap``      mmpretrain ``VisionTransformer``, DeiT         block 0
-``SwinTap``     mmpretrain ``SwinTransformer``                 1st block of
+================  ===========================================  ============
+tap               backbone                                     first (def.)
+================  ===========================================  ============
+``ViTTap``        mmpretrain ``VisionTransformer``, DeiT       block 0
+``SwinTap``       mmpretrain ``SwinTransformer``               1st block of
                                                                last stage
-``TimmTap``     ``TIMMBackbone`` (ViT-like, or CNN as below)   block 0
-``CNNTap``      any CNN: last feature map positions = patches  last block
-==============  =============================================  ============
+``TimmViTTap``    ``TIMMBackbone`` of a ViT-like timm model    block 0
+``TimmCNNTap``    ``TIMMBackbone`` of a timm CNN               last block
+``CNNTap``        any CNN: last feature map positions =        last block
+                  patches
+================  ===========================================  ============
 
-CNNs have no attention maps or q, k, v weights: requesting them raises.
+``ViTTap`` and ``TimmViTTap`` share :class:`TokenTap`; ``TimmTap`` names
+the timm family (``build_tap`` picks the kind). CNNs have no attention maps,
+q, k, v weights or final norm: requesting them (or ``similarity_tokens=
+'pre_norm'``) raises, naming the config key.
+
+Modules: ``outputs`` (:class:`TapOutputs`, :class:`CaptureRequest`),
+``base`` (:class:`BaseTap`), ``builder`` (registry, inference,
+:func:`build_tap`), ``layers`` (:class:`LayerIndex`), ``hooks``
+(:class:`HookSet`), ``attention`` (attention capture), one module per tap.
 """
 from .attention import explicit_attention
-from .base import (TAPS, BaseTap, TapOutputs, build_tap,
-                   feature_map_to_tokens, infer_tap_type, register_tap)
-from .cnn import CNNTap, enumerate_blocks
+from .base import SIMILARITY_TOKENS, BaseTap
+from .builder import TAPS, build_tap, infer_tap_type, register_tap
+from .cnn import CNNTap, enumerate_blocks, feature_map_to_tokens
+from .hooks import HookSet
+from .layers import LayerIndex, LayerSpec
+from .outputs import CaptureRequest, PerLayerCallback, TapOutputs
 from .swin import SwinTap
+from .timm_cnn import TimmCNNTap
 from .timm_tap import TimmTap
+from .timm_vit import TimmViTTap
+from .token import TokenTap
 from .vit import ViTTap
 
 __all__ = [
-    'TAPS', 'BaseTap', 'TapOutputs', 'build_tap', 'infer_tap_type',
-    'register_tap', 'feature_map_to_tokens', 'explicit_attention', 'ViTTap',
-    'SwinTap', 'CNNTap', 'TimmTap', 'enumerate_blocks'
+    'TAPS', 'BaseTap', 'TapOutputs', 'CaptureRequest', 'PerLayerCallback',
+    'HookSet', 'LayerIndex', 'LayerSpec', 'SIMILARITY_TOKENS', 'build_tap',
+    'infer_tap_type', 'register_tap', 'feature_map_to_tokens',
+    'explicit_attention', 'TokenTap', 'ViTTap', 'SwinTap', 'CNNTap',
+    'TimmTap', 'TimmViTTap', 'TimmCNNTap', 'enumerate_blocks'
 ]

@@ -12,12 +12,19 @@ the blocks whose attention is regularized and only inside a tap's
   the tap and returns ``probs @ v``. The module's own ``qkv`` projection,
   output projection, dropouts and layer scale run unchanged, so q, k and v
   are computed once. Outputs equal the fused path up to float rounding.
+  The probabilities are computed and stored in float32.
 * mmpretrain :class:`WindowMSA` (Swin) already computes attention
   explicitly through its ``softmax`` submodule: a forward hook on it reads
   the probabilities (no extra compute at all).
 * timm ``Attention`` has a ``fused_attn`` switch whose unfused branch does
   ``attn_drop(softmax(q k^T * scale))``: the switch is turned off for the
   chosen blocks and a pre-hook on ``attn_drop`` reads the probabilities.
+
+Swin and timm probabilities have the dtype of the stock ``softmax`` (float32
+under CUDA autocast, which runs softmax in float32; bfloat16 under CPU
+autocast); the attention-diversity loss computes in float32 either way.
+The capture reads no tensor value on the host (no ``.item()``, no Python
+``if`` on a tensor): it adds no device synchronisation.
 """
 import functools
 from typing import Callable
@@ -58,7 +65,8 @@ def explicit_attention(original: Callable, store: Store) -> Callable:
             mmpretrain's ``scaled_dot_product_attention_pyimpl`` (possibly a
             ``functools.partial`` of it).
         store (callable): Receives the ``(B, H, N, N)`` probabilities (before
-            attention dropout, with their autograd graph).
+            attention dropout, with their autograd graph), in float32
+            whatever the dtype of ``query`` (autocast included).
     """
     mode, fixed = _sdpa_semantics(original)
 
@@ -73,11 +81,14 @@ def explicit_attention(original: Callable, store: Store) -> Callable:
         else:
             s = scale or fixed or query.size(-1)**0.5
             logits = query @ key.transpose(-2, -1) / s
-        probs = logits.softmax(dim=-1)
+        # float32 softmax (what CUDA autocast does for softmax anyway): the
+        # stored probabilities are float32 under bf16 / fp16 autocast too.
+        probs = logits.softmax(dim=-1, dtype=torch.float32)
         store(probs)
+        weights = probs.to(value.dtype)
         if dropout_p > 0:
-            probs = F.dropout(probs, dropout_p, training=True)
-        return probs @ value
+            weights = F.dropout(weights, dropout_p, training=True)
+        return weights @ value
 
     attention.original = original
     return attention

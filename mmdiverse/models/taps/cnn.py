@@ -1,14 +1,24 @@
 """Tap for convolutional backbones (ResNet, EfficientNet, ...)."""
-from typing import Dict, List, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn as nn
 
-from .base import BaseTap, TapOutputs, feature_map_to_tokens, register_tap
+from .base import BaseTap
+from .builder import register_tap
+from .outputs import TapOutputs
 
 _CONTAINERS = (nn.Sequential, nn.ModuleList)
 #: Input of the build-time probe pass (a CNN's widths and stride show only in a forward).
 PROBE_SIZE = (224, 224)
+
+
+def feature_map_to_tokens(x: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
+    """``(B, C, H, W)`` -> ``(B, H*W, C)`` row-major tokens and ``(H, W)``."""
+    if x.dim() != 4:
+        raise ValueError('expected a (B, C, H, W) feature map, got shape '
+                         f'{tuple(x.shape)}')
+    return x.flatten(2).transpose(1, 2), (int(x.shape[2]), int(x.shape[3]))
 
 
 def enumerate_blocks(root: nn.Module, prefix: str = '') -> List[str]:
@@ -48,7 +58,8 @@ class CNNTap(BaseTap):
       every training forward. EfficientNet's
       final 1x1 conv widens to 1280, so no earlier tap matches it: use the
       cosine and mixing terms only there.
-    * No attention maps and no q, k, v projections: configuring them raises.
+    * No attention maps, no q, k, v projections and no final norm (so no
+      ``last_pre_norm``): configuring them raises.
 
     This is the fallback tap for any backbone not matched by another tap.
     """
@@ -60,22 +71,14 @@ class CNNTap(BaseTap):
     def _root(self) -> nn.Module:
         return self.backbone
 
-    @property
-    def layer_names(self) -> List[str]:
-        if not hasattr(self, '_layer_names'):
-            self._layer_names = enumerate_blocks(self._root())
-        return self._layer_names
+    def block_names(self) -> List[str]:
+        return enumerate_blocks(self._root())
+
+    def submodule_root(self) -> nn.Module:
+        return self._root()
 
     def default_first_layer(self):
         return -1
-
-    def _resolve_other_name(self, name: str) -> Optional[str]:
-        modules: Dict[str, nn.Module] = dict(self._root().named_modules())
-        return name if name and name in modules else None
-
-    def valid_layers_message(self) -> str:
-        return (super().valid_layers_message() +
-                f', or any submodule name of {type(self._root()).__name__}')
 
     def probe(self) -> Optional[TapOutputs]:
         """``first`` and ``last`` of one forward pass on a zero image.
@@ -96,7 +99,8 @@ class CNNTap(BaseTap):
                 try:
                     with torch.random.fork_rng(devices=[]), torch.no_grad(), \
                             self.capture(first=True, last=True, attn=False,
-                                         per_layer=False) as out:
+                                         per_layer=False,
+                                         pre_norm=False) as out:
                         self.backbone.eval()
                         self.backbone(image)
                     self._probe = out
@@ -131,8 +135,8 @@ class CNNTap(BaseTap):
     def _first_module(self) -> nn.Module:
         return self._root().get_submodule(self.layer_name(self.first_layer))
 
-    def _install(self, installer, out, first, last, attn_layers, per_layer):
-        if first:
+    def _install(self, hooks, out, request):
+        if request.first:
             name = self.layer_name(self.first_layer)
 
             def on_first(_module, args):
@@ -143,9 +147,9 @@ class CNNTap(BaseTap):
                         f'shape {tuple(x.shape)}, not a (B, C, H, W) map')
                 out.first, out.first_hw = feature_map_to_tokens(x)
 
-            installer.pre_hook(self._first_module(), on_first)
+            hooks.pre_hook(self._first_module(), on_first)
 
-        if last:
+        if request.last:
             def on_output(_module, _args, output):
                 feat = output[-1] if isinstance(output, (tuple,
                                                          list)) else output
@@ -156,10 +160,10 @@ class CNNTap(BaseTap):
                         f'{tuple(feat.shape)}, not a (B, C, H, W) map')
                 out.last, out.last_hw = feature_map_to_tokens(feat)
 
-            installer.forward_hook(self.backbone, on_output)
+            hooks.forward_hook(self.backbone, on_output)
 
-        if per_layer:
-            sink = self._per_layer_sink(out, per_layer)
+        if request.per_layer:
+            sink = out.per_layer_sink(request.per_layer)
             root = self._root()
             for index, name in enumerate(self.layer_names):
                 def on_block(_module, _args, output, index=index):
@@ -167,4 +171,4 @@ class CNNTap(BaseTap):
                         tokens, hw = feature_map_to_tokens(output)
                         sink(index, tokens, hw)
 
-                installer.forward_hook(root.get_submodule(name), on_block)
+                hooks.forward_hook(root.get_submodule(name), on_block)

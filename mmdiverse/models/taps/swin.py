@@ -4,7 +4,8 @@ from typing import List, Tuple
 import torch.nn as nn
 
 from .attention import capture_window_msa, check_window_msa
-from .base import BaseTap, register_tap
+from .base import BaseTap
+from .builder import register_tap
 
 
 @register_tap(priority=20)
@@ -18,6 +19,9 @@ class SwinTap(BaseTap):
       grid (7x7 at 224 px), after the stage's output norm ``norm{S-1}`` when
       it exists (``out_indices`` contains the last stage, as in
       classification), else the raw stage output.
+    * ``last_pre_norm``: the last stage's output before ``norm{S-1}`` (the
+      last block's output, as for the token taps; equal to ``last`` when the
+      backbone has no such norm).
     * ``first``: the tokens entering block ``first_layer``. Its width must
       equal the last stage's width (the contrastive term compares tokens
       dimension-wise), so the default is **the first block of the last
@@ -37,6 +41,7 @@ class SwinTap(BaseTap):
     """
     supports_attention = True
     supports_weights = True
+    supports_pre_norm = True
 
     @classmethod
     def matches(cls, backbone: nn.Module) -> bool:
@@ -48,8 +53,7 @@ class SwinTap(BaseTap):
                 for s, stage in enumerate(self.backbone.stages)
                 for b, block in enumerate(stage.blocks)]
 
-    @property
-    def layer_names(self) -> List[str]:
+    def block_names(self) -> List[str]:
         return [f'stages.{s}.blocks.{b}' for s, b, _ in self._blocks()]
 
     def default_first_layer(self):
@@ -97,46 +101,48 @@ class SwinTap(BaseTap):
                 f'{", ".join(same)} (default: the first block of the last '
                 'stage).')
 
-    def _install(self, installer, out, first, last, attn_layers, per_layer):
+    def _install(self, hooks, out, request):
         backbone = self.backbone
         blocks = self._blocks()
 
-        if first:
+        if request.first:
             def on_first(_module, args):
                 out.first = args[0]
-                out.first_hw = tuple(int(s) for s in args[1])
+                out.first_hw = (int(args[1][0]), int(args[1][1]))
 
-            installer.pre_hook(blocks[self.first_layer][2], on_first)
+            hooks.pre_hook(blocks[self.first_layer][2], on_first)
 
-        if last:
-            last_stage = backbone.stages[-1]
-            norm = getattr(backbone, f'norm{len(backbone.stages) - 1}', None)
-
+        norm = getattr(backbone, f'norm{len(backbone.stages) - 1}', None)
+        if request.last or request.pre_norm:
+            # The last stage returns (tokens, hw_shape); it has no
+            # downsampling, so its tokens are its last block's output.
             def on_stage(_module, _args, output):
-                out.last_hw = tuple(int(s) for s in output[1])
-                if norm is None:
+                out.last_hw = (int(output[1][0]), int(output[1][1]))
+                if request.pre_norm:
+                    out.last_pre_norm = output[0]
+                if request.last and norm is None:
                     out.last = output[0]
 
-            installer.forward_hook(last_stage, on_stage)
-            if norm is not None:
-                def on_norm(_module, _args, output):
-                    out.last = output
+            hooks.forward_hook(backbone.stages[-1], on_stage)
+        if request.last and norm is not None:
+            def on_norm(_module, _args, output):
+                out.last = output
 
-                installer.forward_hook(norm, on_norm)
+            hooks.forward_hook(norm, on_norm)
 
-        if per_layer:
-            sink = self._per_layer_sink(out, per_layer)
+        if request.per_layer:
+            sink = out.per_layer_sink(request.per_layer)
             for index, (_, _, block) in enumerate(blocks):
                 def on_block(_module, args, output, index=index):
                     sink(index, output, args[1])
 
-                installer.forward_hook(block, on_block)
+                hooks.forward_hook(block, on_block)
 
-        for index in attn_layers:
+        for index in request.attn_layers:
             def store(probs, index=index):
                 out.attn[index] = probs
 
-            installer.on_exit(
+            hooks.on_exit(
                 capture_window_msa(blocks[index][2].attn.w_msa, store))
 
     def qkv_weights(self):
