@@ -17,11 +17,11 @@ auto_scale_lr = dict(base_batch_size=1024, enable=True)
 default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
 
 # Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
-train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler, dataset=dict(pipeline=[
-    dict(t, **_base_.strict_loaders.get(t.type, {}))
-    for t in _base_.train_dataloader.dataset.pipeline]))
-val_dataloader = dict(dataset=dict(pipeline=[
-    dict(t, **_base_.strict_loaders.get(t.type, {}))
-    for t in _base_.val_dataloader.dataset.pipeline]))
+from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402
+
+train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler, dataset=dict(
+    pipeline=strict_pipeline(_base_.train_dataloader.dataset.pipeline, _base_.strict_loaders)))
+val_dataloader = dict(dataset=dict(
+    pipeline=strict_pipeline(_base_.val_dataloader.dataset.pipeline, _base_.strict_loaders)))
 test_dataloader = val_dataloader   # the recipe tests as it validates
 custom_hooks = [*_base_.custom_hooks, *_base_.mmdiverse_hooks]  # the recipe's EMAHook kept

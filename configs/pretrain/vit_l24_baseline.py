@@ -57,8 +57,9 @@ auto_scale_lr = _base_.ft22k_auto_scale_lr
 default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
 
 # Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
-val_dataloader = dict(dataset=dict(pipeline=[
-    dict(t, **_base_.strict_loaders.get(t.type, {}))
-    for t in _base_.val_dataloader.dataset.pipeline]))
+from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402
+
+val_dataloader = dict(dataset=dict(
+    pipeline=strict_pipeline(_base_.val_dataloader.dataset.pipeline, _base_.strict_loaders)))
 test_dataloader = val_dataloader   # the recipe tests as it validates
 custom_hooks = _base_.mmdiverse_hooks

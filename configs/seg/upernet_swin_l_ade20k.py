@@ -41,10 +41,12 @@ strict_loaders = dict(
     LoadAnnotations=dict(type='CheckedLoadAnnotations', num_classes=150))
 
 # 8 GPUs x 2 images per GPU
-train_dataloader = dict(batch_size=2, dataset=dict(pipeline=[
-    dict(t, **strict_loaders.get(t.type, {})) for t in _base_.train_dataloader.dataset.pipeline]))
-val_dataloader = dict(batch_size=1, dataset=dict(pipeline=[
-    dict(t, **strict_loaders.get(t.type, {})) for t in _base_.val_dataloader.dataset.pipeline]))
+from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402
+
+train_dataloader = dict(batch_size=2, dataset=dict(
+    pipeline=strict_pipeline(_base_.train_dataloader.dataset.pipeline, strict_loaders)))
+val_dataloader = dict(batch_size=1, dataset=dict(
+    pipeline=strict_pipeline(_base_.val_dataloader.dataset.pipeline, strict_loaders)))
 test_dataloader = val_dataloader
 
 # tools/test.py --show-dir paints every test image (mmseg's hook: every 50th).

@@ -5,19 +5,14 @@
 # patch_cos_sim) to mmseg's decode / auxiliary losses. The Swin taps read the
 # last stage after its output norm (16x16 tokens for a 512 crop); the
 # contrastive term compares them with the input of the last stage's first block.
-# Patch mixing is a classification term and is not available here. The terms,
-# taps and loss weights are those of configs/pretrain/swin_l_diverse.py
-# (configs/pretrain/_base_/diversity.py; tests/test_models/test_segmentors keeps
-# them equal).
-_base_ = './upernet_swin_l_ade20k.py'
+# Patch mixing is a classification term and is not available here.
+# The terms, taps and loss weights are those of configs/pretrain/swin_l_diverse.py,
+# taken from configs/pretrain/_base_/diversity.py itself (diversity_swin without
+# patch_mix), so the two cannot drift apart. This recipe (diversity during
+# fine-tuning) is this project's design: no published run used it.
+_base_ = ['./upernet_swin_l_ade20k.py', '../pretrain/_base_/diversity.py']
 
 model = dict(
     type='DiverseEncoderDecoder',
-    diversity=dict(
-        tap=dict(attn_layers=(0, )),
-        patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
-        patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
-        attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
-        weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
-    ),
+    diversity={term: cfg for term, cfg in _base_.diversity_swin.items() if term != 'patch_mix'},
 )

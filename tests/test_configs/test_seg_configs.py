@@ -266,3 +266,15 @@ def test_data_is_loaded_strictly_with_the_head_classes_and_hooks_are_on(path):
         labels, = [t for t in cfg[loader].dataset.pipeline if t.type == 'CheckedLoadAnnotations']
         assert labels.num_classes == cfg.model.decode_head.num_classes, loader
     assert [h.type for h in cfg.custom_hooks] == ['NonFiniteLossHook', 'RandomStateHook']
+
+
+def test_diversity_fine_tuning_reuses_the_pretraining_terms():
+    """The fine-tuning config takes its terms from configs/pretrain/_base_/diversity.py
+    (the Swin set of swin_l_diverse.py, patch mixing left out), not a copy."""
+    path = osp.join(SEG_DIR, 'upernet_swin_l_ade20k_diverse_ft.py')
+    assert 'loss_weight=' not in open(path).read(), 'the weights must come from the base'
+    pretrain = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain', 'swin_l_diverse.py'))
+    expected = {k: v for k, v in _plain(pretrain.model.diversity).items() if k != 'patch_mix'}
+    diversity = _plain(_load('upernet_swin_l_ade20k_diverse_ft.py').model.diversity)
+    assert diversity == expected
+    assert list(diversity) == ['tap', 'patch_cos', 'patch_contrast', 'attn_div', 'weight_cond']

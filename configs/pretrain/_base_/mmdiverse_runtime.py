@@ -13,5 +13,7 @@ mmdiverse_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]
 # Strict loaders swapped into the recipe's pipelines by type name; the other
 # arguments (and OpenCV decoding) are kept. A truncated or unreadable image
 # stops the run naming the file, where OpenCV would fill it with grey:
-#   pipeline=[dict(t, **_base_.strict_loaders.get(t.type, {})) for t in PIPELINE]
+#   pipeline=strict_pipeline(PIPELINE, _base_.strict_loaders)
+# with strict_pipeline from mmdiverse.datasets.strict_pipelines (one function
+# for every config: the swap is written once).
 strict_loaders = dict(LoadImageFromFile=dict(type='CheckedLoadImageFromFile'))
