@@ -1,101 +1,20 @@
 """Weight-conditioning regularizer (Chen et al. 2022, Diverse-ViT)."""
 from collections import OrderedDict
-from typing import Iterable, List, Tuple
+from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from mmpretrain.registry import MODELS
+from .power_iteration import (SpectralGap, power_iteration_extremes,
+                              unit_rows)
+from .rayleigh_extremes import rayleigh_extremes, uniform_start_vectors
 from .utils import autocast_off, compute_dtype, fmt_shape
+
+#: ``WeightConditionLoss(estimator=...)``: ours (default) and Diverse-ViT's.
+ESTIMATORS = ('persistent', 'fresh_rayleigh')
 
 _BUFFER_PREFIX = 'power_vectors_'
 _INIT_SEED = 20220313
-
-
-def _unit(vec: torch.Tensor, fallback: torch.Tensor,
-          eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
-    """Normalize rows of ``vec``; rows with norm <= eps keep ``fallback``."""
-    norm = torch.linalg.vector_norm(vec, dim=-1, keepdim=True)
-    unit = torch.where(norm > eps, vec / norm.clamp_min(eps), fallback)
-    return unit, norm.squeeze(-1)
-
-
-@torch.no_grad()
-def power_iteration_extremes(weights: torch.Tensor,
-                             vectors: torch.Tensor,
-                             num_iters: int,
-                             eps: float = 1e-12) -> torch.Tensor:
-    r"""Refine right singular vectors of the largest and smallest ``sigma``.
-
-    Only products of ``W`` and ``W^T`` with the two vectors (``O(m n)``,
-    never ``W^T W`` which costs ``O(m n^2)``), batched over ``G`` matrices
-    of equal shape: one pass over ``W`` and one over ``W^T`` per iteration,
-    which updates both vectors from the previous ones:
-
-    - :math:`y = W^T W v_{max}`, :math:`c = \|y\|`,
-      :math:`v_{max} \leftarrow y / c` (power iteration on :math:`W^T W`;
-      :math:`c \to \sigma_{max}^2` from below);
-    - :math:`v_{min} \leftarrow (c\,v_{min} - W^T W v_{min}) / \|\cdot\|`
-      (power iteration on the shifted operator :math:`cI - W^T W`, whose
-      dominant eigenvector is the one of :math:`\sigma_{min}^2` once
-      :math:`c > (\sigma_{max}^2 + \sigma_{min}^2) / 2`).
-
-    The rate of the ``v_min`` iteration is
-    :math:`(c - \sigma_{n-1}^2) / (c - \sigma_n^2)`, close to 1 when the
-    smallest singular values cluster, hence the vectors are meant to persist
-    between calls (see :class:`WeightConditionLoss`).
-
-    Args:
-        weights (Tensor): ``(G, m, n)`` with ``m >= n`` (pass ``W^T`` for wide
-            matrices).
-        vectors (Tensor): ``(G, 2, n)`` current unit vectors,
-            ``[:, 0] = v_max`` and ``[:, 1] = v_min``.
-        num_iters (int): Iterations to run.
-        eps (float): A vector whose update has norm ``<= eps`` (e.g. a zero
-            matrix) is kept as it was.
-
-    Returns:
-        Tensor: ``(G, 2, n)`` refined vectors (a new tensor).
-    """
-    v_max, v_min = vectors[:, 0], vectors[:, 1]
-    for _ in range(num_iters):
-        # both vectors in one pass over W and one over W^T; W^T a is taken
-        # as (a^T W)^T, which reads row-major W in order (faster on CPU)
-        images = torch.bmm(weights, torch.stack((v_max, v_min), dim=-1))
-        gram = torch.bmm(images.transpose(1, 2), weights)  # (G, 2, n)
-        v_max, c = _unit(gram[:, 0], v_max, eps)
-        shifted = c.unsqueeze(-1) * v_min - gram[:, 1]
-        v_min, _ = _unit(shifted, v_min, eps)
-    return torch.stack((v_max, v_min), dim=1)
-
-
-class _SpectralGap(torch.autograd.Function):
-    r"""``sum_g (||W_g v_max||^2 - ||W_g v_min||^2)^2`` with ``v`` constant.
-
-    Takes the images ``a = W [v_max, v_min]`` (``(G, m, 2)``) and the vectors
-    (``(G, 2, n)``) computed without grad, plus the weights only to connect
-    the graph. With ``gap = ||a_max||^2 - ||a_min||^2`` the gradient is
-    ``4 gap (a_max v_max^T - a_min v_min^T)``, built from the small saved
-    tensors: no copy of the weights is kept for backward.
-    """
-
-    @staticmethod
-    def forward(ctx, images, vectors, *weights):
-        sigma_sq = images.pow(2).sum(dim=1)  # (G, 2)
-        gap = sigma_sq[:, 0] - sigma_sq[:, 1]
-        ctx.save_for_backward(images, vectors, gap)
-        ctx.dtypes = [w.dtype for w in weights]
-        return gap.pow(2).sum()
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_out):
-        images, vectors, gap = ctx.saved_tensors
-        signs = images.new_tensor([1., -1.])
-        coef = (4 * grad_out.to(gap.dtype) * gap).view(-1, 1, 1)
-        grads = torch.bmm(images * signs, vectors).mul_(coef)  # (G, m, n)
-        return (None, None,
-                *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))
 
 
 @MODELS.register_module()
@@ -149,32 +68,56 @@ class WeightConditionLoss(torch.nn.Module):
     ``sigma^2`` of the smaller side is used: a wide ``(rows < cols)`` matrix
     is iterated as its transpose, so ``sigma_min`` is never a structural 0.
 
+    **estimator='fresh_rayleigh'** is Diverse-ViT's estimator (see
+    docs/fidelity.md): at every call, for every matrix, fresh ``U[0, 1)``
+    vectors, one power step on :math:`M = W^T W` and a Rayleigh quotient
+    for :math:`\sigma_{max}^2`, the same on :math:`M - \sigma_{max}^2 I`
+    for :math:`\sigma_{min}^2`, with autograd through both estimates (see
+    :func:`~mmdiverse.models.losses.rayleigh_extremes.rayleigh_extremes`).
+    It keeps no state (no buffers; ``num_iters`` and ``init_iters`` are
+    unused) and costs three batched products per call. The two start
+    vectors of a matrix are independent draws (one per estimate). They come
+    from the global RNG of the weights' device, or from ``generator``.
+
     Paper: `The Principle of Diversity: Training Stronger Vision Transformers
     Calls for Reducing All Levels of Redundancy
     <https://arxiv.org/abs/2203.06345>`_ (Chen et al. 2022).
 
     Args:
         loss_weight (float): Multiplier of the loss. Defaults to 1.0.
-        num_iters (int): Power iterations per call. Defaults to 1.
+        num_iters (int): Power iterations per call (``'persistent'``).
+            Defaults to 1.
         init_iters (int): Extra iterations when a matrix's vectors are
-            created. Defaults to 10.
+            created (``'persistent'``). Defaults to 10.
         eps (float): Norm threshold of the power iteration. Defaults to
             1e-12.
+        estimator (str): ``'persistent'`` (ours) or ``'fresh_rayleigh'``
+            (Diverse-ViT). Defaults to ``'persistent'``.
+        generator (torch.Generator, optional): Source of the
+            ``'fresh_rayleigh'`` start vectors (e.g. for tests); configs
+            leave it None (the global RNG). Defaults to None.
     """
 
     def __init__(self,
                  loss_weight: float = 1.0,
                  num_iters: int = 1,
                  init_iters: int = 10,
-                 eps: float = 1e-12) -> None:
+                 eps: float = 1e-12,
+                 estimator: str = 'persistent',
+                 generator: Optional[torch.Generator] = None) -> None:
         super().__init__()
         if num_iters < 0 or init_iters < 0:
             raise ValueError('num_iters and init_iters must be >= 0, got '
                              f'{num_iters} and {init_iters}')
+        if estimator not in ESTIMATORS:
+            raise ValueError(f'{type(self).__name__}: estimator must be one '
+                             f'of {ESTIMATORS}, got {estimator!r}')
         self.loss_weight = loss_weight
         self.num_iters = num_iters
         self.init_iters = init_iters
         self.eps = eps
+        self.estimator = estimator
+        self.generator = generator
 
     # ---------------------------------------------------------------- state
     @staticmethod
@@ -236,7 +179,10 @@ class WeightConditionLoss(torch.nn.Module):
                                  f'(rows, cols), got {got}')
         return weights
 
-    def forward(self, weights: Iterable[torch.Tensor]) -> torch.Tensor:
+    def forward(self,
+                weights: Iterable[torch.Tensor],
+                vectors: Optional[Sequence[torch.Tensor]] = None
+                ) -> torch.Tensor:
         """Compute the loss.
 
         Args:
@@ -244,11 +190,18 @@ class WeightConditionLoss(torch.nn.Module):
                 e.g. the q, k, v slices of every block's ``qkv`` projection
                 (``qkv.weight.chunk(3)``). The order must be the same at
                 every call (vectors are keyed by position).
+            vectors (Sequence[Tensor], optional): ``'fresh_rayleigh'`` only:
+                explicit start vectors instead of fresh draws, one
+                ``(2, min(rows, cols))`` tensor per matrix (``[0]`` for
+                sigma_max, ``[1]`` for the shifted estimate). Defaults to
+                None.
 
         Returns:
             Tensor: Scalar loss, already multiplied by ``loss_weight``.
         """
         weights = self._check(weights)
+        if vectors is not None:
+            vectors = self._check_vectors(weights, vectors)
         groups = OrderedDict()
         for index, w in enumerate(weights):
             oriented = w if w.shape[0] >= w.shape[1] else w.transpose(0, 1)
@@ -259,9 +212,41 @@ class WeightConditionLoss(torch.nn.Module):
         total = None
         with autocast_off(device):
             for members in groups.values():
-                gap = self._group_gap(members)
+                if self.estimator == 'fresh_rayleigh':
+                    gap = self._fresh_group_gap(members, vectors)
+                else:
+                    gap = self._group_gap(members)
                 total = gap if total is None else total + gap.to(total)
         return self.loss_weight * total
+
+    def _check_vectors(self, weights, vectors) -> List[torch.Tensor]:
+        owner = type(self).__name__
+        if self.estimator != 'fresh_rayleigh':
+            raise ValueError(f'{owner}: explicit vectors need '
+                             "estimator='fresh_rayleigh'")
+        vectors = list(vectors)
+        if len(vectors) != len(weights):
+            raise ValueError(f'{owner} expects one vectors entry per weight '
+                             f'matrix, got {len(vectors)} for {len(weights)}')
+        for i, (w, v) in enumerate(zip(weights, vectors)):
+            if not torch.is_tensor(v) or v.shape != (2, min(w.shape)):
+                got = fmt_shape(v) if torch.is_tensor(v) else type(v).__name__
+                raise ValueError(f'{owner} expects vectors[{i}] of shape '
+                                 f'(2, {min(w.shape)}), got {got}')
+        return vectors
+
+    def _fresh_group_gap(self, members, vectors) -> torch.Tensor:
+        """Diverse-ViT's gap sum over same-shape matrices (autograd on)."""
+        stacked = torch.stack([w for _, w in members])  # (G, m, n), in graph
+        stacked = stacked.to(compute_dtype(stacked))
+        if vectors is None:
+            start = uniform_start_vectors(len(members), stacked.shape[-1],
+                                          stacked.device, stacked.dtype,
+                                          self.generator)
+        else:
+            start = torch.stack([vectors[i] for i, _ in members]).to(stacked)
+        sigma_sq = rayleigh_extremes(stacked, start)  # (G, 2)
+        return (sigma_sq[:, 0] - sigma_sq[:, 1]).pow(2).sum()
 
     def _group_gap(self, members) -> torch.Tensor:
         """Sum of ``(sigma_max^2 - sigma_min^2)^2`` over same-shape matrices.
@@ -277,7 +262,7 @@ class WeightConditionLoss(torch.nn.Module):
                                   for i in indices))
             # (G, 2, n); renormalize: float32 storage is unit only to ~1e-7
             vectors = torch.stack(stored).to(stacked.dtype)
-            vectors, _ = _unit(vectors, vectors, self.eps)
+            vectors, _ = unit_rows(vectors, vectors, self.eps)
             if any(fresh) and self.init_iters:
                 warm = power_iteration_extremes(stacked, vectors,
                                                 self.init_iters, self.eps)
@@ -290,8 +275,11 @@ class WeightConditionLoss(torch.nn.Module):
                     self._store(index, vec)
             images = torch.bmm(stacked, vectors.transpose(1, 2))  # (G, m, 2)
             del stacked
-        return _SpectralGap.apply(images, vectors, *oriented)
+        return SpectralGap.apply(images, vectors, *oriented)
 
     def extra_repr(self) -> str:
+        if self.estimator == 'fresh_rayleigh':
+            return (f'loss_weight={self.loss_weight}, '
+                    "estimator='fresh_rayleigh'")
         return (f'loss_weight={self.loss_weight}, num_iters={self.num_iters}, '
                 f'init_iters={self.init_iters}')

@@ -183,3 +183,140 @@ def test_loss_weight_registry_and_autocast():
 def test_invalid_inputs_raise(bad, pattern):
     with pytest.raises(ValueError, match=pattern):
         WeightConditionLoss()(bad)
+
+
+# ---------------------------------------------------- estimator='fresh_rayleigh'
+def rayleigh_reference(weights, vectors):
+    """Diverse-ViT's estimate from its formula: M = W^T W formed in float64
+    (the tall orientation, W^T for a wide W), lambda = x^T M^3 x / x^T M^2 x,
+    then the same on M - lambda_max I; summed (lambda_max - sigma_min^2)^2."""
+    total = 0.
+    for w, x in zip(weights, vectors):
+        w = w if w.shape[0] >= w.shape[1] else w.T
+        m = w.T @ w
+        x1, x2 = x[0].double(), x[1].double()
+
+        def rayleigh(a, v):
+            a2 = a @ a
+            return (v @ a2 @ a @ v) / (v @ a2 @ v)
+
+        lam_max = rayleigh(m, x1)
+        shifted = m - lam_max * torch.eye(m.shape[0], dtype=m.dtype)
+        sigma_min_sq = rayleigh(shifted, x2) + lam_max
+        total = total + (lam_max - sigma_min_sq)**2
+    return total
+
+
+def uniform_vectors(weights, seed):
+    gen = torch.Generator().manual_seed(seed)
+    return [torch.rand(2, min(w.shape), generator=gen, dtype=torch.float64)
+            for w in weights]
+
+
+def test_fresh_rayleigh_matches_formula_value_and_gradient():
+    weights = [w.requires_grad_() for w in weights_set()]
+    vectors = uniform_vectors(weights, 7)
+    loss = WeightConditionLoss(loss_weight=5e-4, estimator='fresh_rayleigh')
+    value = loss(weights, vectors=vectors)
+    grads = torch.autograd.grad(value, weights)
+    ref = 5e-4 * rayleigh_reference(weights, vectors)
+    ref_grads = torch.autograd.grad(ref, weights)
+    torch.testing.assert_close(value, ref, rtol=1e-10, atol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-8, atol=1e-14)
+    # one step from U[0,1) is far from the exact spectrum (reference())
+    assert abs(value.item() / 5e-4 - reference(weights).item()) > 1e-2
+    assert len(loss.state_dict()) == 0  # stateless
+
+
+def test_fresh_rayleigh_gradient_runs_through_the_shift():
+    # detaching lambda_max inside M - lambda_max I changes the gradient
+    w = matrix(8, 8, SIGMAS, 0).requires_grad_()
+    x = uniform_vectors([w], 3)
+    grad = torch.autograd.grad(
+        WeightConditionLoss(estimator='fresh_rayleigh')([w], vectors=x), w)[0]
+    m = w.T @ w
+    x1, x2 = x[0][0], x[0][1]
+    lam = (x1 @ m @ m @ m @ x1) / (x1 @ m @ m @ x1)
+    shifted = m - lam.detach() * torch.eye(8, dtype=m.dtype)
+    lam_min = (x2 @ shifted @ shifted @ shifted @ x2) / (
+        x2 @ shifted @ shifted @ x2) + lam.detach()
+    detached = torch.autograd.grad((lam - lam_min)**2, w)[0]
+    assert (grad - detached).norm() > 1e-3 * grad.norm()
+
+
+def test_fresh_rayleigh_draws_fresh_uniform_vectors():
+    weights = [w.float() for w in weights_set()]
+    # from the generator: U[0,1) in float32, per same-shape group in order
+    loss = WeightConditionLoss(estimator='fresh_rayleigh',
+                               generator=torch.Generator().manual_seed(1))
+    value = loss(weights)
+    gen = torch.Generator().manual_seed(1)
+    groups = {(8, 8): [0, 2], (12, 8): [1], (10, 6): [3]}  # first-seen order
+    vectors = [None] * 4
+    for shape, members in groups.items():
+        draw = torch.rand(len(members), 2, shape[1], generator=gen)
+        for k, i in enumerate(members):
+            vectors[i] = draw[k]
+    torch.testing.assert_close(value, loss(weights, vectors=vectors))
+    assert not torch.equal(loss(weights), value)  # a new draw every call
+    # without a generator: the global RNG (seeded -> reproducible)
+    plain = WeightConditionLoss(estimator='fresh_rayleigh')
+    torch.manual_seed(5)
+    a = plain(weights)
+    torch.manual_seed(5)
+    assert torch.equal(plain(weights), a) and not torch.equal(plain(weights), a)
+
+
+def test_fresh_rayleigh_is_batched_without_forming_wtw():
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class MatmulShapes(TorchDispatchMode):
+        """Input shapes of every (b)mm, forward and backward."""
+
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if 'mm' in str(func):
+                self.calls.append([tuple(a.shape) for a in args
+                                   if torch.is_tensor(a)])
+            return func(*args, **(kwargs or {}))
+
+    weights = [matrix(16, 16, SIGMAS * 2, s).requires_grad_() for s in range(6)]
+    loss = WeightConditionLoss(estimator='fresh_rayleigh')
+    with MatmulShapes() as mode:
+        value = loss(weights)
+    # all six matrices in three batched matrix-vector products (2 vectors)
+    assert len(mode.calls) == 3
+    for shapes in mode.calls:
+        assert shapes[0][0] == 6 and any(2 in s[-2:] for s in shapes), shapes
+    with MatmulShapes() as mode:
+        value.backward()
+    assert mode.calls
+    for shapes in mode.calls:  # never a (16 x 16) @ (16 x 16) product
+        assert sum(s[-2:] == (16, 16) for s in shapes) <= 1, shapes
+    assert all(torch.isfinite(w.grad).all() for w in weights)
+
+
+def test_fresh_rayleigh_zero_matrix_autocast_and_bad_options():
+    w = torch.zeros(4, 4, requires_grad=True)
+    loss = WeightConditionLoss(estimator='fresh_rayleigh')
+    value = loss([w, matrix(4, 4, [1., .8, .5, .2], 0)])
+    value.backward()
+    assert torch.isfinite(value) and torch.isfinite(w.grad).all()
+    weights = [w.float() for w in weights_set()]
+    vectors = uniform_vectors(weights, 2)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        amp = loss([w.bfloat16() for w in weights], vectors=vectors)
+    assert amp.dtype == torch.float32
+    torch.testing.assert_close(amp.double(), rayleigh_reference(
+        [w.bfloat16().double() for w in weights], vectors), rtol=1e-4, atol=0)
+    with pytest.raises(ValueError, match='estimator must be one of'):
+        WeightConditionLoss(estimator='exact')
+    with pytest.raises(ValueError,
+                       match=r'vectors\[1\] of shape \(2, 8\), got \(2, 6\)'):
+        loss(weights, vectors=[vectors[0], vectors[3], *vectors[2:]])
+    with pytest.raises(ValueError, match="need estimator='fresh_rayleigh'"):
+        WeightConditionLoss()(weights, vectors=vectors)
