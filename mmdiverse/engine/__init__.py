@@ -1,4 +1,5 @@
 """Training-loop extensions: hooks."""
 from .hooks import LossWeightWarmupHook, PatchSimilarityHook
+from . import schedulers  # noqa: F401,E402  (registers WarmupPolyLR)
 
 __all__ = ['PatchSimilarityHook', 'LossWeightWarmupHook']
