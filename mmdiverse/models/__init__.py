@@ -1,6 +1,7 @@
-"""Models: diversity losses, token taps, classifiers, segmentors, batch augments, necks."""
+"""Models: losses, taps, the diversity regularizer, classifiers, segmentors, augments, necks."""
 from . import losses  # noqa: F401
 from . import taps  # noqa: F401
+from . import diversity  # noqa: F401
 from . import batch_augments  # noqa: F401
 from . import classifiers  # noqa: F401
 from . import segmentors  # noqa: F401

@@ -2,72 +2,85 @@
 
 mmpretrain applies batch augments inside ``ClsDataPreprocessor.forward``
 through ``RandomBatchAugment``, whose contract is ``(inputs, scores) ->
-(inputs, scores)``; the scores then reach the model as ``gt_score`` of each
-``DataSample``. Per-patch targets follow the same route: this preprocessor
-swaps the wrapper for :class:`PatchRandomBatchAugment`, which asks an
-augment that can (``mix_with_patch_targets``, i.e. :class:`PatchCutMix`)
-for its ``(B, n, K)`` targets, and writes them to each data sample as
-``gt_patch_score`` (``(n, K)``). Nothing is cached across batches, the
-per-batch choice among augments stays the wrapper's, and labels keep
-flowing through the data samples as everywhere else in mmpretrain.
+(inputs, scores)``; the scores reach the model as each ``DataSample``'s
+``gt_score``. Per-patch targets need one more output, so:
 
-When the chosen augment is Mixup (or none, or a stock CutMix), no
-``gt_patch_score`` is set and the model uses the image-level ``gt_score``
-for every patch, which is exact for Mixup and for unmixed images.
+* :class:`PatchRandomBatchAugment` (the wrapper, same per-batch choice among
+  the augments) has :meth:`~PatchRandomBatchAugment.augment`, which returns
+  ``(inputs, scores, patch_targets)``: the ``(B, n, K)`` targets of an
+  augment that has them (``mix_with_patch_targets``, i.e.
+  :class:`~mmdiverse.models.batch_augments.PatchCutMix`), else None.
+* :class:`PatchClsDataPreprocessor` runs the stock preprocessing without the
+  batch augment, then the wrapper's ``augment``, and returns the targets as
+  one batch tensor under the key ``patch_targets`` of its output. mmengine
+  unpacks that output into the model's ``forward(**data, mode='loss')``, so
+  the tensor reaches ``DiverseImageClassifier.loss(..., patch_targets)`` as
+  an argument: nothing is kept on the wrapper or the preprocessor between
+  calls, and the data samples carry labels and ``gt_score`` exactly as in
+  mmpretrain.
+
+When the chosen augment is Mixup (or none, or a stock CutMix), the output
+has no ``patch_targets`` and the model uses the image-level ``gt_score`` for
+every patch, which is exact for Mixup and for unmixed images.
 """
-from typing import List, Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import torch
 from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.models.utils.batch_augments import RandomBatchAugment
 from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
 
-#: Data-sample field holding the ``(n, K)`` per-patch soft targets.
-PATCH_SCORE_FIELD = 'gt_patch_score'
+#: Key of the ``(B, n, K)`` per-patch targets in the preprocessor's output
+#: (and the name of the model's ``forward`` / ``loss`` argument).
+PATCH_TARGETS_KEY = 'patch_targets'
 
 
 class PatchRandomBatchAugment(RandomBatchAugment):
-    """``RandomBatchAugment`` that keeps the chosen augment's per-patch
-    targets of the current batch in :attr:`patch_scores` (``None`` when the
-    chosen augment has none)."""
+    """``RandomBatchAugment`` that also returns the chosen augment's
+    per-patch targets (:meth:`augment`); ``__call__`` keeps the stock
+    two-output contract."""
 
-    patch_scores: Optional[torch.Tensor] = None
+    def augment(self, batch_input: torch.Tensor, batch_score: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]:
+        """Choose an augment for this batch (as ``RandomBatchAugment``) and
+        apply it.
+
+        Returns:
+            tuple: ``(inputs (B, C, H, W), scores (B, K), patch_targets
+            (B, n, K) or None)``.
+        """
+        aug = self.augments[np.random.choice(len(self.augments), p=self.probs)]
+        if aug is None:
+            return batch_input, batch_score.float(), None
+        if hasattr(aug, 'mix_with_patch_targets'):
+            return aug.mix_with_patch_targets(batch_input, batch_score.float())
+        inputs, scores = aug(batch_input, batch_score)
+        return inputs, scores, None
 
     def __call__(self, batch_input: torch.Tensor, batch_score: torch.Tensor):
-        aug = self.augments[np.random.choice(len(self.augments),
-                                             p=self.probs)]
-        self.patch_scores = None
-        if aug is None:
-            return batch_input, batch_score.float()
-        if hasattr(aug, 'mix_with_patch_targets'):
-            inputs, scores, self.patch_scores = aug.mix_with_patch_targets(
-                batch_input, batch_score.float())
-            return inputs, scores
-        return aug(batch_input, batch_score)
+        inputs, scores, _ = self.augment(batch_input, batch_score)
+        return inputs, scores
 
     @classmethod
-    def from_stock(cls,
-                   stock: RandomBatchAugment) -> 'PatchRandomBatchAugment':
+    def from_stock(cls, stock: RandomBatchAugment) -> 'PatchRandomBatchAugment':
         new = cls.__new__(cls)
         new.__dict__.update(stock.__dict__)
         return new
 
-    def pop_patch_scores(self) -> Optional[torch.Tensor]:
-        scores, self.patch_scores = self.patch_scores, None
-        return scores
-
 
 @MODELS.register_module()
 class PatchClsDataPreprocessor(ClsDataPreprocessor):
-    """``ClsDataPreprocessor`` that also passes per-patch mixing targets.
+    """``ClsDataPreprocessor`` that also outputs per-patch mixing targets.
 
     Same arguments and behaviour as :class:`ClsDataPreprocessor`; in
     training, when the batch augment chosen for a batch provides per-patch
-    targets (:class:`PatchCutMix`), each data sample gets
-    ``gt_patch_score`` of shape ``(n, K)`` (a view into one ``(B, n, K)``
-    tensor). ``DiverseImageClassifier`` selects it automatically in place of
-    the default ``ClsDataPreprocessor``.
+    targets (:class:`~mmdiverse.models.batch_augments.PatchCutMix`), the
+    output dict also holds ``patch_targets``, a ``(B, n, K)`` float tensor
+    (``n`` tokens in row-major order). The model must accept it:
+    ``DiverseImageClassifier`` does, and selects this preprocessor
+    automatically in place of the default ``ClsDataPreprocessor``.
     """
 
     def __init__(self, *args, **kwargs):
@@ -78,35 +91,32 @@ class PatchClsDataPreprocessor(ClsDataPreprocessor):
                 self.batch_augments)
 
     def forward(self, data: dict, training: bool = False) -> dict:
-        augments = self.batch_augments
-        if isinstance(augments, PatchRandomBatchAugment):
-            augments.patch_scores = None
-        data = super().forward(data, training)
-        if isinstance(augments, PatchRandomBatchAugment):
-            patch_scores = augments.pop_patch_scores()
-            samples = data.get('data_samples')
-            if patch_scores is not None and samples is not None:
-                for sample, score in zip(samples, patch_scores):
-                    sample.set_field(score, PATCH_SCORE_FIELD,
-                                     dtype=torch.Tensor)
+        """The stock preprocessing, then the batch augment.
+
+        Returns:
+            dict: ``inputs``, ``data_samples`` and, for a batch mixed by an
+            augment with per-patch targets, ``patch_targets``.
+        """
+        if not training or self.batch_augments is None:
+            return super().forward(data, training)
+        # Everything but the batch augment (batch augments run last in the
+        # stock forward and only in training), which gives every sample its
+        # one-hot (or dataset-given) ``gt_score``.
+        data = super().forward(data, training=False)
+        samples = data['data_samples']
+        if not samples or not isinstance(samples[0], DataSample) or \
+                'gt_score' not in samples[0]:
+            return data
+        scores = torch.stack([sample.gt_score for sample in samples])
+        if isinstance(self.batch_augments, PatchRandomBatchAugment):
+            inputs, scores, patch_targets = self.batch_augments.augment(
+                data['inputs'], scores)
+        else:  # a wrapper assigned after construction: the stock contract
+            (inputs, scores), patch_targets = self.batch_augments(
+                data['inputs'], scores), None
+        for sample, score in zip(samples, scores):
+            sample.set_gt_score(score)
+        data['inputs'] = inputs
+        if patch_targets is not None:
+            data[PATCH_TARGETS_KEY] = patch_targets
         return data
-
-
-def stack_patch_scores(data_samples: List) -> Optional[torch.Tensor]:
-    """``(B, n, K)`` per-patch targets of a batch, or None if absent.
-
-    Reuses the batch tensor the preprocessor sliced the samples' views from
-    when possible (no copy), else stacks.
-    """
-    if not data_samples or PATCH_SCORE_FIELD not in data_samples[0]:
-        return None
-    rows = [s.get(PATCH_SCORE_FIELD) for s in data_samples]
-    if any(r is None for r in rows):
-        raise ValueError(f'only some data samples carry {PATCH_SCORE_FIELD}')
-    base = rows[0]._base
-    if (base is not None and base.dim() == 3 and base.shape[0] == len(rows)
-            and base.shape[1:] == rows[0].shape and base.is_contiguous()
-            and all(r._base is base and r.data_ptr() == base[i].data_ptr()
-                    for i, r in enumerate(rows))):
-        return base
-    return torch.stack(rows)

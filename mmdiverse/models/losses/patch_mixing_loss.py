@@ -88,6 +88,10 @@ def patch_mixing_loss(patch_logits: torch.Tensor,
     return per_image.mean() if reduction == 'mean' else per_image
 
 
+#: ``PatchMixingLoss.composition`` values (docs/fidelity.md).
+COMPOSITIONS = ('separate', 'token_mean')
+
+
 @MODELS.register_module()
 class PatchMixingLoss(torch.nn.Module):
     r"""Patch-wise mixing loss.
@@ -95,11 +99,18 @@ class PatchMixingLoss(torch.nn.Module):
     The inputs are mixed CutMix-style; every patch token goes through the
     classifier head and is trained on its own soft target :math:`y_i` (the
     share of its area taken from each source image). Per image, then averaged
-    over the batch:
+    over the batch, with ``composition='separate'`` (default):
 
     .. math::
-        L_{mix} = \frac{1}{n}\sum_{i=1}^{n}
+        L_{mix} = w \frac{1}{n}\sum_{i=1}^{n}
             -\sum_k y_{ik}\log\mathrm{softmax}(\mathrm{head}(h_i^L))_k
+
+    and the classifier adds the head's class-token CE unchanged. With
+    ``composition='token_mean'`` (Diverse-ViT, Chen et al. 2022) the loss is
+    the patch part of the mean over all ``N = n + 1`` tokens,
+    :math:`w \frac{1}{n + 1}\sum_{i=1}^{n} CE_i`, and the classifier weights
+    the class-token CE by :meth:`class_token_weight` ``= w / (n + 1)``, so the
+    two logged keys add up to :math:`w (CE_{cls} + \sum_i CE_i) / (n + 1)`.
 
     Vectorized over patches (no loop over them); the gradient is written
     straight into one ``(B, n, K)`` buffer, so the extra memory is about one
@@ -111,12 +122,27 @@ class PatchMixingLoss(torch.nn.Module):
     <https://arxiv.org/abs/2104.12753>`_.
 
     Args:
-        loss_weight (float): Multiplier of the loss. Defaults to 1.0.
+        loss_weight (float): Multiplier :math:`w` of the loss.
+            Defaults to 1.0.
+        composition (str): ``'separate'`` or ``'token_mean'`` (see above).
+            Defaults to ``'separate'``.
     """
 
-    def __init__(self, loss_weight: float = 1.0) -> None:
+    def __init__(self, loss_weight: float = 1.0,
+                 composition: str = 'separate') -> None:
         super().__init__()
+        if composition not in COMPOSITIONS:
+            raise ValueError(f'PatchMixingLoss.composition={composition!r}: '
+                             f'expected one of {list(COMPOSITIONS)}')
         self.loss_weight = loss_weight
+        self.composition = composition
+
+    def class_token_weight(self, num_patches: int) -> float:
+        """Weight of the head's class-token CE next to this loss:
+        1 (``'separate'``) or ``loss_weight / (n + 1)`` (``'token_mean'``)."""
+        if self.composition == 'separate':
+            return 1.
+        return self.loss_weight / (num_patches + 1)
 
     def forward(self, patch_logits: torch.Tensor,
                 patch_targets: torch.Tensor) -> torch.Tensor:
@@ -137,8 +163,12 @@ class PatchMixingLoss(torch.nn.Module):
                              f'patch_targets of the same shape (B, n, K), got '
                              f'patch_logits {fmt_shape(patch_logits)} and '
                              f'patch_targets {fmt_shape(patch_targets)}')
-        return self.loss_weight * patch_mixing_loss(patch_logits,
-                                                    patch_targets)
+        mean = patch_mixing_loss(patch_logits, patch_targets)
+        if self.composition == 'token_mean':
+            n = patch_logits.shape[1]
+            return (self.loss_weight * n / (n + 1)) * mean
+        return self.loss_weight * mean
 
     def extra_repr(self) -> str:
-        return f'loss_weight={self.loss_weight}'
+        return (f'loss_weight={self.loss_weight}, '
+                f'composition={self.composition!r}')

@@ -7,13 +7,9 @@ from mmseg.registry import MODELS
 from mmseg.utils import SampleList
 from torch import Tensor
 
-from ..classifiers.diversity import TERMS, DiversityRegularizer
+from ..diversity import SEGMENTATION_TERMS, DiversityRegularizer
 from ..taps import build_tap
 from .transfer_encoder_decoder import TransferEncoderDecoder
-
-#: Terms that need no classifier head (patch mixing trains the head on
-#: per-patch mixed targets, which a segmentor does not have).
-SEGMENTATION_TERMS = tuple(t for t in TERMS if t != 'patch_mix')
 
 
 @MODELS.register_module()
@@ -26,13 +22,16 @@ class DiverseEncoderDecoder(TransferEncoderDecoder):
 
     The regularizers of pretraining (:class:`DiverseImageClassifier`) are
     applied to the segmentation backbone through the same
-    :class:`~mmdiverse.models.classifiers.DiversityRegularizer`: the same
+    :class:`~mmdiverse.models.diversity.DiversityRegularizer`: the same
     taps (:mod:`mmdiverse.models.taps`, hooked only inside :meth:`loss`, so
     inference is the stock forward), the same loss modules and the same loss
     keys: ``loss_patch_cos``, ``loss_patch_contrast``, ``loss_attn_div``,
     ``loss_weight_cond``, plus the detached diagnostic ``patch_cos_sim``.
     They are added to mmseg's ``decode.loss_ce`` / ``aux.loss_ce``.
-    ``patch_mix`` is not available (it needs a classifier head).
+    ``patch_mix`` is not available (it needs a classifier head: the terms
+    of ``SEGMENTATION_TERMS``). :meth:`loss` is the stock
+    ``EncoderDecoder.loss`` run inside the regularizer's capture, plus the
+    terms.
 
     With a Swin backbone the ``last`` tokens are the last stage after its
     output norm (``norm3``; 16x16 tokens for a 512 crop) and ``first`` is
@@ -78,13 +77,7 @@ class DiverseEncoderDecoder(TransferEncoderDecoder):
         """mmseg's decode / auxiliary losses plus the diversity terms."""
         if self.diversity is None:
             return super().loss(inputs, data_samples)
-        with self.diversity.capture() as taps:
-            x = self.backbone(inputs)
-        if self.with_neck:
-            x = self.neck(x)
-        losses = dict()
-        losses.update(self._decode_head_forward_train(x, data_samples))
-        if self.with_auxiliary_head:
-            losses.update(self._auxiliary_head_forward_train(x, data_samples))
-        losses.update(self.diversity.compute(taps))
+        with self.diversity.capture() as captured:
+            losses = super().loss(inputs, data_samples)
+        losses.update(self.diversity.compute(captured))
         return losses

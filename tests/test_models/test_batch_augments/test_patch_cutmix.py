@@ -1,4 +1,4 @@
-"""PatchCutMix: token-aligned boxes, per-patch targets and their routing."""
+"""PatchCutMix: token-aligned boxes and per-patch targets."""
 import numpy as np
 import pytest
 import torch
@@ -6,10 +6,9 @@ import torch.nn.functional as F
 from mmengine.registry import DefaultScope
 
 import mmdiverse  # noqa: F401
-from mmdiverse.models.batch_augments import (PatchClsDataPreprocessor,
-                                             PatchCutMix, stack_patch_scores)
+from mmdiverse.models.batch_augments import PatchCutMix
 from mmpretrain.models.utils import ClsDataPreprocessor
-from mmpretrain.registry import BATCH_AUGMENTS, MODELS
+from mmpretrain.registry import BATCH_AUGMENTS
 from mmpretrain.structures import DataSample
 
 
@@ -119,47 +118,3 @@ def make_data(labels, size=16):
     return dict(inputs=imgs,
                 data_samples=[DataSample().set_gt_label(int(c))
                               for c in labels])
-
-
-def build_pre(augments, probs=None):
-    return MODELS.build(dict(type='PatchClsDataPreprocessor', num_classes=7,
-                             batch_augments=dict(augments=augments,
-                                                 probs=probs)))
-
-
-def test_preprocessor_routes_patch_targets_to_data_samples():
-    np.random.seed(0)
-    pre = build_pre([dict(type='PatchCutMix', alpha=1.0, patch_size=8)])
-    assert isinstance(pre, PatchClsDataPreprocessor)
-    data = pre(make_data([0, 1, 2, 3, 4]), training=True)
-    samples = data['data_samples']
-    targets = stack_patch_scores(samples)
-    assert targets.shape == (5, 4, 7)
-    assert targets.data_ptr() == samples[0].gt_patch_score.data_ptr()  # view
-    colours = patch_colours(data['inputs'], 8)
-    torch.testing.assert_close(
-        targets, F.one_hot(colours.long() - 1, 7).float())
-    for sample, target in zip(samples, targets):
-        torch.testing.assert_close(sample.gt_score, target.mean(0))
-    # validation: no batch augment, no patch targets
-    data = pre(make_data([0, 1]), training=False)
-    assert stack_patch_scores(data['data_samples']) is None
-
-
-def test_mixup_batches_have_no_patch_targets():
-    pre = build_pre([dict(type='Mixup', alpha=0.8)])
-    data = pre(make_data([0, 1, 2]), training=True)
-    assert 'gt_patch_score' not in data['data_samples'][0]
-    # probability mass left to "no augment"
-    pre = build_pre([dict(type='PatchCutMix', alpha=1.0, patch_size=8)],
-                    probs=[0.0])
-    data = pre(make_data([0, 1, 2]), training=True)
-    assert 'gt_patch_score' not in data['data_samples'][0]
-
-
-def test_stack_falls_back_to_copy():
-    samples = [DataSample(), DataSample()]
-    for s in samples:
-        s.set_field(torch.rand(4, 3), 'gt_patch_score', dtype=torch.Tensor)
-    stacked = stack_patch_scores(samples)
-    torch.testing.assert_close(stacked[1], samples[1].gt_patch_score)

@@ -1,4 +1,5 @@
-"""DiverseImageClassifier on tiny ViT / Swin / CNN / timm models."""
+"""DiverseImageClassifier (mmdiverse/models/classifiers/image.py) on tiny
+ViT / Swin / CNN / timm models."""
 import copy
 
 import numpy as np
@@ -9,6 +10,8 @@ from mmengine.registry import DefaultScope
 
 import mmdiverse  # noqa: F401
 from mmdiverse.models.batch_augments import PatchClsDataPreprocessor
+from mmdiverse.models.diversity import patch_mixing
+from mmdiverse.models.losses import PatchMixingLoss
 from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
@@ -144,18 +147,33 @@ def test_trains_a_few_iterations_with_all_terms(name):
     model.train()
     patch_mixed = []
     for step in range(4):
-        data = make_data(5, size, seed=step)
-        log_vars = model.train_step(data, optim)
-        patch_mixed.append('gt_patch_score' in data['data_samples'][0])
-        for key in ('loss', 'patch_cos_sim') + keys:
+        data = model.data_preprocessor(make_data(5, size, seed=step), training=True)
+        patch_mixed.append('patch_targets' in data)
+        total, log_vars = model.parse_losses(model(**data, mode='loss'))
+        optim.update_params(total)
+        for key in ('loss', 'loss_cls', 'patch_cos_sim') + keys:
             assert key in log_vars, key
             assert np.isfinite(float(log_vars[key])), key
-        assert set(log_vars) - {'loss', 'patch_cos_sim', *keys} \
+        assert set(log_vars) - {'loss', 'loss_cls', 'patch_cos_sim', *keys} \
             <= {'accuracy_top-1'}
-    assert any(patch_mixed)  # PatchCutMix batches reached the loss
+    assert any(patch_mixed) and not all(patch_mixed)  # PatchCutMix and Mixup batches
     # the regularizers leave no hook or patched attribute behind
     assert all(not m._forward_hooks and not m._forward_pre_hooks
                for m in model.modules())
+
+
+def test_logged_loss_is_the_optimized_total():
+    """mmengine logs the sum of the loss terms as ``loss``; the head's own
+    ``loss`` key used to overwrite it (issue 13, item 4)."""
+    np.random.seed(0)
+    model, size, keys = build('vit')
+    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.01))
+    model.train()
+    log_vars = model.train_step(make_data(4, size), optim)
+    terms = {k: float(v) for k, v in log_vars.items() if k.startswith('loss_')}
+    assert set(terms) == {'loss_cls', *keys}
+    assert float(log_vars['loss']) == pytest.approx(sum(terms.values()), rel=1e-6)
+    assert float(log_vars['loss']) > terms['loss_cls'] + 0.1   # the terms are not 0
 
 
 @pytest.mark.parametrize('name', list(CASES))
@@ -219,40 +237,99 @@ def test_inference_is_unchanged_and_hook_free():
                for layer in diverse.backbone.layers)
 
 
-def test_extract_taps_for_reuse():
-    model, _, _ = build('vit')
-    feats, taps = model.extract_taps(make_data(2, 32)['inputs'],
-                                     per_layer=True)
-    assert taps.last.shape == (2, 16, 32) and len(taps.per_layer) == 2
-    assert 0 in taps.attn
-    plain = MODELS.build(vit_cfg())
-    _, taps = plain.extract_taps(make_data(2, 32)['inputs'])
-    assert taps.last.shape == (2, 16, 32)
+def force(model, augment):
+    """Make the preprocessor choose ``augment`` (0: Mixup, 1: PatchCutMix)."""
+    model.data_preprocessor.batch_augments.probs = [float(augment == 0), float(augment == 1)]
+    return model
 
 
-def test_patch_targets_follow_label_smoothing():
-    model = MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix'])))
-    samples = [DataSample().set_gt_label(c) for c in (0, 3)]
-    targets = model.patch_targets(samples, 16, NUM_CLASSES, 'cpu')
-    assert targets.shape == (2, 16, NUM_CLASSES)
-    torch.testing.assert_close(targets[1, 5],
-                               torch.tensor([0.025, 0.025, 0.025, 0.925]))
-    model = MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix'],
-                                      patch_label_smooth=0.)))
-    targets = model.patch_targets(samples, 16, NUM_CLASSES, 'cpu')
-    torch.testing.assert_close(targets[0, 0], torch.tensor([1., 0, 0, 0]))
+def post_norm_tokens(model, inputs):
+    """``(B, N, d)`` backbone tokens after the final norm, class token first."""
+    captured = {}
+    handle = model.backbone.ln1.register_forward_hook(
+        lambda module, args, out: captured.setdefault('tokens', out))
+    try:
+        model.backbone(inputs)
+    finally:
+        handle.remove()
+    return captured['tokens']
 
 
-def test_mixup_batch_uses_image_scores_for_every_patch():
-    np.random.seed(0)
-    model = MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix'],
-                                      patch_label_smooth=0.),
-                                 patch_probs=[1.0, 0.0]))
+def reference_patch_mix(model, data, targets, weight=1.0):
+    """``PatchMixingLoss`` of the post-norm patch tokens through the head's
+    last layer, on label-smoothed ``targets`` (the head's 0.1)."""
+    logits = model.head.layers.head(post_norm_tokens(model, data['inputs'])[:, 1:])
+    return PatchMixingLoss(weight)(logits, targets * 0.9 + 0.1 / NUM_CLASSES)
+
+
+def test_patch_targets_reach_the_loss_as_an_argument():
+    np.random.seed(3)
+    model = force(MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))), 1)
     data = model.data_preprocessor(make_data(3, 32), training=True)
-    samples = data['data_samples']
-    assert 'gt_patch_score' not in samples[0]
-    targets = model.patch_targets(samples, 16, NUM_CLASSES, 'cpu')
-    torch.testing.assert_close(targets[2, 7], samples[2].gt_score)
+    targets = data['patch_targets']
+    assert targets.shape == (3, 16, NUM_CLASSES)
+    assert 'gt_patch_score' not in data['data_samples'][0]   # no per-sample copies
+    assert not (targets == targets[:, :1]).all()              # the box mixed two images
+    losses = model(**data, mode='loss')
+    torch.testing.assert_close(losses['loss_patch_mix'],
+                               reference_patch_mix(model, data, targets))
+    # the argument, not anything kept elsewhere, is what the loss reads
+    flipped = targets.flip(1)
+    losses = model.loss(data['inputs'], data['data_samples'], patch_targets=flipped)
+    torch.testing.assert_close(losses['loss_patch_mix'],
+                               reference_patch_mix(model, data, flipped))
+
+
+def test_mixup_batch_trains_every_patch_on_the_image_score():
+    np.random.seed(0)
+    model = force(MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))), 0)
+    data = model.data_preprocessor(make_data(3, 32), training=True)
+    assert 'patch_targets' not in data
+    scores = torch.stack([s.gt_score for s in data['data_samples']])
+    losses = model(**data, mode='loss')
+    expected = reference_patch_mix(model, data, scores.unsqueeze(1).expand(-1, 16, -1))
+    torch.testing.assert_close(losses['loss_patch_mix'], expected)
+
+
+def test_token_mean_composition_is_the_mean_over_all_tokens():
+    """``composition='token_mean'`` (Diverse-ViT): loss_cls + loss_patch_mix =
+    w (CE_cls + sum_i CE_i) / (n + 1) over the N = n + 1 post-norm tokens,
+    every token through the same linear head."""
+    weight = 0.7
+    np.random.seed(1)
+    model = force(MODELS.build(vit_cfg(dict(patch_mix=dict(
+        type='PatchMixingLoss', loss_weight=weight, composition='token_mean')))), 1)
+    data = model.data_preprocessor(make_data(4, 32), training=True)
+    losses = model(**data, mode='loss')
+
+    logits = model.head.layers.head(post_norm_tokens(model, data['inputs'])).double()  # (B, N, K)
+    image = torch.stack([s.gt_score for s in data['data_samples']]).double()
+    targets = torch.cat([image.unsqueeze(1), data['patch_targets'].double()], 1)
+    targets = targets * 0.9 + 0.1 / NUM_CLASSES
+    per_token = -(targets * logits.log_softmax(-1)).sum(-1)          # (B, N)
+    expected = weight * per_token.mean(1).mean(0)
+    total = losses['loss_cls'] + losses['loss_patch_mix']
+    torch.testing.assert_close(total.double(), expected, rtol=1e-5, atol=1e-6)
+    # the class token's share is in loss_cls, the patches' in loss_patch_mix
+    torch.testing.assert_close(losses['loss_cls'].double(),
+                               weight * per_token[:, 0].mean() / 17, rtol=1e-5, atol=1e-6)
+    # with the term warmed down to 0 the loss is the plain class-token CE
+    model.diversity.set_term_scale('patch_mix', 0.)
+    losses = model(**data, mode='loss')
+    torch.testing.assert_close(losses['loss_cls'].double(), per_token[:, 0].mean(),
+                               rtol=1e-5, atol=1e-6)
+    assert float(losses['loss_patch_mix']) == 0
+
+
+def test_separate_composition_keeps_the_head_loss():
+    np.random.seed(1)
+    torch.manual_seed(0)
+    model = force(MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))), 1)
+    plain = MODELS.build(vit_cfg(type='ImageClassifier'))
+    plain.load_state_dict(model.state_dict(), strict=False)
+    data = model.data_preprocessor(make_data(4, 32), training=True)
+    head_loss = plain.loss(data['inputs'], data['data_samples'])['loss']
+    torch.testing.assert_close(model(**data, mode='loss')['loss_cls'], head_loss)
 
 
 @pytest.mark.parametrize('patch_size,match', [
@@ -269,7 +346,9 @@ def test_patch_cutmix_that_misses_the_token_grid_fails_at_build_time(patch_size,
 
 @pytest.mark.parametrize('cfg_fn,stride', [(swin_cfg, 8), (timm_cfg, 8)])
 def test_patch_cutmix_is_checked_against_swin_and_timm_strides(cfg_fn, stride):
-    MODELS.build(cfg_fn(dict(patch_mix=ALL_TERMS['patch_mix'])))
+    model = MODELS.build(cfg_fn(dict(patch_mix=ALL_TERMS['patch_mix'])))
+    assert model.tap.token_stride() == (stride, stride)
+    assert model.data_preprocessor.batch_augments.augments[1].patch_size == (stride, stride)
     cfg = cfg_fn(dict(patch_mix=ALL_TERMS['patch_mix']))
     cfg['train_cfg'] = augments(2 * stride)
     with pytest.raises(ValueError, match=f'set patch_size={stride}'):
@@ -278,8 +357,26 @@ def test_patch_cutmix_is_checked_against_swin_and_timm_strides(cfg_fn, stride):
 
 def test_coarser_patch_cutmix_is_allowed_without_the_mixing_term():
     cfg = vit_cfg(dict(patch_cos=ALL_TERMS['patch_cos']))
-    cfg['train_cfg'] = augments(16)     # boxes of 2x2 tokens: a plain, aligned CutMix
-    MODELS.build(cfg)
+    cfg['train_cfg'] = augments(16, probs=[0., 1.])  # boxes of 2x2 tokens: an aligned CutMix
+    model = MODELS.build(cfg)
+    data = model.data_preprocessor(make_data(2, 32), training=True)
+    assert data['patch_targets'].shape == (2, 4, NUM_CLASSES)   # a 2x2 grid of 16 px
+    losses = model(**data, mode='loss')
+    assert set(losses) == {'loss_cls', 'loss_patch_cos', 'patch_cos_sim'}
+
+
+def test_patch_mixing_needs_the_patch_preprocessor():
+    from mmpretrain.models.utils import ClsDataPreprocessor as Stock
+
+    @MODELS.register_module(force=True)
+    class CustomPreprocessor(Stock):
+        pass
+
+    cfg = vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']),
+                  data_preprocessor=dict(type='CustomPreprocessor', num_classes=NUM_CLASSES))
+    with pytest.raises(ValueError, match=r'augments\[1\] \(PatchCutMix\) with diversity\.patch_mix '
+                                         r'needs data_preprocessor PatchClsDataPreprocessor'):
+        MODELS.build(cfg)
 
 
 def test_cnn_patch_cutmix_is_checked_against_the_probed_stride():

@@ -1,0 +1,243 @@
+"""The diversity terms of one backbone, reusable by any model type.
+
+:class:`DiversityRegularizer` owns the configured loss modules and a tap on
+the backbone, and turns one captured forward pass into the ``loss_*`` terms
+of :data:`~mmdiverse.models.diversity.terms.TERM_TABLE`. A model uses it as
+"capture around the stock loss, then add the terms"::
+
+    with self.diversity.capture() as captured:
+        losses = super().loss(inputs, data_samples)
+    losses.update(self.diversity.compute(captured))
+"""
+import numbers
+from typing import Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS
+
+from ..losses import patch_cosine_similarity
+from ..taps import BaseTap, TapOutputs, build_tap
+from .terms import DIAG_KEY, TERMS, TERMS_BY_NAME, TermInputs
+
+#: Blocks whose attention ``attn_div`` reads when ``tap.attn_layers`` is
+#: not given.
+DEFAULT_ATTN_LAYERS = (0, )
+
+
+class DiversityRegularizer(nn.Module):
+    """Builds and evaluates the configured diversity terms of a backbone.
+
+    Args:
+        backbone (nn.Module): The model's backbone (referenced, not owned:
+            it is not registered as a submodule here).
+        diversity (dict): ``tap`` (tap config, optional; its
+            ``similarity_tokens`` is ``'post_norm'`` (default, the backbone's
+            output tokens after its final norm) or ``'pre_norm'`` (the last
+            block's output before it, Diverse-ViT; docs/fidelity.md): the
+            "last" tokens of ``patch_cos`` and ``patch_contrast``) and any of
+            the terms of ``TERM_TABLE`` (loss configs for
+            ``mmpretrain.registry.MODELS`` or built modules). Omitted terms
+            cost nothing.
+        cfg_key (str): Config path for error messages.
+            Defaults to ``'diversity'``.
+        options (Sequence[str]): Extra keys the owner consumes (kept in
+            :attr:`options`, not interpreted here).
+        supported_terms (Sequence[str]): Terms the owner can compute.
+            Defaults to all.
+
+    Attributes:
+        losses (nn.ModuleDict): ``{term: loss module}``, in table order.
+        term_scales (dict): ``{term: factor}`` multiplied onto each term
+            (1.0; set by ``LossWeightWarmupHook``). A term with factor 0 is
+            not computed and reported as 0.
+    """
+
+    def __init__(self,
+                 backbone: nn.Module,
+                 diversity: dict,
+                 cfg_key: str = 'diversity',
+                 options: Sequence[str] = (),
+                 supported_terms: Sequence[str] = TERMS):
+        super().__init__()
+        cfg = dict(diversity)
+        allowed = set(TERMS) | {'tap'} | set(options)
+        unknown = sorted(set(cfg) - allowed)
+        if unknown:
+            raise ValueError(f'{cfg_key}: unknown keys {unknown}; allowed: '
+                             f'{sorted(allowed)}')
+        self.cfg_key = cfg_key
+        self.options = {k: cfg.pop(k) for k in options if k in cfg}
+        tap_cfg = dict(cfg.pop('tap', None) or {})
+
+        self.losses = nn.ModuleDict()
+        for term in TERMS:
+            if cfg.get(term) is None:
+                continue
+            if term not in supported_terms:
+                raise ValueError(f'{cfg_key}.{term} is not supported by this '
+                                 f'model; supported: {list(supported_terms)}')
+            self.losses[term] = self._build_loss(term, cfg[term])
+        self.term_scales: Dict[str, float] = {t: 1. for t in self.losses}
+
+        tap_cfg.setdefault('cfg_key', f'{cfg_key}.tap')
+        tap = build_tap(backbone, tap_cfg)
+        if ('attn_div' in self.losses and tap.supports_attention
+                and not tap.attn_layers):
+            tap.set_attn_layers(DEFAULT_ATTN_LAYERS)
+        tap.validate(
+            first='patch_contrast' in self.losses,
+            attn='attn_div' in self.losses,
+            weights='weight_cond' in self.losses,
+            keys=dict(
+                first=f'{cfg_key}.patch_contrast',
+                attn=f'{cfg_key}.attn_div',
+                weights=f'{cfg_key}.weight_cond'))
+        # A plain attribute: the tap references the backbone owned by the
+        # model; deepcopy (EMA) maps it to the copied backbone.
+        self._tap = tap
+
+    def _build_loss(self, term: str, loss_cfg) -> nn.Module:
+        key = f'{self.cfg_key}.{term}'
+        if isinstance(loss_cfg, nn.Module):
+            loss = loss_cfg
+        else:
+            # The losses live in mmpretrain's registry; segmentors build
+            # this in the mmseg scope.
+            try:
+                with DefaultScope.overwrite_default_scope('mmpretrain'):
+                    loss = MODELS.build(loss_cfg)
+            except (KeyError, TypeError) as error:
+                raise type(error)(f'{key}={dict(loss_cfg)!r} cannot be built: '
+                                  f'{error}') from error
+        weight = getattr(loss, 'loss_weight', None)
+        if isinstance(weight, numbers.Real) and weight < 0:
+            raise ValueError(
+                f'{key}.loss_weight={weight} is negative: training would '
+                'maximize what the term penalizes; use a weight >= 0 (0 '
+                'turns the term off)')
+        return loss
+
+    @property
+    def tap(self) -> BaseTap:
+        return self._tap
+
+    @property
+    def terms(self):
+        return tuple(self.losses.keys())
+
+    def set_term_scale(self, term: str, scale: float) -> None:
+        """Set the factor of ``term`` (``'all'``: every configured term)."""
+        terms = self.terms if term == 'all' else (term, )
+        for t in terms:
+            if t not in self.term_scales:
+                raise KeyError(f'{self.cfg_key}.{t} is not configured; '
+                               f'configured: {list(self.terms)}')
+            self.term_scales[t] = float(scale)
+
+    def capture(self):
+        """The tap's capture context with what the configured terms need
+        (the pre-norm last tokens too, with ``similarity_tokens='pre_norm'``)."""
+        return self._tap.capture(first='patch_contrast' in self.losses,
+                                 attn='attn_div' in self.losses)
+
+    def term_inputs(self,
+                    captured: TapOutputs,
+                    patch_logits: Optional[torch.Tensor] = None,
+                    patch_targets: Optional[torch.Tensor] = None
+                    ) -> TermInputs:
+        """What the configured terms read from one captured forward pass.
+
+        Args:
+            captured (TapOutputs): Filled by :meth:`capture`.
+            patch_logits, patch_targets (Tensor, optional): ``(B, n, K)``
+                (see :mod:`mmdiverse.models.diversity.patch_mixing`);
+                required when ``patch_mix`` is configured.
+
+        Returns:
+            TermInputs
+        """
+        if captured.last is None:
+            raise RuntimeError(
+                f'{type(self._tap).__name__} captured no last tokens: did the '
+                'backbone run inside capture()?')
+        tokens = self._tap.similarity_last(captured)
+        inputs = TermInputs(tokens=tokens, tokens_hw=captured.last_hw,
+                            patch_logits=patch_logits,
+                            patch_targets=patch_targets)
+        if 'patch_contrast' in self.losses:
+            inputs.first, inputs.first_hw = self._checked_first(captured, tokens)
+        if 'attn_div' in self.losses:
+            inputs.attention = self._checked_attention(captured)
+        if 'weight_cond' in self.losses:
+            inputs.qkv_weights = self._tap.qkv_weights()
+        if 'patch_mix' in self.losses and (patch_logits is None
+                                           or patch_targets is None):
+            raise ValueError(f'{self.cfg_key}.patch_mix needs a classifier '
+                             'head (per-patch logits and targets)')
+        return inputs
+
+    def compute(self,
+                captured: TapOutputs,
+                patch_logits: Optional[torch.Tensor] = None,
+                patch_targets: Optional[torch.Tensor] = None
+                ) -> Dict[str, torch.Tensor]:
+        """The ``loss_*`` terms and the ``patch_cos_sim`` diagnostic.
+
+        Arguments as :meth:`term_inputs`. No host synchronisation: every
+        value stays a device tensor (mmengine logs them).
+
+        Returns:
+            dict[str, Tensor]: scalars, in table order.
+        """
+        inputs = self.term_inputs(captured, patch_logits, patch_targets)
+        out: Dict[str, torch.Tensor] = {}
+        for name, loss in self.losses.items():
+            term, scale = TERMS_BY_NAME[name], self.term_scales[name]
+            if scale == 0:
+                out[term.loss_key] = inputs.tokens.new_zeros(
+                    (), dtype=torch.float32)
+                continue
+            value = term.evaluate(loss, inputs)
+            out[term.loss_key] = value if scale == 1 else value * scale
+        out[DIAG_KEY] = self.diagnostic(captured.last)
+        return out
+
+    @torch.no_grad()
+    def diagnostic(self, last: torch.Tensor) -> torch.Tensor:
+        """Detached mean pairwise cosine similarity of the post-norm last
+        tokens (absolute or signed as ``patch_cos`` is configured)."""
+        cos = self.losses['patch_cos'] if 'patch_cos' in self.losses else None
+        absolute = getattr(cos, 'absolute', True)
+        return patch_cosine_similarity(last.detach(), absolute=absolute)
+
+    # ------------------------------------------------------------ checks
+    def _checked_first(self, captured: TapOutputs, tokens: torch.Tensor):
+        first, name = captured.first, self._tap.layer_name(self._tap.first_layer)
+        if first is None:
+            raise RuntimeError(
+                f'{self.cfg_key}.patch_contrast: the first tap {name!r} did '
+                'not fire during the forward pass')
+        if first.shape[-1] != tokens.shape[-1]:
+            raise ValueError(
+                f'{self.cfg_key}.patch_contrast: the first tap {name!r} has '
+                f'width {first.shape[-1]} but the last tokens have width '
+                f'{tokens.shape[-1]}; set {self.cfg_key}.tap.first_layer to a '
+                'layer whose input has the final width, or remove '
+                f'{self.cfg_key}.patch_contrast. '
+                f'{self._tap.valid_layers_message()}')
+        return first, captured.first_hw
+
+    def _checked_attention(self, captured: TapOutputs) -> Tuple[torch.Tensor, ...]:
+        layers = self._tap.attn_layers
+        missing = [i for i in layers if i not in captured.attn]
+        if missing:
+            raise RuntimeError(
+                f'{self.cfg_key}.attn_div: no attention captured for '
+                f'{[self._tap.layer_names[i] for i in missing]}')
+        return tuple(captured.attn[i] for i in layers)
+
+    def extra_repr(self) -> str:
+        return (f'tap={self._tap!r}, '
+                f'similarity_tokens={self._tap.similarity_tokens!r}')
