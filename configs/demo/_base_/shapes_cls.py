@@ -22,9 +22,12 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 
+# num_workers=0 (the data are tiny): persistent_workers must then be False, which
+# mmpretrain's own tools/train.py otherwise defaults to True.
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(type=dataset_type, data_root=data_root, ann_file='meta/train.txt',
                  data_prefix='train', pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True),
@@ -32,6 +35,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=64,
     num_workers=0,
+    persistent_workers=False,
     dataset=dict(type=dataset_type, data_root=data_root, ann_file='meta/val.txt',
                  data_prefix='val', pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False),

@@ -20,11 +20,30 @@ test_pipeline = [
     dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=4),
     dict(type='PackSegInputs'),
 ]
+# Multi-scale + flip test-time augmentation (tools/test.py --tta), mmseg's ADE20K
+# recipe on the 64 px images: the ViT interpolates its position embeddings to
+# each scale (all multiples of the 4 px patch), SegTTAModel (mmseg's
+# default_runtime tta_model) averages the 12 predictions.
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_pipeline = [
+    dict(type='CheckedLoadImageFromFile'),
+    dict(type='TestTimeAug',
+         transforms=[
+             [dict(type='Resize', scale_factor=r, keep_ratio=True) for r in img_ratios],
+             [dict(type='RandomFlip', prob=0., direction='horizontal'),
+              dict(type='RandomFlip', prob=1., direction='horizontal')],
+             [dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=4)],
+             [dict(type='PackSegInputs')],
+         ]),
+]
 _dataset = dict(type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
                 seg_map_suffix='.png', reduce_zero_label=True)
+# num_workers=0 needs persistent_workers=False, stated for any tool that defaults
+# it to True (mmpretrain's tools/train.py does).
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='InfiniteSampler', shuffle=True),
     dataset=dict(**_dataset, pipeline=train_pipeline,
                  data_prefix=dict(img_path='images/training', seg_map_path='annotations/training')),
@@ -32,6 +51,7 @@ train_dataloader = dict(
 val_dataloader = dict(
     batch_size=1,
     num_workers=0,
+    persistent_workers=False,
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(**_dataset, pipeline=test_pipeline,
                  data_prefix=dict(img_path='images/validation',
