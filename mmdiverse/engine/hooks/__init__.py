@@ -6,7 +6,10 @@ __all__ = ['PatchSimilarityHook', 'LossWeightWarmupHook']
 from .export_meta_hook import ExportMetaHook  # noqa: E402
 
 __all__ += ['ExportMetaHook']
-from .non_finite_loss_hook import NonFiniteLossError, NonFiniteLossHook  # noqa: E402
+from .non_finite_loss_hook import (NonFiniteCheckpointError, NonFiniteError,  # noqa: E402
+                                   NonFiniteGradientError, NonFiniteLossError,
+                                   NonFiniteLossHook)
 from .random_state_hook import RandomStateHook  # noqa: E402
 
-__all__ += ['NonFiniteLossError', 'NonFiniteLossHook', 'RandomStateHook']
+__all__ += ['NonFiniteError', 'NonFiniteLossError', 'NonFiniteGradientError',
+            'NonFiniteCheckpointError', 'NonFiniteLossHook', 'RandomStateHook']
