@@ -6,10 +6,14 @@ import torch
 from mmpretrain.models.utils.batch_augments import CutMix
 from mmpretrain.registry import BATCH_AUGMENTS
 
+from .patch_area_targets import (BOX_ALIGNMENTS, PAIRINGS, box_patch_fractions,
+                                 pairing_index, patch_soft_targets)
+
 
 @BATCH_AUGMENTS.register_module()
 class PatchCutMix(CutMix):
-    r"""CutMix whose box is aligned to the token grid.
+    r"""CutMix with per-patch soft targets; by default its box is aligned to
+    the token grid.
 
     Used by the patch-mixing loss of `Vision Transformers with Patch
     Diversification <https://arxiv.org/abs/2104.12753>`_: every patch token
@@ -25,10 +29,17 @@ class PatchCutMix(CutMix):
         y = \lambda y_a + (1 - \lambda) y_b = \frac{1}{n}\sum_i y_i
 
     ``lambda`` is always the exact box share (as ``correct_lam=True`` in
-    :class:`CutMix`), so the two targets agree. Images are paired by a
-    random permutation (any batch size), as in mmpretrain's CutMix; one box
-    per batch. Any input whose height and width are multiples of
-    ``patch_size`` works.
+    :class:`CutMix`), so the two targets agree. One box per batch. Any input
+    whose height and width are multiples of ``patch_size`` works.
+
+    Diverse-ViT's choices (`The Principle of Diversity
+    <https://arxiv.org/abs/2203.06345>`_, docs/fidelity.md) are options:
+    ``box_alignment='pixel'`` samples the box in pixels as mmpretrain's
+    (timm's) CutMix does, and a patch cut by its edge gets the area share of
+    each source inside it (:mod:`.patch_area_targets`);
+    ``pairing='mirror'`` mixes image ``i`` with image ``B - 1 - i`` (for an
+    odd batch the middle image is paired with itself and stays unmixed)
+    instead of a random permutation.
 
     As a plain batch augment (``__call__``) it returns ``(mixed_inputs,
     mixed_scores)`` like every mmpretrain batch augment, so it also works
@@ -42,15 +53,31 @@ class PatchCutMix(CutMix):
         patch_size (int | tuple[int, int]): Token stride in pixels.
             Defaults to 16.
         cutmix_minmax (list[float], optional): Min/max side ratio of the box
-            (uniform, in tokens); ``alpha`` is then ignored. Defaults to None.
+            (uniform, in tokens or pixels); ``alpha`` is then ignored.
+            Defaults to None.
+        box_alignment (str): ``'patch'`` (default: the box on the token
+            grid) or ``'pixel'`` (Diverse-ViT: a pixel box, fractional
+            targets of boundary patches).
+        pairing (str): ``'permutation'`` (default, mmpretrain's
+            ``randperm``) or ``'mirror'`` (Diverse-ViT, ``flip(0)``).
     """
 
     def __init__(self,
                  alpha: float,
                  patch_size=16,
-                 cutmix_minmax: Optional[List[float]] = None):
+                 cutmix_minmax: Optional[List[float]] = None,
+                 box_alignment: str = 'patch',
+                 pairing: str = 'permutation'):
         super().__init__(
             alpha=alpha, cutmix_minmax=cutmix_minmax, correct_lam=True)
+        if box_alignment not in BOX_ALIGNMENTS:
+            raise ValueError(f'PatchCutMix: box_alignment={box_alignment!r}, '
+                             f'expected one of {list(BOX_ALIGNMENTS)}')
+        if pairing not in PAIRINGS:
+            raise ValueError(f'PatchCutMix: pairing={pairing!r}, expected one '
+                             f'of {list(PAIRINGS)}')
+        self.box_alignment = box_alignment
+        self.pairing = pairing
         if isinstance(patch_size, int):
             patch_size = (patch_size, patch_size)
         patch_size = tuple(int(p) for p in patch_size)
@@ -113,37 +140,47 @@ class PatchCutMix(CutMix):
         """The mmpretrain batch-augment contract: ``(inputs, scores)``."""
         return self._mix(batch_inputs, batch_scores, patch_targets=False)
 
+    def pixel_box(self, img_shape: Tuple[int, int],
+                  lam: float) -> Tuple[int, int, int, int]:
+        """The box ``(y1, y2, x1, x2)`` in pixels: on the token grid
+        (``box_alignment='patch'``) or anywhere (``'pixel'``, mmpretrain's
+        ``CutMix.cutmix_bbox_and_lam``)."""
+        if self.box_alignment == 'pixel':
+            box, _ = self.cutmix_bbox_and_lam(tuple(img_shape), lam)
+            return tuple(int(v) for v in box)
+        (ph, pw) = self.patch_size
+        y1, y2, x1, x2 = self.sample_box(self.token_grid(img_shape), lam)
+        return y1 * ph, y2 * ph, x1 * pw, x2 * pw
+
     def _mix(self, batch_inputs, batch_scores, patch_targets):
         if batch_scores.ndim != 2:
             raise ValueError('PatchCutMix expects batch scores of shape '
                              f'(B, K), got {tuple(batch_scores.shape)}')
-        grid = self.token_grid(batch_inputs.shape[-2:])
+        img_shape = tuple(batch_inputs.shape[-2:])
+        self.token_grid(img_shape)  # patch_size must divide the input
         batch_scores = batch_scores.float()
         lam = np.random.beta(self.alpha, self.alpha)
-        index = torch.randperm(
-            batch_inputs.size(0), device=batch_inputs.device)
-        y1, y2, x1, x2 = self.sample_box(grid, lam)
-        ph, pw = self.patch_size
+        index = pairing_index(batch_inputs.size(0), self.pairing,
+                              device=batch_inputs.device)
+        y1, y2, x1, x2 = self.pixel_box(img_shape, lam)
 
         mixed = batch_inputs.clone()
-        mixed[..., y1 * ph:y2 * ph, x1 * pw:x2 * pw] = \
-            batch_inputs[index, :, y1 * ph:y2 * ph, x1 * pw:x2 * pw]
+        mixed[..., y1:y2, x1:x2] = batch_inputs[index, :, y1:y2, x1:x2]
 
         index = index.to(batch_scores.device)
-        partner = batch_scores[index]
-        lam = 1. - (y2 - y1) * (x2 - x1) / float(grid[0] * grid[1])
-        mixed_scores = lam * batch_scores + (1. - lam) * partner
+        lam = 1. - (y2 - y1) * (x2 - x1) / float(img_shape[0] * img_shape[1])
+        mixed_scores = lam * batch_scores + (1. - lam) * batch_scores[index]
         if not patch_targets:
             return mixed, mixed_scores
-
-        inside = torch.zeros(grid, dtype=torch.bool,
-                             device=batch_scores.device)
-        inside[y1:y2, x1:x2] = True
-        inside = inside.flatten().view(1, -1, 1)  # (1, n, 1) row-major
-        patch_scores = torch.where(inside, partner.unsqueeze(1),
-                                   batch_scores.unsqueeze(1))
-        return mixed, mixed_scores, patch_scores
+        # (1, n) share of every patch inside the box (0 or 1 on the grid)
+        fractions = box_patch_fractions((y1, y2, x1, x2), img_shape,
+                                        self.patch_size, 'pixel',
+                                        device=batch_scores.device)
+        return mixed, mixed_scores, patch_soft_targets(batch_scores, index,
+                                                       fractions)
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(alpha={self.alpha}, patch_size='
-                f'{self.patch_size}, cutmix_minmax={self.cutmix_minmax})')
+                f'{self.patch_size}, cutmix_minmax={self.cutmix_minmax}, '
+                f'box_alignment={self.box_alignment!r}, '
+                f'pairing={self.pairing!r})')

@@ -1,4 +1,6 @@
 """PatchCutMix: token-aligned boxes and per-patch targets."""
+from unittest import mock
+
 import numpy as np
 import pytest
 import torch
@@ -118,3 +120,74 @@ def make_data(labels, size=16):
     return dict(inputs=imgs,
                 data_samples=[DataSample().set_gt_label(int(c))
                               for c in labels])
+
+
+def pixel_shares(imgs, patch, classes=7):
+    """``(B, n, K)`` share of each class's pixels in every patch (colour c + 1
+    is class c): the exact per-patch target of any box."""
+    b, _, h, w = imgs.shape
+    tiles = imgs[:, 0].reshape(b, h // patch, patch, w // patch, patch)
+    tiles = tiles.permute(0, 1, 3, 2, 4).reshape(b, -1, patch * patch)
+    return F.one_hot(tiles.long() - 1, classes).float().mean(2)
+
+
+@pytest.mark.parametrize('pairing', ['permutation', 'mirror'])
+@pytest.mark.parametrize('seed', range(6))
+def test_pixel_box_targets_are_the_area_share_of_each_source(seed, pairing):
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    imgs, scores = constant_colour_batch(torch.arange(5), 32, 48)
+    aug = PatchCutMix(alpha=1.0, patch_size=8, box_alignment='pixel', pairing=pairing)
+    mixed, mixed_scores, patch_scores = aug.mix_with_patch_targets(imgs, scores)
+    torch.testing.assert_close(patch_scores, pixel_shares(mixed, 8))
+    torch.testing.assert_close(mixed_scores, patch_scores.mean(1))
+
+
+def test_pixel_box_cuts_patches():
+    """A box off the 8 px grid: boundary patches get fractional targets."""
+    np.random.seed(0)
+    imgs, scores = constant_colour_batch(torch.arange(4), 32, 32)
+    aug = PatchCutMix(alpha=1.0, patch_size=8, box_alignment='pixel', pairing='mirror')
+    with mock.patch('numpy.random.beta', return_value=0.6), \
+            mock.patch('numpy.random.randint', side_effect=[13, 18]):  # centre (13, 18)
+        mixed, _, patch_scores = aug.mix_with_patch_targets(imgs, scores)
+    # cut 20 px (int(32 * sqrt(0.4))): rows 3:23, columns 8:28 of the partner
+    changed = (mixed != imgs)[0, 0]
+    assert changed[3:23, 8:28].all() and changed.sum() == 20 * 20
+    # patch (0, 1): rows 0:8 x columns 8:16, of which rows 3:8 are the partner's
+    partner = 3  # the mirror of image 0 in a batch of 4
+    torch.testing.assert_close(patch_scores[0, 1, [0, partner]], torch.tensor([3 / 8, 5 / 8]))
+    torch.testing.assert_close(patch_scores[0, 5, partner], torch.tensor(1.))   # inside
+    torch.testing.assert_close(patch_scores[0, 0, 0], torch.tensor(1.))         # outside
+
+
+@pytest.mark.parametrize('batch', [4, 5])
+def test_mirror_pairs_image_i_with_b_minus_1_minus_i(batch):
+    np.random.seed(2)
+    labels = torch.arange(batch)
+    imgs, scores = constant_colour_batch(labels, 32, 32)
+    aug = PatchCutMix(alpha=1.0, patch_size=8, pairing='mirror')
+    with mock.patch('numpy.random.beta', return_value=0.5):
+        mixed, mixed_scores, patch_scores = aug.mix_with_patch_targets(imgs, scores)
+    colours = patch_colours(mixed, 8)
+    inside = (colours != (labels + 1).view(-1, 1).float()).any(0) | \
+        (colours != colours.flip(0)).any(0)
+    box = (patch_scores[0] != scores[0]).any(-1)   # the patches inside the box
+    assert box.any()
+    torch.testing.assert_close(colours[:, box], (labels.flip(0) + 1).float().view(-1, 1)
+                               .expand(-1, int(box.sum())))
+    if batch % 2:   # the middle image is paired with itself: unmixed
+        middle = batch // 2
+        torch.testing.assert_close(mixed[middle], imgs[middle])
+        torch.testing.assert_close(mixed_scores[middle], scores[middle])
+    assert inside.any()
+
+
+def test_defaults_and_bad_options():
+    aug = BATCH_AUGMENTS.build(dict(type='PatchCutMix', alpha=1.0))
+    assert (aug.box_alignment, aug.pairing) == ('patch', 'permutation')
+    assert "box_alignment='patch'" in repr(aug)
+    with pytest.raises(ValueError, match=r"box_alignment='pixels'"):
+        PatchCutMix(alpha=1.0, box_alignment='pixels')
+    with pytest.raises(ValueError, match=r"pairing='flip'"):
+        PatchCutMix(alpha=1.0, pairing='flip')

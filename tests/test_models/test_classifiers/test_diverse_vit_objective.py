@@ -36,6 +36,7 @@ def faithful_model():
         generator=torch.Generator().manual_seed(WEIGHT_SEED))
     return MODELS.build(dict(
         type='DiverseImageClassifier',
+        data_preprocessor=dict(num_classes=CLASSES),
         backbone=dict(
             type='VisionTransformer',
             arch=dict(embed_dims=DIM, num_layers=LAYERS, num_heads=HEADS,
@@ -227,7 +228,7 @@ def test_faithful_objective_matches_float64_reference(batch):
         ref_total, [params[k] for k in names])))
 
     # term by term first (a failure names the term), then the total
-    mix_keys = [k for k in ('loss', 'loss_patch_mix') if k in losses]
+    mix_keys = [k for k in ('loss_cls', 'loss_patch_mix') if k in losses]
     expected = {
         'mix': (sum(losses[k] for k in mix_keys), COEF['mix'] * terms['mix']),
         'cos': (losses['loss_patch_cos'], COEF['cos'] * terms['cos']),
