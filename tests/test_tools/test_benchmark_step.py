@@ -1,0 +1,96 @@
+"""tools/benchmarks/benchmark_step.py in CI size on the CPU: it builds each
+pair through the registries, alternates full training steps and prints a
+table of finite figures (no timing is asserted)."""
+import importlib.util
+import json
+import math
+import os.path as osp
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+TOOL = osp.join(REPO_ROOT, 'tools', 'benchmarks', 'benchmark_step.py')
+TERMS = ('loss_patch_cos', 'loss_patch_contrast', 'loss_attn_div', 'loss_weight_cond')
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('benchmark_step', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_row(row, batch, size, amp='fp32', mix=True):
+    assert row['amp'] == amp and len(row['ratios']) == 2
+    assert math.isfinite(row['throughput_ratio']) and row['throughput_ratio'] > 0
+    for key in ('diverse', 'baseline'):
+        side = row[key]
+        assert side['batch_size'] == batch and side['img_size'] == [size, size]
+        assert len(side['step_s']) == 2 and all(t > 0 for t in side['step_s'])
+        assert math.isfinite(side['img_per_s']) and side['img_per_s'] > 0
+        assert side['peak_mib'] > 0
+        assert side['non_finite'] == [] and all(map(math.isfinite, side['losses'].values()))
+    terms = TERMS + (('loss_patch_mix', ) if mix else ())
+    assert set(terms) <= set(row['diverse']['losses'])
+    assert not set(terms) & set(row['baseline']['losses'])
+
+
+@pytest.mark.slow
+def test_cpu_classification_pair_prints_finite_figures(tmp_path, capsys):
+    """configs/pretrain/deit_s24_{diverse,baseline}.py as they are (recipe,
+    Mixup + PatchCutMix, clipped AdamW) with a 2-block, 48-wide ViT at 32 px,
+    in bf16 autocast."""
+    tool = load_tool()
+    out = tmp_path / 'figures.json'
+    rows = tool.main([
+        '--device', 'cpu', '--batch-size', '2', '--iters', '2', '--warmup', '1',
+        '--amp', 'bf16', '--json', str(out), '--pairs',
+        'deit_s24', '--img-size', '32', '--cfg-options', 'model.backbone.img_size=32',
+        'model.backbone.arch.num_layers=2',
+        'model.backbone.arch.embed_dims=48', 'model.backbone.arch.feedforward_channels=96',
+        'model.backbone.arch.num_heads=2', 'model.head.in_channels=48'])
+    printed = capsys.readouterr().out
+    assert [r['pair'] for r in rows] == ['deit_s24']
+    for row in rows:
+        check_row(row, batch=2, size=32, amp='bf16')
+        assert f"| {row['pair']}" in printed and f"{row['throughput_ratio']:.3f}" in printed
+    assert 'finite' in printed and 'NON-FINITE' not in printed
+    assert json.loads(out.read_text())['rows'] == rows
+
+
+@pytest.mark.slow
+def test_cpu_segmentation_pair_prints_finite_figures(capsys):
+    """The UperNet Swin-L pair (diverse_ft vs plain fine-tuning) as configured
+    except for the size: a 1-block-per-stage, 16-wide Swin, narrow heads,
+    64x64 crops."""
+    tool = load_tool()
+    rows = tool.main([
+        '--device', 'cpu', '--batch-size', '2', '--iters', '2', '--warmup', '1',
+        '--pairs', 'upernet_swin_l', '--img-size', '64', '--cfg-options',
+        'model.backbone.arch._delete_=True', 'model.backbone.arch.embed_dims=16',
+        'model.backbone.arch.depths=[1,1,1,1]',
+        'model.backbone.arch.num_heads=[1,1,2,2]', 'model.backbone.window_size=4',
+        'model.data_preprocessor.size=(64,64)',
+        'model.decode_head.in_channels=[16,32,64,128]', 'model.decode_head.channels=16',
+        'model.auxiliary_head.in_channels=64', 'model.auxiliary_head.channels=16'])
+    printed = capsys.readouterr().out
+    check_row(rows[0], batch=2, size=64, mix=False)
+    assert '| upernet_swin_l' in printed
+    assert 'decode.loss_ce' in rows[0]['baseline']['losses']
+
+
+def test_pairs_are_resolved_and_missing_defaults_skipped(capsys, tmp_path):
+    tool = load_tool()
+    pairs = tool.resolve_pairs(list(tool.DEFAULT_PAIRS))
+    names = [p[0] for p in pairs]
+    assert names[:3] == ['deit_s24', 'swin_l', 'upernet_swin_l']
+    printed = capsys.readouterr().out
+    for name, files in tool.DEFAULT_PAIRS.items():
+        present = all(osp.isfile(osp.join(REPO_ROOT, f)) for f in files)
+        assert (name in names) == present
+        assert (f'skipping pair {name}' in printed) == (not present)
+    with pytest.raises(SystemExit, match='config file not found'):
+        tool.resolve_pairs([f'{tmp_path}/a.py,{tmp_path}/b.py'])
+    with pytest.raises(SystemExit, match='DIVERSE.py,BASELINE.py'):
+        tool.resolve_pairs(['not_a_pair'])
