@@ -106,3 +106,26 @@ def test_errors_name_the_shapes():
         loss(torch.randn(2, 4, 8), torch.rand(2, 32))
     with pytest.raises(ValueError, match=r'non-empty.*\(2, 0, 8\)'):
         loss(torch.randn(2, 0, 8), torch.rand(2, 0, 8))
+
+
+def test_token_mean_composition_is_the_patch_part_of_the_mean_over_n_plus_1():
+    """composition='token_mean' (Diverse-ViT): w * sum_i CE_i / (n + 1); the
+    class token's CE gets class_token_weight = w / (n + 1)."""
+    torch.manual_seed(6)
+    logits = torch.randn(3, 7, 5, dtype=torch.float64)
+    targets = soft_targets(3, 7, 5, 7)
+    loss = PatchMixingLoss(loss_weight=0.8, composition='token_mean')
+    torch.testing.assert_close(loss(logits, targets), 0.8 * 7 / 8 * reference(logits, targets))
+    assert loss.class_token_weight(7) == pytest.approx(0.8 / 8)
+    cls_logits, cls_targets = torch.randn(3, 1, 5, dtype=torch.float64), soft_targets(3, 1, 5, 8)
+    all_tokens = reference(torch.cat([cls_logits, logits], 1), torch.cat([cls_targets, targets], 1))
+    torch.testing.assert_close(
+        loss(logits, targets) + loss.class_token_weight(7) * reference(cls_logits, cls_targets),
+        0.8 * all_tokens)
+
+
+def test_separate_composition_is_the_default():
+    loss = MODELS.build(dict(type='PatchMixingLoss', loss_weight=0.5))
+    assert loss.composition == 'separate' and loss.class_token_weight(196) == 1.
+    with pytest.raises(ValueError, match=r"composition='mean'"):
+        PatchMixingLoss(composition='mean')
