@@ -18,8 +18,8 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmdiverse.apis import (add_common_args, check_checkpoint_paths, check_data_roots,
-                            load_config, toolbox_of)
+from mmdiverse.apis import (add_class_check, add_common_args, check_checkpoint_paths,
+                            check_data_roots, load_config, toolbox_of)
 from mmdiverse.checkpoint import atomic_write
 
 
@@ -71,6 +71,7 @@ def main():
             evaluators = list(evaluators) if isinstance(evaluators, (list, tuple)) else [evaluators]
             cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.out)]
 
+    add_class_check(cfg)
     check_data_roots(cfg, ('test', ))
     # The test loop reads the tested checkpoint (load_from), not the init_cfg ones.
     check_checkpoint_paths(cfg, init_cfg=False)

@@ -14,8 +14,8 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmdiverse.apis import (add_common_args, check_checkpoint_paths, check_data_roots,
-                            check_previous_run, load_config)
+from mmdiverse.apis import (add_class_check, add_common_args, check_checkpoint_paths,
+                            check_data_roots, check_previous_run, load_config)
 
 
 def parse_args():
@@ -54,6 +54,7 @@ def main():
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
 
+    add_class_check(cfg)
     check_previous_run(cfg, args.overwrite)
     check_data_roots(cfg, ('train', ) if args.no_validate else ('train', 'val'))
     if not cfg.get('resume'):

@@ -1,8 +1,9 @@
 """Helpers behind the command-line tools in ``tools/``."""
-from .launch import (add_common_args, build_model, check_checkpoint_paths, check_data_roots,
-                     check_previous_run, choose_dist_backend, load_config, toolbox_of)
+from .launch import (add_class_check, add_common_args, build_model, check_checkpoint_paths,
+                     check_data_roots, check_previous_run, choose_dist_backend, load_config,
+                     toolbox_of)
 
 __all__ = [
-    'add_common_args', 'build_model', 'check_checkpoint_paths', 'check_data_roots',
-    'check_previous_run', 'choose_dist_backend', 'load_config', 'toolbox_of'
+    'add_class_check', 'add_common_args', 'build_model', 'check_checkpoint_paths',
+    'check_data_roots', 'check_previous_run', 'choose_dist_backend', 'load_config', 'toolbox_of'
 ]

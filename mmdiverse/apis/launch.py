@@ -69,7 +69,8 @@ EXPECTED_LAYOUTS = {
 
 
 def check_data_roots(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test')) -> None:
-    """Fail before building anything when a dataloader's ``data_root`` is missing.
+    """Fail before building anything when a dataloader's ``data_root`` is missing
+    or is a file.
 
     Args:
         cfg: the config.
@@ -78,6 +79,7 @@ def check_data_roots(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test
     Raises:
         FileNotFoundError: naming the config key, the path and the layout
             the dataset type expects below it.
+        NotADirectoryError: the same, for a ``data_root`` that is a file.
     """
     for split in splits:
         loader = cfg.get(f'{split}_dataloader')
@@ -91,8 +93,11 @@ def check_data_roots(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test
             continue
         dataset_type = str(dataset.get('type', '')).split('.')[-1]
         layout = EXPECTED_LAYOUTS.get(dataset_type, 'see the dataset class documentation')
-        raise FileNotFoundError(
-            f'{split}_dataloader.dataset.data_root={root!r} does not exist '
+        is_file = osp.isfile(root)
+        error = NotADirectoryError if is_file else FileNotFoundError
+        problem = 'is a file, expected a directory' if is_file else 'does not exist'
+        raise error(
+            f'{split}_dataloader.dataset.data_root={root!r} {problem} '
             f'(from {osp.abspath(root)}). {dataset_type or "The dataset"} expects: {layout}. '
             f'Point it elsewhere with --cfg-options {split}_dataloader.dataset.data_root=PATH')
 
@@ -207,6 +212,19 @@ def check_previous_run(cfg: Config, overwrite: bool = False) -> None:
         f'work_dir {cfg.work_dir!r} holds the checkpoints of a previous run (last: {last}). '
         'Pass --resume to continue it, --work-dir DIR to start a separate run, or '
         '--overwrite to start over here (its checkpoints will be overwritten).')
+
+
+def add_class_check(cfg: Config) -> None:
+    """Add ``ClassConsistencyHook`` to the run unless the config names it already.
+
+    It compares every head's ``num_classes`` with the data set and the train
+    and val class lists before the first iteration
+    (:class:`mmdiverse.engine.hooks.ClassConsistencyHook`).
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    if not any(str(hook.get('type', '')).split('.')[-1] == 'ClassConsistencyHook'
+               for hook in hooks if isinstance(hook, dict)):
+        cfg.custom_hooks = hooks + [dict(type='ClassConsistencyHook')]
 
 
 def toolbox_of(cfg: Config) -> str:

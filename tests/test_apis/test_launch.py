@@ -55,3 +55,25 @@ def test_a_fresh_start_over_a_previous_run_is_refused_unless_asked(tmp_path):
     check_previous_run(cfg, overwrite=True)
     cfg.resume = True
     check_previous_run(cfg)
+
+
+def test_a_data_root_that_is_a_file_is_reported_as_such(tmp_path):
+    cfg = Config.fromfile('configs/demo/vit_tiny_shapes.py')
+    (tmp_path / 'shapes.tar').write_bytes(b'')
+    for split in ('train', 'val', 'test'):
+        cfg[f'{split}_dataloader'].dataset.data_root = str(tmp_path / 'shapes.tar')
+    with pytest.raises(NotADirectoryError, match=r"train_dataloader\.dataset\.data_root=.*"
+                       r"shapes\.tar' is a file, expected a directory"):
+        check_data_roots(cfg)
+
+
+def test_class_check_is_added_once():
+    from mmdiverse.apis import add_class_check
+    cfg = Config(dict(custom_hooks=[dict(type='NonFiniteLossHook')]))
+    add_class_check(cfg)
+    add_class_check(cfg)
+    assert [hook['type'] for hook in cfg.custom_hooks] == ['NonFiniteLossHook',
+                                                           'ClassConsistencyHook']
+    cfg = Config(dict())
+    add_class_check(cfg)
+    assert cfg.custom_hooks == [dict(type='ClassConsistencyHook')]

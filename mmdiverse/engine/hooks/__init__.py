@@ -13,3 +13,6 @@ from .random_state_hook import RandomStateHook  # noqa: E402
 
 __all__ += ['NonFiniteError', 'NonFiniteLossError', 'NonFiniteGradientError',
             'NonFiniteCheckpointError', 'NonFiniteLossHook', 'RandomStateHook']
+from .class_consistency_hook import ClassConsistencyHook, ClassMismatchError  # noqa: E402
+
+__all__ += ['ClassConsistencyHook', 'ClassMismatchError']
