@@ -10,6 +10,12 @@ from .patch_area_targets import (BOX_ALIGNMENTS, PAIRINGS, box_patch_fractions,
                                  pairing_index, patch_soft_targets)
 
 
+def _device_box(box: Tuple[int, int, int, int], device) -> torch.Tensor:
+    """``(4,)`` float32 box on ``device``, written by fill kernels: a copy
+    from (pageable) host memory would make the host wait for the device."""
+    return torch.stack([torch.full((), float(v), device=device) for v in box])
+
+
 @BATCH_AUGMENTS.register_module()
 class PatchCutMix(CutMix):
     r"""CutMix with per-patch soft targets; by default its box is aligned to
@@ -173,9 +179,9 @@ class PatchCutMix(CutMix):
         if not patch_targets:
             return mixed, mixed_scores
         # (1, n) share of every patch inside the box (0 or 1 on the grid)
-        fractions = box_patch_fractions((y1, y2, x1, x2), img_shape,
-                                        self.patch_size, 'pixel',
-                                        device=batch_scores.device)
+        fractions = box_patch_fractions(
+            _device_box((y1, y2, x1, x2), batch_scores.device), img_shape,
+            self.patch_size, 'pixel')
         return mixed, mixed_scores, patch_soft_targets(batch_scores, index,
                                                        fractions)
 

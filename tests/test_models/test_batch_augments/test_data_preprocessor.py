@@ -79,3 +79,25 @@ def test_wrapper_keeps_the_stock_two_output_contract():
     data = make_data([0, 1, 2])
     out = pre.batch_augments(data['inputs'], F.one_hot(torch.arange(3), 7))
     assert len(out) == 2 and out[1].shape == (3, 7)
+
+
+@pytest.mark.parametrize('options', [dict(), dict(box_alignment='pixel', pairing='mirror')])
+def test_routing_and_patch_cutmix_read_nothing_back_on_the_host(options, monkeypatch):
+    """No ``.item()`` / ``.tolist()`` / ``.cpu()`` / ``if tensor`` on the
+    training path of PatchCutMix and the target routing (issue 15)."""
+    np.random.seed(0)
+    pre = build_pre([dict(type='PatchCutMix', alpha=1.0, patch_size=8, **options)])
+    data = make_data([0, 1, 2, 3, 4], size=32)
+    calls = []
+    for name in ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__'):
+        original = getattr(torch.Tensor, name)
+
+        def record(tensor, *args, _name=name, _original=original, **kwargs):
+            calls.append(_name)
+            return _original(tensor, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, record)
+    out = pre(data, training=True)
+    monkeypatch.undo()
+    assert calls == []
+    assert out[PATCH_TARGETS_KEY].shape == (5, 16, 7)
