@@ -7,19 +7,27 @@
    evaluates top-1 with ``tools/test.py``;
 3. transfers each checkpoint into UperNet (``configs/demo/upernet_vit_tiny_shapes.py``),
    fine-tunes it and evaluates mIoU with mmseg's test loop;
-4. measures per-layer patch similarity of both backbones
-   (:func:`mmdiverse.analysis.redundancy_report`), and writes
-   ``summary.json``, ``summary.md`` and ``patch_similarity.png`` to ``--work-dir``.
+4. measures the three redundancy levels of both backbones
+   (:func:`mmdiverse.analysis.redundancy_report`): patch similarity, attention-head
+   similarity, q/k/v condition numbers;
+5. the per-term ablation (``tools/demo_ablation.py``): the same ViT and data
+   trained with each diversity term alone, each term's effect on its own measure.
 
-Every number in the summary is measured by this run.
+Writes ``summary.json``, ``summary.md`` and ``patch_similarity.png`` to
+``--work-dir``. Each step shows a live progress line (``tools/demo_progress.py``);
+its full output goes to ``tool_output.log`` in the step's work directory, which
+``summary.md`` lists with each step's time. ``--ablation`` runs step 5 alone,
+``--skip-ablation`` steps 1-4. Every number in the summary is measured by this run.
 """
 import argparse
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
+
+from demo_ablation import ABLATION_WEIGHTS, ablation_report, parse_weights, run_ablation
+from demo_progress import StepRunner
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PRETRAIN_CONFIGS = {
@@ -27,12 +35,16 @@ PRETRAIN_CONFIGS = {
     'diverse': 'configs/demo/vit_tiny_shapes_diverse.py',
 }
 SEG_CONFIG = 'configs/demo/upernet_vit_tiny_shapes.py'
-# Sizes of the default run and of --quick (what the tests run).
+SEED = 0  # randomness.seed of every demo config
+# Sizes of the default run and of --quick (what the tests run). log_interval:
+# iterations between mmengine's log lines, i.e. between progress updates.
 SCALES = {
     'default': dict(train_per_class=750, val_per_class=100, seg_train=320, seg_val=80,
-                    pretrain_epochs=30, seg_iters=500, analysis_images=128),
+                    pretrain_epochs=30, seg_iters=500, analysis_images=128,
+                    ablation_epochs=3, log_interval=10),
     'quick': dict(train_per_class=8, val_per_class=4, seg_train=8, seg_val=4,
-                  pretrain_epochs=2, seg_iters=4, analysis_images=8),
+                  pretrain_epochs=2, seg_iters=4, analysis_images=8,
+                  ablation_epochs=2, log_interval=1),
 }
 
 
@@ -41,25 +53,30 @@ def parse_args():
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/demo')
     parser.add_argument('--quick', action='store_true',
-                        help='a reduced run (a few iterations) that checks the pipeline')
+                        help='a reduced run (a few iterations) that checks the pipeline; '
+                        'no ablation unless --ablation')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--ablation', action='store_true',
+                       help='only the per-term ablation (each diversity term alone)')
+    group.add_argument('--skip-ablation', action='store_true',
+                       help='only the pretraining / segmentation pipeline')
+    parser.add_argument('--ablation-epochs', type=int,
+                        help='epochs of each ablation run (default: the scale\'s)')
+    parser.add_argument('--weight', nargs='+', default=[], metavar='TERM=W[,W...]',
+                        help='loss_weight(s) of a term in the ablation, one run each, e.g. '
+                        f'attn_div=10 (defaults: {ABLATION_WEIGHTS})')
     return parser.parse_args()
 
 
-def run_tool(*args):
-    """Run ``python tools/...`` as a user would; stop the demo if it fails."""
-    command = [sys.executable, *args]
-    print('$', ' '.join(command), flush=True)
-    env = dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
-    log_file = osp.join(args[args.index('--work-dir') + 1], 'tool_output.log')
-    os.makedirs(osp.dirname(log_file), exist_ok=True)
-    with open(log_file, 'w') as log:
-        result = subprocess.run(command, cwd=REPO_ROOT, env=env, stdout=log,
-                                stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        with open(log_file) as log:
-            sys.stderr.write(log.read()[-5000:])
-        raise SystemExit(f'demo step failed ({result.returncode}): {" ".join(args)}; '
-                         f'full output in {log_file}')
+def tool_env():
+    return dict(os.environ, PYTHONPATH=REPO_ROOT + os.pathsep + os.environ.get('PYTHONPATH', ''))
+
+
+def run_tool(steps, name, *args, max_epochs=None):
+    """Run ``python tools/...`` as a user would, as step ``name`` of ``steps``."""
+    work_dir = args[args.index('--work-dir') + 1]
+    return steps.run(name, [sys.executable, *args], osp.join(work_dir, 'tool_output.log'),
+                     cwd=REPO_ROOT, env=tool_env(), max_epochs=max_epochs)
 
 
 def read_metrics(work_dir):
@@ -70,7 +87,8 @@ def read_metrics(work_dir):
 def make_data(data_root, scale):
     from mmdiverse.datasets import make_classification_set, make_segmentation_set
     cls_root, seg_root = osp.join(data_root, 'shapes_cls'), osp.join(data_root, 'shapes_seg')
-    stamp = json.dumps(scale, sort_keys=True)
+    sizes = {k: scale[k] for k in ('train_per_class', 'val_per_class', 'seg_train', 'seg_val')}
+    stamp = json.dumps(sizes, sort_keys=True)
     for root, make in ((cls_root, lambda r: make_classification_set(
             r, num_classes=4, train_per_class=scale['train_per_class'],
             val_per_class=scale['val_per_class'], img_size=32)),
@@ -88,94 +106,141 @@ def make_data(data_root, scale):
     return cls_root, seg_root
 
 
-def run_variant(name, cls_root, seg_root, work_dir, scale):
+def run_variant(steps, name, cls_root, seg_root, work_dir, scale):
     """Pretrain, evaluate, transfer, fine-tune and evaluate one variant."""
     start = time.time()
     config = PRETRAIN_CONFIGS[name]
     pre_dir = osp.join(work_dir, f'pretrain_{name}')
-    epochs = scale['pretrain_epochs']
+    epochs, interval = scale['pretrain_epochs'], scale['log_interval']
     data_opts = [f'{s}_dataloader.dataset.data_root={cls_root}' for s in ('train', 'val', 'test')]
     # --overwrite: a demo re-run replaces the previous demo run.
-    run_tool('tools/train.py', config, '--work-dir', pre_dir, '--overwrite', '--cfg-options',
-             *data_opts, f'train_cfg.max_epochs={epochs}')
+    run_tool(steps, f'pretrain {name}', 'tools/train.py', config, '--work-dir', pre_dir,
+             '--overwrite', '--cfg-options', *data_opts, f'train_cfg.max_epochs={epochs}',
+             f'default_hooks.logger.interval={interval}', max_epochs=epochs)
     checkpoint = osp.join(pre_dir, f'epoch_{epochs}.pth')
-    run_tool('tools/test.py', config, checkpoint, '--work-dir', osp.join(pre_dir, 'test'),
-             '--cfg-options', *data_opts)
+    run_tool(steps, f'test {name}', 'tools/test.py', config, checkpoint, '--work-dir',
+             osp.join(pre_dir, 'test'), '--cfg-options', *data_opts)
     top1 = read_metrics(osp.join(pre_dir, 'test'))['accuracy/top1']
 
     seg_dir = osp.join(work_dir, f'seg_{name}')
     seg_opts = [f'{s}_dataloader.dataset.data_root={seg_root}' for s in ('train', 'val', 'test')]
     iters = scale['seg_iters']
-    run_tool('tools/train.py', SEG_CONFIG, '--work-dir', seg_dir, '--overwrite', '--cfg-options',
-             *seg_opts,
+    run_tool(steps, f'UperNet {name}', 'tools/train.py', SEG_CONFIG, '--work-dir', seg_dir,
+             '--overwrite', '--cfg-options', *seg_opts,
              f'model.backbone.init_cfg.checkpoint={checkpoint}',
-             f'train_cfg.max_iters={iters}',
-             f'train_cfg.val_interval={iters}')
-    run_tool('tools/test.py', SEG_CONFIG, osp.join(seg_dir, f'iter_{iters}.pth'), '--work-dir',
-             osp.join(seg_dir, 'test'), '--cfg-options', *seg_opts)
+             f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+             f'default_hooks.logger.interval={interval}')
+    run_tool(steps, f'UperNet test {name}', 'tools/test.py', SEG_CONFIG,
+             osp.join(seg_dir, f'iter_{iters}.pth'), '--work-dir', osp.join(seg_dir, 'test'),
+             '--cfg-options', *seg_opts)
     seg_metrics = read_metrics(osp.join(seg_dir, 'test'))
     return dict(checkpoint=checkpoint, top1=top1, mIoU=seg_metrics['mIoU'],
                 mAcc=seg_metrics['mAcc'], aAcc=seg_metrics['aAcc'],
                 wall_time_s=round(time.time() - start, 1))
 
 
-def analyse(results, cls_root, work_dir, num_images):
-    """Per-layer patch similarity of both pretrained backbones."""
+def measure(checkpoints, config, cls_root, num_images):
+    """Redundancy report of each checkpoint's backbone on the test images."""
     import torch
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
     from mmpretrain.registry import DATASETS
 
     import mmdiverse  # noqa: F401
-    from mmdiverse.analysis import plot_redundancy, redundancy_report
+    from mmdiverse.analysis import redundancy_report
     from mmdiverse.apis import build_model
     from mmdiverse.checkpoint import load_pretrained_backbone
 
-    cfg = Config.fromfile(osp.join(REPO_ROOT, PRETRAIN_CONFIGS['baseline']))
+    cfg = Config.fromfile(osp.join(REPO_ROOT, config))
     cfg.test_dataloader.dataset.data_root = cls_root
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     samples = [dataset[i] for i in range(min(num_images, len(dataset)))]
     batches = [pseudo_collate(samples[i:i + 32]) for i in range(0, len(samples), 32)]
     reports = {}
-    for name, result in results.items():
+    for name, checkpoint in checkpoints.items():
         model = build_model(cfg)
-        load_pretrained_backbone(model.backbone, result['checkpoint'], logger=None)
+        load_pretrained_backbone(model.backbone, checkpoint, logger=None)
         model.eval()
         with torch.no_grad():
             reports[name] = redundancy_report(model, batches)
-        result['last_layer_patch_similarity'] = list(reports[name]['patch_similarity'].values())[-1]
-    plot = plot_redundancy(reports, osp.join(work_dir, 'patch_similarity.png'))
-    return reports, plot
+    return reports
 
 
-def write_summary(results, reports, plot, work_dir, total_s):
-    summary = dict(variants=results, per_layer=reports, plot=plot, total_wall_time_s=total_s)
-    with open(osp.join(work_dir, 'summary.json'), 'w') as f:
-        json.dump(summary, f, indent=2)
+def levels_table(reports):
+    """The three redundancy levels of each variant, at the block the diverse
+    config regularizes (block 0 for the attention term) and over all blocks."""
+    from mmdiverse.analysis.ablation import own_measures
+    lines = ['| variant | last-block patch cos | head sim, block 0 (regularized) | '
+             'head sim, mean of blocks | q/k/v cond, geometric mean |', '|---|---|---|---|---|']
+    for name, report in reports.items():
+        m = own_measures(report, attn_blocks=(0, ))
+        heads = list(report['head_similarity'].values())
+        lines.append(f"| {name} | {m['patch_similarity']:.3f} | {m['head_similarity']:.3f} | "
+                     f"{sum(heads) / len(heads):.3f} | {m['condition_number']:.2f} |")
+    return '\n'.join(lines)
+
+
+def variants_table(results):
     lines = ['| variant | top-1 (%) | mIoU (%) | last-layer patch cos | wall time (s) |',
              '|---|---|---|---|---|']
     for name, r in results.items():
         lines.append(f"| {name} | {r['top1']:.2f} | {r['mIoU']:.2f} | "
                      f"{r['last_layer_patch_similarity']:.3f} | {r['wall_time_s']:.0f} |")
-    table = '\n'.join(lines)
+    return '\n'.join(lines)
+
+
+def write_summary(work_dir, steps, total_s, results=None, reports=None, plot=None,
+                  ablation=None):
+    summary = dict(variants=results, per_layer=reports, plot=plot, ablation=ablation,
+                   steps=[r._asdict() for r in steps.records], total_wall_time_s=total_s)
+    with open(osp.join(work_dir, 'summary.json'), 'w') as f:
+        json.dump(summary, f, indent=2)
+    parts = ['# mmdiverse demo (synthetic shapes, CPU)']
+    if results:
+        parts += [variants_table(results),
+                  '## Redundancy levels\n\n' + levels_table(reports) +
+                  f'\n\nPer-layer curves: `{osp.basename(plot)}`.']
+    if ablation:
+        parts.append('## Each term alone (ablation)\n\n' + ablation['table'] + '\n\n' +
+                     ablation['explanation'])
+    parts.append('## Steps\n\nThe full output of each step is in its log file.\n\n' +
+                 steps.timing_table() + f'\n\nTotal wall time: {total_s:.0f} s.')
     with open(osp.join(work_dir, 'summary.md'), 'w') as f:
-        f.write('# mmdiverse demo (synthetic shapes, CPU)\n\n' + table +
-                f'\n\nPer-layer patch similarity: `{osp.basename(plot)}`. '
-                f'Total wall time: {total_s:.0f} s.\n')
-    print(table)
+        f.write('\n\n'.join(parts) + '\n')
 
 
 def main():
     args = parse_args()
-    scale = SCALES['quick' if args.quick else 'default']
+    scale = dict(SCALES['quick' if args.quick else 'default'])
+    if args.ablation_epochs:
+        scale['ablation_epochs'] = args.ablation_epochs
+    ablation_runs = parse_weights(args.weight)
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
+    steps = StepRunner()
     cls_root, seg_root = make_data(osp.abspath(args.data_root), scale)
-    results = {name: run_variant(name, cls_root, seg_root, work_dir, scale)
-               for name in PRETRAIN_CONFIGS}
-    reports, plot = analyse(results, cls_root, work_dir, scale['analysis_images'])
-    write_summary(results, reports, plot, work_dir, round(time.time() - start, 1))
+    results = reports = plot = ablation = None
+    if not args.ablation:
+        results = {name: run_variant(steps, name, cls_root, seg_root, work_dir, scale)
+                   for name in PRETRAIN_CONFIGS}
+        reports = measure({n: r['checkpoint'] for n, r in results.items()},
+                          PRETRAIN_CONFIGS['baseline'], cls_root, scale['analysis_images'])
+        for name, report in reports.items():
+            results[name]['last_layer_patch_similarity'] = list(
+                report['patch_similarity'].values())[-1]
+        from mmdiverse.analysis import plot_redundancy
+        plot = plot_redundancy(reports, osp.join(work_dir, 'patch_similarity.png'))
+        print(variants_table(results))
+        print(levels_table(reports))
+    if args.ablation or not (args.skip_ablation or args.quick):
+        runs = run_ablation(lambda *a, **k: run_tool(steps, *a, **k), cls_root, work_dir,
+                            scale, ablation_runs)
+        ablation = ablation_report(runs, measure, cls_root, scale, SEED)
+        print(ablation['table'])
+    total = round(time.time() - start, 1)
+    write_summary(work_dir, steps, total, results, reports, plot, ablation)
+    print(steps.timing_table())
     print(f'summary: {osp.join(work_dir, "summary.md")}')
 
 

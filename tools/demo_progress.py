@@ -1,0 +1,178 @@
+"""Run the demo's steps as subprocesses, each with a live one-line progress.
+
+Every step (``tools/train.py`` / ``tools/test.py``) runs as a user would run
+it; its whole output goes to a log file, and the lines that mmengine's logger
+writes are parsed (:func:`mmdiverse.analysis.parse_log_line`) into one line:
+step name, epoch or iteration out of the total, the logged loss, mmengine's
+ETA and the time spent so far. On a terminal it is a ``rich`` progress bar
+redrawn in place; otherwise (a pipe, CI) a plain line is printed at most every
+``plain_interval_s`` seconds. Each step's duration is kept for the summary.
+"""
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import List, NamedTuple, Optional, Sequence
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mmdiverse.analysis.training_log import LogProgress, parse_log_line
+
+
+class StepRecord(NamedTuple):
+    """One finished step: its name, wall time in seconds and full log."""
+    name: str
+    seconds: float
+    log_file: str
+
+
+def describe(progress: LogProgress, max_epochs: Optional[int] = None):
+    """``(text, done, total)`` of a parsed log line.
+
+    ``text`` reads ``epoch 3/30 iter 50/94``, ``iter 50/500`` or
+    ``test 20/80``; ``done / total`` is the fraction of the step (epochs
+    included where ``max_epochs`` is known).
+    """
+    if progress.mode != 'train':
+        prefix = f'epoch {progress.epoch} ' if progress.epoch else ''
+        return f'{prefix}{progress.mode} {progress.iter}/{progress.total}', None, None
+    if progress.by_epoch:
+        epochs = max_epochs or progress.epoch
+        text = f'epoch {progress.epoch}/{epochs} iter {progress.iter}/{progress.total}'
+        done = (progress.epoch - 1) * progress.total + progress.iter
+        return text, done, epochs * progress.total
+    return f'iter {progress.iter}/{progress.total}', progress.iter, progress.total
+
+
+class StepRunner:
+    """Runs commands one after the other, showing and timing each.
+
+    Args:
+        console (rich.console.Console, optional): where progress goes
+            (default: stdout). Live redrawing only on a terminal.
+        plain_interval_s (float): seconds between plain progress lines
+            when not on a terminal (the first parsed line is always shown).
+    """
+
+    def __init__(self, console: Optional[Console] = None, plain_interval_s: float = 10.):
+        self.console = console or Console()
+        self.plain_interval_s = plain_interval_s
+        self.records: List[StepRecord] = []
+
+    def run(self, name: str, command: Sequence[str], log_file: str, cwd: str,
+            env: Optional[dict] = None, max_epochs: Optional[int] = None) -> StepRecord:
+        """Run ``command``; raise ``SystemExit`` naming the log if it fails."""
+        os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
+        self.console.print(f'[bold]{name}[/]: $ {" ".join(command)}', highlight=False,
+                           soft_wrap=True)
+        env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED='1')
+        start = time.time()
+        with open(log_file, 'w') as log, self._display(name) as show:
+            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, text=True, bufsize=1)
+            for line in process.stdout:
+                log.write(line)
+                parsed = parse_log_line(line)
+                if parsed is not None:
+                    show(parsed, max_epochs)
+            returncode = process.wait()
+        seconds = time.time() - start
+        if returncode != 0:
+            with open(log_file) as log:
+                sys.stderr.write(log.read()[-5000:])
+            raise SystemExit(f'demo step {name!r} failed ({returncode}): {" ".join(command)}; '
+                             f'full output in {log_file}')
+        record = StepRecord(name, seconds, log_file)
+        self.records.append(record)
+        self.console.print(f'  {name}: done in {seconds:.1f} s (log: {log_file})',
+                           highlight=False, soft_wrap=True)
+        return record
+
+    def _display(self, name):
+        return (_LiveLine(self.console, name) if self.console.is_terminal else
+                _PlainLines(self.console, name, self.plain_interval_s))
+
+    def timing_table(self) -> str:
+        """Markdown table of every step's wall time, and the total."""
+        lines = ['| step | wall time (s) | log |', '|---|---|---|']
+        lines += [f'| {r.name} | {r.seconds:.1f} | `{r.log_file}` |' for r in self.records]
+        lines.append(f'| total | {sum(r.seconds for r in self.records):.1f} | |')
+        return '\n'.join(lines)
+
+
+class _State:
+    """What the progress line shows, kept across log lines: a val / test line
+    during training is shown after the training position, and the last loss
+    and ETA stay until a line brings new ones."""
+
+    def __init__(self):
+        self.train_text, self.loss, self.eta = None, '-', '-'
+        self.done = self.total = None
+        self.text = 'starting'
+
+    def update(self, progress: LogProgress, max_epochs=None):
+        text, done, total = describe(progress, max_epochs)
+        if progress.mode == 'train':
+            self.train_text, self.done, self.total = text, done, total
+            self.text = text
+        else:
+            self.text = f'{self.train_text}, {text}' if self.train_text else text
+        if progress.loss is not None:
+            self.loss = f'{progress.loss:.4f}'
+        if progress.eta is not None:
+            self.eta = progress.eta
+
+
+class _LiveLine:
+    """A rich progress line, redrawn in place (terminals)."""
+
+    def __init__(self, console, name):
+        self.state = _State()
+        self.progress = Progress(
+            TextColumn('[bold]{task.description}'), BarColumn(bar_width=24),
+            TextColumn('{task.fields[position]}'), TextColumn('loss {task.fields[loss]}'),
+            TextColumn('eta {task.fields[eta]}'), TimeElapsedColumn(), console=console)
+        self.task = self.progress.add_task(name, total=None, position='starting', loss='-',
+                                           eta='-')
+
+    def __enter__(self):
+        self.progress.start()
+        return self.update
+
+    def update(self, progress: LogProgress, max_epochs=None):
+        state = self.state
+        state.update(progress, max_epochs)
+        self.progress.update(self.task, position=state.text, loss=state.loss, eta=state.eta,
+                             completed=state.done or 0, total=state.total)
+        self.progress.refresh()  # every log line is drawn, however fast they come
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+
+class _PlainLines:
+    """One printed line per ``interval_s`` seconds (pipes, CI logs)."""
+
+    def __init__(self, console, name, interval_s):
+        self.console, self.name, self.interval_s = console, name, interval_s
+        self.state = _State()
+        self.start = self.last = None
+
+    def __enter__(self):
+        self.start = time.time()
+        return self.update
+
+    def update(self, progress: LogProgress, max_epochs=None):
+        state = self.state
+        state.update(progress, max_epochs)
+        now = time.time()
+        if self.last is not None and now - self.last < self.interval_s:
+            return
+        self.last = now
+        self.console.print(f'  {self.name}: {state.text}  loss {state.loss}  eta {state.eta}  '
+                           f'elapsed {now - self.start:.0f} s', highlight=False, soft_wrap=True)
+
+    def __exit__(self, *exc):
+        pass
