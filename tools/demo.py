@@ -14,7 +14,7 @@
    trained with each diversity term alone, each term's effect on its own measure.
 
 Writes ``summary.json``, ``summary.md`` and ``patch_similarity.png`` to
-``--work-dir``. Each step shows a live progress line (``tools/demo_progress.py``);
+``--work-dir`` (``ablation.json`` / ``ablation.md`` with ``--ablation``). Each step shows a live progress line (``tools/demo_progress.py``);
 its full output goes to ``tool_output.log`` in the step's work directory, which
 ``summary.md`` lists with each step's time. ``--ablation`` runs step 5 alone,
 ``--skip-ablation`` steps 1-4. Every number in the summary is measured by this run.
@@ -191,9 +191,12 @@ def variants_table(results):
 
 def write_summary(work_dir, steps, total_s, results=None, reports=None, plot=None,
                   ablation=None):
+    """``summary.{json,md}``; ``ablation.{json,md}`` for an ablation-only run
+    (so that it leaves a full run's summary in place)."""
     summary = dict(variants=results, per_layer=reports, plot=plot, ablation=ablation,
                    steps=[r._asdict() for r in steps.records], total_wall_time_s=total_s)
-    with open(osp.join(work_dir, 'summary.json'), 'w') as f:
+    stem = osp.join(work_dir, 'summary' if results else 'ablation')
+    with open(stem + '.json', 'w') as f:
         json.dump(summary, f, indent=2)
     parts = ['# mmdiverse demo (synthetic shapes, CPU)']
     if results:
@@ -205,8 +208,9 @@ def write_summary(work_dir, steps, total_s, results=None, reports=None, plot=Non
                      ablation['explanation'])
     parts.append('## Steps\n\nThe full output of each step is in its log file.\n\n' +
                  steps.timing_table() + f'\n\nTotal wall time: {total_s:.0f} s.')
-    with open(osp.join(work_dir, 'summary.md'), 'w') as f:
+    with open(stem + '.md', 'w') as f:
         f.write('\n\n'.join(parts) + '\n')
+    return stem + '.md'
 
 
 def main():
@@ -239,9 +243,9 @@ def main():
         ablation = ablation_report(runs, measure, cls_root, scale, SEED)
         print(ablation['table'])
     total = round(time.time() - start, 1)
-    write_summary(work_dir, steps, total, results, reports, plot, ablation)
+    summary_md = write_summary(work_dir, steps, total, results, reports, plot, ablation)
     print(steps.timing_table())
-    print(f'summary: {osp.join(work_dir, "summary.md")}')
+    print(f'summary: {summary_md}')
 
 
 if __name__ == '__main__':

@@ -146,12 +146,12 @@ def test_each_term_alone_lowers_its_own_measure(tmp_path):
     run_tool('tools/demo.py', '--ablation', '--quick', '--ablation-epochs', '24',
              '--work-dir', work_dir, '--data-root', data_root, '--weight', 'patch_cos=2',
              'patch_contrast=2', 'patch_mix=2', 'attn_div=2', 'weight_cond=0.5', timeout=900)
-    ablation = json.load(open(osp.join(work_dir, 'summary.json')))['ablation']
+    ablation = json.load(open(osp.join(work_dir, 'ablation.json')))['ablation']
     assert ablation['seed'] == 0 and ablation['epochs'] == 24
     assert sorted(row['term'] for row in ablation['rows']) == sorted(
         ['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond'])
     for row in ablation['rows']:
         own = row['own_measure']
         assert row['measures'][own] < ablation['baseline'][own], row
-    table = open(osp.join(work_dir, 'summary.md')).read()
+    table = open(osp.join(work_dir, 'ablation.md')).read()
     assert '| baseline (no term) |' in table and '`attn_div` alone | 2 |' in table
