@@ -5,8 +5,8 @@ from typing import Optional
 
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
-from mmpretrain.registry import HOOKS
+from mmengine.registry import HOOKS
+from mmpretrain.utils import get_ori_model
 
 from ...checkpoint.export import (META_KEY, describe_backbone, export_backbone,
                                   regularizers_from_cfg)
@@ -24,7 +24,8 @@ class ExportMetaHook(Hook):
     ``work_dir/<out_filename>``: ``backbone.*`` and ``head.*`` weights (EMA
     weights when ``EMAHook`` is used) plus the metadata -- the file a
     segmentation config's ``init_cfg=dict(type='Pretrained', checkpoint=...,
-    prefix='backbone.')`` loads.
+    prefix='backbone.')`` loads. Registered in mmengine's root ``HOOKS``
+    (found by name from mmpretrain and mmseg configs).
 
     Args:
         export_on_end (bool): Write the transfer file after training.
@@ -47,7 +48,7 @@ class ExportMetaHook(Hook):
     def describe(self, runner) -> dict:
         """The metadata of the runner's model (computed once)."""
         if self._meta is None:
-            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            model = get_ori_model(runner.model)
             model_cfg = runner.cfg.get('model', {}) or {}
             backbone = getattr(model, 'backbone', None)
             arch = (model_cfg.get('backbone') or {}).get('arch')

@@ -2,7 +2,7 @@
 from typing import Optional, Sequence, Union
 
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
+from mmengine.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
 
@@ -19,6 +19,18 @@ class LossWeightWarmupHook(Hook):
     computed from ``runner.iter``, so resuming continues the ramp. Terms
     with ``f = 0`` are skipped (reported as 0). The factor is logged as
     ``diversity_scale``.
+
+    Not mmpretrain's ``WarmupParamHook`` (nor a subclass): that hook sets one
+    attribute, found by module and attribute name, to ``value * min(1, iter /
+    (warmup_epochs * max_iters / max_epochs))`` -- from zero, in epochs only,
+    and under an ``IterBasedTrainLoop`` (``max_epochs=1``) one "epoch" is the
+    whole run. The diversity terms are several, each scaled through
+    ``DiversityRegularizer.set_term_scale`` (which skips a term at factor 0),
+    and recipes ramp them from a start factor over iterations or epochs;
+    overriding every method of ``WarmupParamHook`` would keep only its name.
+
+    Registered in mmengine's root ``HOOKS``, so mmpretrain and mmseg configs
+    both find it by name.
 
     Args:
         warmup_iters (int, optional): ``T`` in iterations.

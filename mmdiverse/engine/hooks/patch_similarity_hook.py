@@ -4,8 +4,11 @@ from typing import Dict, Optional
 
 import torch
 from mmengine.hooks import Hook
-from mmpretrain.registry import HOOKS
+from mmengine.registry import HOOKS
 from mmpretrain.utils import get_ori_model
+
+from ...models.losses import patch_cosine_similarity
+from ...models.taps import build_tap
 
 
 @HOOKS.register_module()
@@ -24,7 +27,9 @@ class PatchSimilarityHook(Hook):
 
     The tap is the model's own (``DiverseImageClassifier.tap``, or any model
     with a ``tap`` attribute) or one built for ``model.backbone``, so it
-    works for mmpretrain classifiers and mmseg segmentors alike.
+    works for mmpretrain classifiers and mmseg segmentors alike; it is
+    registered in mmengine's root ``HOOKS``, so both toolboxes' configs find it
+    by name.
 
     Args:
         interval (int): Run every ``interval`` validation epochs.
@@ -60,7 +65,6 @@ class PatchSimilarityHook(Hook):
 
     def _get_tap(self, runner):
         if self._tap is None:
-            from mmdiverse.models.taps import build_tap
             model = get_ori_model(runner.model)
             tap = getattr(model, 'tap', None)
             if tap is None:
@@ -72,7 +76,6 @@ class PatchSimilarityHook(Hook):
         return self._tap
 
     def _add(self, key: str, tokens: torch.Tensor) -> None:
-        from mmdiverse.models.losses import patch_cosine_similarity
         per_image = patch_cosine_similarity(
             tokens.detach(), absolute=self.absolute, reduction='none')
         total = per_image.sum().double().cpu()
