@@ -168,7 +168,7 @@ def one_step(model, batch, args, label):
              if p.grad is not None}
     logged = {key: float(torch.as_tensor(value).detach().float().mean())
               for key, value in losses.items()}
-    return logged, float(total), grads
+    return logged, float(total.detach()), grads
 
 
 def mock_beta(lam):

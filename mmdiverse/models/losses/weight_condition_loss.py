@@ -34,17 +34,18 @@ class WeightConditionLoss(torch.nn.Module):
     normalization does: at convergence its gradient is the exact
     :math:`2 W v v^T`.
 
-    **Persistent vectors.** The two vectors of each matrix are kept in a
-    float32 buffer ``power_vectors_<index>`` (``index`` = position in the
-    list, shape ``(2, min(rows, cols))``) on the weight's device, created
-    lazily on the first call from a fixed seed (independent of the global
-    RNG). They are in ``state_dict`` and are recreated on load, so resume
-    reproduces training exactly. Under DDP every rank holds the same
-    weights and the same seeded start, so the vectors stay in sync without
-    communication. They are updated (under ``no_grad``) only in training
-    mode, as spectral normalization does; in eval mode the iterations run
-    on a copy and the state is untouched. If the matrix at an index changes
-    shape, its vectors are re-initialized.
+    **Persistent vectors** (``estimator='persistent'``, the default). The
+    two vectors of each matrix are kept in a float32 buffer
+    ``power_vectors_<index>`` (``index`` = position in the list, shape
+    ``(2, min(rows, cols))``) on the weight's device, created lazily on the
+    first call from a fixed seed (independent of the global RNG). They are in
+    ``state_dict`` and are recreated on load, so resume reproduces training
+    exactly. Under DDP every rank holds the same weights and the same seeded
+    start, so the vectors stay in sync without communication. They are
+    updated (under ``no_grad``) only in training mode, as spectral
+    normalization does; in eval mode the iterations run on a copy and the
+    state is untouched. If the matrix at an index changes shape, its vectors
+    are re-initialized.
 
     **num_iters** trades cost for tracking: every call runs ``num_iters``
     iterations (one batched product with ``W`` and one with ``W^T`` each)
@@ -75,9 +76,11 @@ class WeightConditionLoss(torch.nn.Module):
     for :math:`\sigma_{min}^2`, with autograd through both estimates (see
     :func:`~mmdiverse.models.losses.rayleigh_extremes.rayleigh_extremes`).
     It keeps no state (no buffers; ``num_iters`` and ``init_iters`` are
-    unused) and costs three batched products per call. The two start
-    vectors of a matrix are independent draws (one per estimate). They come
-    from the global RNG of the weights' device, or from ``generator``.
+    unused) and costs three batched products per call; autograd keeps the
+    stacked ``(G, m, n)`` copy of each same-shape group for backward. The
+    two start vectors of a matrix are independent draws (one per estimate).
+    They come from the global RNG of the weights' device, or from
+    ``generator``.
 
     Paper: `The Principle of Diversity: Training Stronger Vision Transformers
     Calls for Reducing All Levels of Redundancy

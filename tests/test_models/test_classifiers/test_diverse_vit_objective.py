@@ -29,8 +29,13 @@ WEIGHT_SEED = 11
 
 
 # ------------------------------------------------------------ the model
-def faithful_model():
-    """DiverseImageClassifier with Diverse-ViT's option for every choice."""
+def faithful_model(augment='cutmix'):
+    """DiverseImageClassifier with Diverse-ViT's option for every choice;
+    its one batch augment is ``augment`` (Diverse-ViT picks one per batch)."""
+    augments = dict(
+        cutmix=dict(type='PatchCutMix', alpha=1.0, patch_size=PATCH,
+                    box_alignment='pixel', pairing='mirror'),
+        mixup=dict(type='PairedMixup', alpha=0.8, pairing='mirror'))
     weight_cond = WeightConditionLoss(
         loss_weight=COEF['weight'], estimator='fresh_rayleigh',
         generator=torch.Generator().manual_seed(WEIGHT_SEED))
@@ -59,9 +64,7 @@ def faithful_model():
             attn_div=dict(type='AttentionDiversityLoss',
                           loss_weight=COEF['attn']),
             weight_cond=weight_cond),
-        train_cfg=dict(augments=[dict(
-            type='PatchCutMix', alpha=1.0, patch_size=PATCH,
-            box_alignment='pixel', pairing='mirror')]),
+        train_cfg=dict(augments=[augments[augment]]),
     ))
 
 
@@ -115,21 +118,31 @@ def rayleigh(m, x):
     return (x @ m2 @ m @ x) / (x @ m2 @ x)
 
 
-def reference_objective(params, images, labels, box_mask, start_vectors):
-    """Points 1-6 in float64; returns ``(total, terms)``."""
-    batch = images.shape[0]
+def reference_objective(params, images, labels, start_vectors,
+                        box_mask=None, mixup_lam=None):
+    """Points 1-6 in float64 for a CutMix batch (``box_mask``, the
+    ``(H, W)`` pixels pasted from the partner) or a Mixup batch
+    (``mixup_lam``); returns ``(total, terms)``."""
+    batch, grid = images.shape[0], IMG // PATCH
     partner = torch.arange(batch - 1, -1, -1)  # the mirror in the batch
-    # 6. CutMix in pixels: the box of partner pixels; lam from its area
-    mixed = torch.where(box_mask, images[partner], images)
-    lam = 1. - box_mask.double().mean()
     onehot = F.one_hot(labels, CLASSES).double()
-    smooth = onehot * (1. - SMOOTH) + SMOOTH / CLASSES
+    smooth = onehot * (1. - SMOOTH) + SMOOTH / CLASSES  # timm: before mixing
+    if box_mask is not None:
+        # 6. CutMix in pixels: the box of partner pixels; lam from its area
+        mixed = torch.where(box_mask, images[partner], images)
+        lam = 1. - box_mask.double().mean()
+        # a patch's target: the area share of each source inside the patch
+        share = box_mask.double().view(grid, PATCH, grid, PATCH).mean((1, 3))
+        share = share.flatten().view(1, -1, 1)
+        patch_target = ((1. - share) * smooth[:, None] +
+                        share * smooth[partner][:, None])
+    else:
+        # 6. Mixup: every patch takes the image's mixed target
+        lam = mixup_lam
+        mixed = lam * images + (1. - lam) * images[partner]
+        patch_target = (lam * smooth + (1. - lam) * smooth[partner])[:, None]
+        patch_target = patch_target.expand(-1, grid * grid, -1)
     image_target = lam * smooth + (1. - lam) * smooth[partner]
-    grid = IMG // PATCH  # area share of the partner inside every patch
-    share = box_mask.double().view(grid, PATCH, grid, PATCH).mean((1, 3))
-    share = share.flatten().view(1, -1, 1)
-    patch_target = (1. - share) * smooth[:, None] + share * smooth[partner][:,
-                                                                          None]
 
     out, last_pre_norm, block0_input, attn0 = vit_forward(params, mixed)
     n = out.shape[1] - 1
@@ -197,24 +210,31 @@ def changed_box(original, mixed):
     return mask, (int(y1), int(y2), int(x1), int(x2))
 
 
-@pytest.mark.parametrize('batch', [4, 3])
-def test_faithful_objective_matches_float64_reference(batch):
+@pytest.mark.parametrize('augment,batch', [('cutmix', 4), ('cutmix', 3),
+                                           ('mixup', 4)])
+def test_faithful_objective_matches_float64_reference(augment, batch):
     torch.manual_seed(0)
-    model = faithful_model().double().train()
+    model = faithful_model(augment).double().train()
     init_params(model, seed=1)
     data, images, labels = batch_of(batch, seed=2)
 
-    # one CutMix batch at a fixed lam (its box centre from the seeded RNG)
+    # one mixed batch at a fixed lam (a box centre from the seeded RNG)
+    lam, mix = 0.62, {}
     np.random.seed(5)
-    with mock.patch('numpy.random.beta', return_value=0.62):
+    with mock.patch('numpy.random.beta', return_value=lam):
         data = model.data_preprocessor(data, training=True)
     data['inputs'] = data['inputs'].double()
-    mask, (y1, y2, x1, x2) = changed_box(images, data['inputs'].float())
-    # the box is in pixels: it cuts patches (not on the 8 px grid)
-    assert any(edge % PATCH for edge in (y1, y2, x1, x2)), (y1, y2, x1, x2)
+    if augment == 'cutmix':
+        mask, (y1, y2, x1, x2) = changed_box(images, data['inputs'].float())
+        # the box is in pixels: it cuts patches (not on the 8 px grid)
+        assert any(edge % PATCH for edge in (y1, y2, x1, x2)), (y1, y2, x1,
+                                                                 x2)
+        mix['box_mask'] = mask
+    else:
+        mix['mixup_lam'] = lam
 
     losses = model._run_forward(data, mode='loss')
-    total, log_vars = model.parse_losses(losses)
+    total, _ = model.parse_losses(losses)  # the sum of the loss* keys
     total.backward()
 
     params = {name: p.detach().clone().requires_grad_()
@@ -222,12 +242,13 @@ def test_faithful_objective_matches_float64_reference(batch):
     start = torch.rand(LAYERS * 3, 2, DIM, dtype=torch.float32,
                        generator=torch.Generator().manual_seed(WEIGHT_SEED))
     ref_total, terms = reference_objective(params, images.double(), labels,
-                                           mask, start.double())
+                                           start.double(), **mix)
     names = list(params)
     ref_grads = dict(zip(names, torch.autograd.grad(
         ref_total, [params[k] for k in names])))
 
-    # term by term first (a failure names the term), then the total
+    # term by term first (a failure names the term), then the total; the
+    # batch augment's inputs and targets are float32: ~1e-7 relative
     mix_keys = [k for k in ('loss_cls', 'loss_patch_mix') if k in losses]
     expected = {
         'mix': (sum(losses[k] for k in mix_keys), COEF['mix'] * terms['mix']),
@@ -242,7 +263,6 @@ def test_faithful_objective_matches_float64_reference(batch):
         torch.testing.assert_close(
             ours.double(), ref, rtol=1e-6, atol=0,
             msg=lambda m, term=term: f'term {term}: {m}')
-    # targets are float32 (from the batch augment): ~1e-7 relative
     torch.testing.assert_close(total, ref_total, rtol=1e-6, atol=0)
     for name, p in model.named_parameters():
         torch.testing.assert_close(
