@@ -1,4 +1,6 @@
-"""A run killed with SIGKILL and resumed reaches the uninterrupted run's weights."""
+"""A run killed with SIGKILL and resumed reaches the uninterrupted run's weights:
+epoch-based classification (killed at a random moment) and iteration-based
+segmentation with its random transforms on (killed after a checkpoint)."""
 import os
 import os.path as osp
 import signal
@@ -83,3 +85,56 @@ def test_without_random_state_hook_the_resumed_run_diverges(tmp_path, larger_sha
                                               config=str(config))
     assert not all(torch.allclose(resumed[key], value, rtol=1e-4, atol=1e-5)
                    for key, value in reference_weights.items())
+
+
+# Iteration-based segmentation: RandomResize, RandomCrop and RandomFlip draw from
+# the random streams, and mmengine's resume loads the skipped batches again.
+SEG_CONFIG = 'configs/demo/upernet_vit_tiny_shapes.py'
+SEG_ITERS = 6
+
+
+@pytest.fixture(scope='module')
+def seg_root(tmp_path_factory):
+    from mmdiverse.datasets import make_segmentation_set
+    return make_segmentation_set(str(tmp_path_factory.mktemp('shapes_seg')), num_classes=4,
+                                 num_train=16, num_val=2)
+
+
+def _seg_args(work_dir, data_root, *extra, config=SEG_CONFIG):
+    return ['tools/train.py', config, '--work-dir', work_dir, '--no-validate', *extra,
+            '--cfg-options', *data_root_options(data_root), 'model.backbone.init_cfg=None',
+            'train_dataloader.batch_size=4', f'train_cfg.max_iters={SEG_ITERS}',
+            'default_hooks.checkpoint.interval=2']
+
+
+def _seg_final_weights(work_dir):
+    return safe_load(osp.join(work_dir, f'iter_{SEG_ITERS}.pth'))['state_dict']
+
+
+@pytest.mark.slow
+def test_iteration_based_sigkill_then_resume_matches_uninterrupted_run(tmp_path, seg_root):
+    reference = str(tmp_path / 'reference')
+    run_tool(*_seg_args(reference, seg_root))
+    expected = _seg_final_weights(reference)
+
+    # The same config, plus a hook that SIGKILLs the process inside iteration 4
+    # (after iter_2.pth, before iter_4.pth).
+    killed = tmp_path / 'killed.py'
+    killed.write_text(
+        f"_base_ = [{osp.join(REPO_ROOT, SEG_CONFIG)!r}]\n"
+        "custom_imports = dict(imports=['mmdiverse', 'mmpretrain.models', "
+        "'tests.test_tools.sigkill_hook'], allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook'), "
+        "dict(type='SigkillAtIterHook', at_iter=3)]\n")
+    work_dir = str(tmp_path / 'run')
+    result = run_tool(*_seg_args(work_dir, seg_root, config=str(killed)), check=False)
+    assert result.returncode == -signal.SIGKILL
+    assert sorted(os.listdir(work_dir)).count('iter_2.pth') == 1
+    assert not osp.exists(osp.join(work_dir, 'iter_4.pth'))
+
+    result = run_tool(*_seg_args(work_dir, seg_root, '--resume'))
+    assert 'resumed epoch: 0, iter: 2' in result.stdout + result.stderr
+    resumed = _seg_final_weights(work_dir)
+    assert resumed.keys() == expected.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(resumed[key], value, rtol=1e-4, atol=1e-5, msg=key)

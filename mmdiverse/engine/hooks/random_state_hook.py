@@ -6,6 +6,7 @@ import torch
 from mmengine.dist import get_rank, get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import IterBasedTrainLoop
 
 _KEY = 'random_state'
 
@@ -28,6 +29,25 @@ class RandomStateHook(Hook):
     puts the generators back after validation, so the training streams do
     not depend on when (or whether) the run validates -- which is also what
     makes a resumed run draw exactly what the uninterrupted run drew.
+
+    Iteration-based loops: on resume, mmengine's ``IterBasedTrainLoop.run``
+    skips the batches already trained on by loading them again, through the
+    whole pipeline, and the random transforms (``RandomResize``,
+    ``RandomCrop``, ``RandomFlip``, ``PhotoMetricDistortion``...) draw from
+    the streams while it does. The hook therefore restores the streams right
+    after the last skipped batch is loaded, before the first batch that is
+    trained on, so that batch draws exactly what it drew in the uninterrupted
+    run. Epoch-based loops skip nothing; there the streams are restored at
+    ``before_train``.
+
+    Data loader workers (``num_workers > 0``) run the transforms in their own
+    processes, which mmengine seeds from ``randomness.seed`` and the worker id
+    whenever workers start; their streams are not in the checkpoint. An
+    iteration-based resume replays the skipped batches through fresh workers,
+    which brings their streams to where they were. An epoch-based resume with
+    ``persistent_workers=True`` starts fresh workers where the uninterrupted
+    run's workers continued, so its transforms draw different numbers from the
+    resumed epoch on.
 
     Distributed runs: checkpoints are written by rank 0, so they hold rank
     0's streams. With mmengine's default ``randomness.diff_rank_seed=False``
@@ -75,11 +95,44 @@ class RandomStateHook(Hook):
                 self._pending = None
 
     def before_train(self, runner) -> None:
-        # Applied here, not on load: Runner.resume may re-seed after loading
-        # (when the configured seed differs from the checkpoint's).
+        # Applied here at the earliest, not on load: Runner.resume may re-seed
+        # after loading (when the configured seed differs from the checkpoint's).
         state, self._pending = self._pending, None
-        if state is not None:
+        if state is None:
+            return
+        loop = runner.train_loop
+        if isinstance(loop, IterBasedTrainLoop) and loop.iter > 0:
+            loop.dataloader_iterator = _RestoreAfterSkip(loop, state)
+        else:
             _restore(state)
+
+
+class _RestoreAfterSkip:
+    """Stands in for ``IterBasedTrainLoop.dataloader_iterator`` during the
+    resume skip: passes the ``loop.iter`` skipped batches through, then
+    restores ``state`` and puts the loop's own iterator back.
+
+    Args:
+        loop (IterBasedTrainLoop): The loop being resumed.
+        state (dict): The random streams of the checkpoint.
+    """
+
+    def __init__(self, loop: IterBasedTrainLoop, state: dict):
+        self._loop = loop
+        self._iterator = loop.dataloader_iterator
+        self._remaining = loop.iter
+        self._state = state
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        batch = next(self._iterator)
+        self._remaining -= 1
+        if self._remaining == 0:
+            _restore(self._state)
+            self._loop.dataloader_iterator = self._iterator
+        return batch
 
 
 def _capture() -> dict:
