@@ -1,4 +1,4 @@
-"""PatchSimilarityHook and LossWeightWarmupHook."""
+"""PatchSimilarityHook (with LossWeightWarmupHook in one training run)."""
 import glob
 import json
 import os.path as osp
@@ -10,9 +10,8 @@ from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
 
 import mmdiverse  # noqa: F401
-from mmdiverse.engine import LossWeightWarmupHook, PatchSimilarityHook
+from mmdiverse.engine import PatchSimilarityHook
 from mmdiverse.models.losses import patch_cosine_similarity
-from mmdiverse.models.taps import build_tap
 from mmpretrain.registry import HOOKS, MODELS
 from mmpretrain.structures import DataSample
 
@@ -82,12 +81,12 @@ def test_patch_similarity_hook_logs_every_block(model_type, diversity):
     keys.add('val/patch_cos_sim/last')
     assert keys <= set(scalars)
     # the image-weighted mean over both batches, from the final tokens
+    model.backbone.out_type = 'raw'  # (B, 1 + N, C) after the final norm
     with torch.no_grad():
         sims = []
         for data in batches:
-            _, taps = build_tap(model.backbone).extract(
-                model.data_preprocessor(data)['inputs'])
-            sims.append(patch_cosine_similarity(taps.last, reduction='none'))
+            tokens = model.backbone(model.data_preprocessor(data)['inputs'])[-1][:, 1:]
+            sims.append(patch_cosine_similarity(tokens, reduction='none'))
     expected = torch.cat(sims).mean().item()
     assert scalars['val/patch_cos_sim/last'].current() == \
         pytest.approx(expected, rel=1e-5)
@@ -110,37 +109,6 @@ def test_patch_similarity_hook_interval_and_max_batches():
         hook.after_val_epoch(runner, {})
     assert calls == [True, False, False, False]
     assert 'val/sim/block_00' in runner.message_hub.log_scalars
-
-
-def test_warmup_hook_ramps_configured_terms():
-    model = MODELS.build(model_cfg(TERMS))
-    runner = fake_runner(model, 'warmup')
-    hook = HOOKS.build(dict(type='LossWeightWarmupHook', warmup_epochs=0.5,
-                            terms=['patch_mix', 'attn_div']))
-    hook.before_train(runner)
-    assert hook.warmup_iters == 5
-    for it, expected in [(0, 0.), (2, 0.4), (5, 1.), (9, 1.)]:
-        runner.iter = it
-        hook.before_train_iter(runner, it)
-        scales = model.diversity.term_scales
-        assert scales['patch_mix'] == pytest.approx(expected)
-        assert scales['attn_div'] == pytest.approx(expected)
-        assert scales['patch_cos'] == 1.
-    assert runner.message_hub.get_scalar(
-        'train/diversity_scale').current() == 1.
-
-
-def test_warmup_hook_errors():
-    with pytest.raises(ValueError, match='exactly one'):
-        LossWeightWarmupHook()
-    model = MODELS.build(model_cfg(dict(patch_cos=TERMS['patch_cos'])))
-    hook = LossWeightWarmupHook(warmup_iters=3, terms='patch_mix')
-    with pytest.raises(KeyError, match='patch_mix'):
-        hook.before_train(fake_runner(model, 'warmup-err'))
-    plain = MODELS.build(model_cfg(None))
-    with pytest.raises(ValueError, match='no diversity'):
-        LossWeightWarmupHook(warmup_iters=3).before_train(
-            fake_runner(plain, 'warmup-err2'))
 
 
 @pytest.mark.slow

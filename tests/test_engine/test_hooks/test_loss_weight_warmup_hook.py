@@ -1,0 +1,75 @@
+"""LossWeightWarmupHook."""
+from types import SimpleNamespace
+
+import pytest
+from mmengine.logging import MessageHub
+from mmengine.registry import DefaultScope
+
+import mmdiverse  # noqa: F401
+from mmdiverse.engine import LossWeightWarmupHook
+from mmpretrain.registry import HOOKS, MODELS
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Build with mmpretrain's registries whatever scope other tests set."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
+
+
+VIT = dict(type='VisionTransformer',
+           arch=dict(embed_dims=32, num_layers=3, num_heads=2,
+                     feedforward_channels=64),
+           img_size=32, patch_size=8, drop_path_rate=0.)
+TERMS = dict(
+    patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
+    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
+    patch_mix=dict(type='PatchMixingLoss', loss_weight=1.0),
+    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
+    weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
+)
+
+
+def model_cfg(diversity=None, model_type='DiverseImageClassifier'):
+    cfg = dict(type=model_type, backbone=VIT, neck=None,
+               head=dict(type='VisionTransformerClsHead', num_classes=4,
+                         in_channels=32))
+    if model_type == 'DiverseImageClassifier':
+        cfg['diversity'] = diversity
+    return cfg
+
+
+def fake_runner(model, name):
+    return SimpleNamespace(model=model, iter=0, train_dataloader=[0] * 10,
+                           message_hub=MessageHub.get_instance(name))
+
+
+def test_warmup_hook_ramps_configured_terms():
+    model = MODELS.build(model_cfg(TERMS))
+    runner = fake_runner(model, 'warmup')
+    hook = HOOKS.build(dict(type='LossWeightWarmupHook', warmup_epochs=0.5,
+                            terms=['patch_mix', 'attn_div']))
+    hook.before_train(runner)
+    assert hook.warmup_iters == 5
+    for it, expected in [(0, 0.), (2, 0.4), (5, 1.), (9, 1.)]:
+        runner.iter = it
+        hook.before_train_iter(runner, it)
+        scales = model.diversity.term_scales
+        assert scales['patch_mix'] == pytest.approx(expected)
+        assert scales['attn_div'] == pytest.approx(expected)
+        assert scales['patch_cos'] == 1.
+    assert runner.message_hub.get_scalar(
+        'train/diversity_scale').current() == 1.
+
+
+def test_warmup_hook_errors():
+    with pytest.raises(ValueError, match='exactly one'):
+        LossWeightWarmupHook()
+    model = MODELS.build(model_cfg(dict(patch_cos=TERMS['patch_cos'])))
+    hook = LossWeightWarmupHook(warmup_iters=3, terms='patch_mix')
+    with pytest.raises(KeyError, match='patch_mix'):
+        hook.before_train(fake_runner(model, 'warmup-err'))
+    plain = MODELS.build(model_cfg(None))
+    with pytest.raises(ValueError, match='no diversity'):
+        LossWeightWarmupHook(warmup_iters=3).before_train(
+            fake_runner(plain, 'warmup-err2'))
