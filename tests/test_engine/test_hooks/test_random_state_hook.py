@@ -8,6 +8,7 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.logging import MMLogger
+from mmengine.runner import IterBasedTrainLoop
 
 from mmdiverse.engine.hooks import random_state_hook
 from mmdiverse.engine.hooks.random_state_hook import RandomStateHook
@@ -17,9 +18,10 @@ def _draw():
     return random.random(), float(np.random.rand()), float(torch.rand(1))
 
 
-def _runner(resume=True, randomness=None):
+def _runner(resume=True, randomness=None, train_loop=None):
     return SimpleNamespace(_resume=resume, cfg=Config(dict(randomness=randomness or {})),
-                           logger=MMLogger.get_instance('test_random_state_hook'))
+                           logger=MMLogger.get_instance('test_random_state_hook'),
+                           train_loop=train_loop)
 
 
 def _checkpoint_then_draw():
@@ -82,3 +84,35 @@ def test_without_diff_rank_seed_every_rank_restores():
         hook.after_load_checkpoint(runner, checkpoint)
     hook.before_train(runner)
     assert _draw() == after_save
+
+
+def _batches_drawing_from_the_streams():
+    while True:
+        yield _draw()  # what RandomResize / RandomCrop / RandomFlip do in the pipeline
+
+
+def test_an_iteration_based_resume_restores_after_the_skipped_batches():
+    """IterBasedTrainLoop.run loads the ``iter`` trained batches again after
+    before_train; the streams must be the checkpoint's when the next one is loaded."""
+    checkpoint, after_save = _checkpoint_then_draw()
+    torch.manual_seed(9), np.random.seed(9), random.seed(9)
+    loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)  # the attributes run() uses
+    loop._iter, loop.dataloader_iterator = 3, _batches_drawing_from_the_streams()
+    own_iterator = loop.dataloader_iterator
+    hook, runner = RandomStateHook(), _runner(train_loop=loop)
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_train(runner)
+    for _ in range(loop.iter):  # IterBasedTrainLoop.run's skip
+        next(loop.dataloader_iterator)
+    assert loop.dataloader_iterator is own_iterator
+    assert next(loop.dataloader_iterator) == after_save  # the first trained batch
+
+
+def test_a_fresh_iteration_based_run_is_not_wrapped():
+    checkpoint, after_save = _checkpoint_then_draw()
+    loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    loop._iter, loop.dataloader_iterator = 0, _batches_drawing_from_the_streams()
+    hook, runner = RandomStateHook(), _runner(train_loop=loop)
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_train(runner)
+    assert next(loop.dataloader_iterator) == after_save
