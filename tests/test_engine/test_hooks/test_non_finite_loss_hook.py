@@ -138,3 +138,40 @@ def test_rejects_bad_arguments():
         NonFiniteLossHook(action='ignore')
     with pytest.raises(ValueError, match='max_consecutive_skips'):
         NonFiniteLossHook(max_consecutive_skips=-1)
+
+
+class _FakeScaler:
+    """A dynamic loss scaler: halves its scale on every step it skips."""
+
+    def __init__(self):
+        self.scale = 2.**16
+
+    def get_scale(self):
+        return self.scale
+
+
+def test_amp_loss_scaler_skips_are_bounded():
+    """AmpOptimWrapper needs a GPU to build; its step is stood in for: a step that
+    finds Inf gradients lowers the scale (GradScaler's skip)."""
+    hook = NonFiniteLossHook(max_consecutive_skips=2)
+    runner = type('R', (), {'iter': 0, 'epoch': 0})()
+    wrapper = type('W', (), {})()
+    wrapper.loss_scaler = _FakeScaler()
+    overflow = {'now': False}
+
+    def step(**kwargs):
+        if overflow['now']:
+            wrapper.loss_scaler.scale /= 2
+
+    wrapper.step = step
+    hook._bound_loss_scaler_skips(runner, wrapper)
+    for iteration, overflows in enumerate([True, True, False, True, True]):
+        runner.iter, overflow['now'] = iteration, overflows
+        wrapper.step()
+        hook.after_train_iter(runner, iteration)
+    assert hook.skipped_iters == [1, 2, 4, 5]  # never 3 in a row: the run goes on
+    runner.iter = 5
+    overflow['now'] = True
+    with pytest.raises(NonFiniteGradientError, match=r'skipped 3 steps in a row at iteration 6 '
+                       r'.*max_consecutive_skips=2'):
+        wrapper.step()
