@@ -110,3 +110,32 @@ def test_bad_inputs_raise():
         pairing_index(4, 'reverse')
     with pytest.raises(ValueError, match=r'fractions \(B, n\) or \(1, n\)'):
         patch_soft_targets(torch.eye(3), torch.arange(3), torch.zeros(2, 16))
+
+
+def test_reads_nothing_back_on_the_host():
+    """Tensor boxes, pairing and targets stay on the device: no ``.item()``,
+    ``bool(tensor)``, ``.tolist()``... (each a host sync on a GPU)."""
+    calls = []
+
+    def record(name):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            calls.append(name)
+            return original(self, *args, **kwargs)
+        return wrapper
+
+    names = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__',
+             '__int__', 'nonzero')
+    boxes = torch.tensor([[2., 16., 8., 18.], [0., 32., 4., 12.]])
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            patch.setattr(torch.Tensor, name, record(name))
+        for alignment in ('pixel', 'patch'):
+            frac = box_patch_fractions(boxes, 32, 8, box_alignment=alignment)
+            for pairing in ('mirror', 'permutation'):
+                patch_soft_targets(torch.eye(2), pairing_index(2, pairing),
+                                   frac)
+        box_lam(boxes, 32)
+        torch.zeros(2).sum().item()  # control: the hooks are live
+    assert calls == ['item']

@@ -320,3 +320,28 @@ def test_fresh_rayleigh_zero_matrix_autocast_and_bad_options():
         loss(weights, vectors=[vectors[0], vectors[3], *vectors[2:]])
     with pytest.raises(ValueError, match="need estimator='fresh_rayleigh'"):
         WeightConditionLoss()(weights, vectors=vectors)
+
+
+def test_fresh_rayleigh_reads_nothing_back_on_the_host():
+    """No ``.item()``, ``bool(tensor)``, ... in forward or backward (a host
+    sync per step on a GPU)."""
+    weights = [matrix(8, 8, SIGMAS, s).requires_grad_() for s in range(3)]
+    loss = WeightConditionLoss(estimator='fresh_rayleigh')
+    calls = []
+
+    def record(name):
+        original = getattr(torch.Tensor, name)
+
+        def wrapper(self, *args, **kwargs):
+            calls.append(name)
+            return original(self, *args, **kwargs)
+        return wrapper
+
+    names = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__',
+             '__int__', 'nonzero')
+    with pytest.MonkeyPatch.context() as patch:
+        for name in names:
+            patch.setattr(torch.Tensor, name, record(name))
+        loss(weights).backward()
+        torch.zeros(2).sum().item()  # control: the hooks are live
+    assert calls == ['item']
