@@ -48,21 +48,21 @@ LOSS_TYPES = ('PatchCosineLoss', 'PatchContrastiveLoss', 'PatchMixingLoss',
               'AttentionDiversityLoss', 'WeightConditionLoss')
 
 
-def vit_classifier(augments):
-    """A 2-block ViT ``DiverseImageClassifier`` with all five terms."""
+def vit_classifier(augments, num_layers=2, attn_layers=(0, )):
+    """A small ViT ``DiverseImageClassifier`` with all five terms."""
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         return MODELS.build(dict(
             type='DiverseImageClassifier',
             data_preprocessor=dict(num_classes=NUM_CLASSES),
             backbone=dict(type='VisionTransformer',
-                          arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                          arch=dict(embed_dims=32, num_layers=num_layers, num_heads=2,
                                     feedforward_channels=64),
                           img_size=IMG, patch_size=8, drop_path_rate=0.1),
             head=dict(type='VisionTransformerClsHead', num_classes=NUM_CLASSES,
                       in_channels=32,
                       loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
                                 mode='original')),
-            diversity=dict(TERMS, tap=dict(first_layer=0, attn_layers=(0, ))),
+            diversity=dict(TERMS, tap=dict(first_layer=0, attn_layers=attn_layers)),
             train_cfg=dict(augments=augments)))
 
 

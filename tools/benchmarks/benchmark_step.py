@@ -261,7 +261,10 @@ def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options):
         order = ('diverse', 'baseline') if i % 2 == 0 else ('baseline', 'diverse')
         for key in order:
             runners[key].step(timed=True)
-        ratios.append(runners['baseline'].step_s[-1] / runners['diverse'].step_s[-1])
+        div_s, base_s = runners['diverse'].step_s[-1], runners['baseline'].step_s[-1]
+        ratios.append(base_s / div_s)
+        print(f'  {name} round {i + 1}/{args.iters}: diverse {div_s:.3f} s, '
+              f'baseline {base_s:.3f} s', flush=True)
     row = dict(pair=name, device=args.device, amp=args.amp or 'fp32', iters=args.iters,
                warmup=args.warmup, throughput_ratio=statistics.median(ratios),
                ratios=ratios)
