@@ -14,7 +14,8 @@
 #    also puts this repository on sys.path;
 # 3. writes the .pth that loads mmdiverse's stand-in for mmcv._ext at start-up,
 #    as tools/install/setup_env.sh does for the no-compile (mmcv-lite) install;
-# 4. runs the GPU tests (host syncs under sync debug mode 'error', AMP steps);
+# 4. runs the GPU tests (host syncs under sync debug mode 'error', AMP steps, fused
+#    attention outside the tapped blocks);
 # 5. runs tools/benchmarks/benchmark_step.py --device cuda --amp bf16 on the
 #    default pairs and writes the table and the JSON figures to $OUT_DIR.
 #
@@ -116,9 +117,10 @@ print("mmcv", mmcv.__version__, "| mmengine", mmengine.__version__, "| mmpretrai
 log "stack imports ($(( $(date +%s) - start )) s)"
 
 if [[ "$tests" == 1 ]]; then
-    log "GPU tests (host syncs, AMP)"
+    log "GPU tests (host syncs, AMP, fused attention)"
     PYTHONUNBUFFERED=1 timeout 240 "$py" -m pytest -q -p no:cacheprovider -rs \
         tests/test_models/test_host_syncs.py tests/test_models/test_amp_step.py \
+        tests/test_models/test_fused_attention.py \
         2>&1 | tee "$out_dir/gpu_tests.log" | grep -v 'pkg_resources\|_bootstrap'
     [[ ${PIPESTATUS[0]} -eq 0 ]] || { log "GPU tests FAILED"; status=1; }
 fi
