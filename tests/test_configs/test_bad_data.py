@@ -64,3 +64,25 @@ def test_segmentation_refuses_labels_outside_the_classes_and_truncated_files(
     _truncate(image_path)
     with pytest.raises(BadDataError, match=osp.basename(image_path)):
         dataset[2]
+
+
+@pytest.mark.parametrize('config', ['seg/upernet_swin_l_ade20k.py'])
+def test_the_tta_pipeline_runs_its_twelve_views_and_refuses_bad_labels(tmp_path, config):
+    """--tta (the fork's --aug-test: 6 scales x 2 flips) loads labels strictly too."""
+    root = make_segmentation_set(str(tmp_path), num_classes=4, num_train=2, num_val=2,
+                                 img_size=32)
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', config))
+    init_default_scope(cfg.default_scope)
+    from mmengine.registry import DATASETS
+    dataset_cfg = cfg.test_dataloader.dataset
+    dataset_cfg.update(data_root=root, pipeline=cfg.tta_pipeline)
+    dataset = DATASETS.build(dataset_cfg)
+    views = dataset[0]
+    assert len(views['inputs']) == 12
+    assert sorted({tuple(x.shape[1:]) for x in views['inputs']})[-1] == (896, 896)  # 1.75 x 512
+    label_path = dataset.get_data_info(1)['seg_map_path']
+    labels = np.array(Image.open(label_path))
+    labels[0, 0] = 151
+    Image.fromarray(labels).save(label_path)
+    with pytest.raises(BadDataError, match=osp.basename(label_path)):
+        dataset[1]

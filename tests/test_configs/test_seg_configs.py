@@ -1,4 +1,5 @@
-"""configs/seg: every config builds at full size, and the recipes are mmseg's."""
+"""configs/seg: every config builds at full size; the Swin-L recipes carry the
+segmentation fork's published values (docs/fidelity.md) and the DeiT one is mmseg's."""
 import glob
 import os.path as osp
 
@@ -74,6 +75,7 @@ def test_the_issue_configs_exist():
     names = {osp.basename(p) for p in SEG_CONFIGS}
     expected = set(DIVERSE) | {n.replace('.py', '_baseline.py') for n in DIVERSE
                                if 'diverse_ft' not in n}
+    expected.add('upernet_swin_l_ade20k_200k.py')   # the fork's continuation
     assert expected <= names, sorted(expected - names)
 
 
@@ -136,68 +138,157 @@ def test_baseline_differs_only_in_the_checkpoint(name):
     assert _plain(baseline._cfg_dict) == _plain(cfg._cfg_dict)
 
 
-def test_swin_l_ade20k_is_the_published_recipe_except_the_backbone():
-    ours, published = _load('upernet_swin_l_ade20k.py'), _mmseg(PUBLISHED_SWIN_L)
-    # --show-dir paints every image (interval 1); the rest of the hooks are the recipe's.
-    assert ours.default_hooks.visualization.interval == 1
-    published.default_hooks.visualization.interval = 1
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'train_cfg',
-                'val_cfg', 'test_cfg', 'optim_wrapper', 'param_scheduler', 'default_hooks',
-                'tta_pipeline', 'tta_model', 'val_evaluator', 'test_evaluator', 'env_cfg',
-                'crop_size', 'log_processor', 'visualizer'):
-        assert _recipe_view(ours[key]) == _plain(published[key]), key
-    for key in ('data_preprocessor', 'decode_head', 'auxiliary_head', 'train_cfg', 'test_cfg'):
-        assert _plain(ours.model[key]) == _plain(published.model[key]), key
-    mine, theirs = ours.model.backbone, published.model.backbone
-    assert mine.arch == 'large' and theirs.embed_dims == 192
-    assert list(theirs.depths) == [2, 2, 18, 2] and list(theirs.num_heads) == [6, 12, 24, 48]
-    assert mine.window_size == theirs.window_size == 12
-    assert mine.drop_path_rate == theirs.drop_path_rate == 0.3
-    assert tuple(mine.out_indices) == tuple(theirs.out_indices) == (0, 1, 2, 3)
-    assert mine.img_size == theirs.pretrain_img_size == 384
+#: The fork's settings (PatchVisionTransformer swin-segmentation/, mmseg 0.11;
+#: docs/fidelity.md): config -> (crop, train Resize img_scale, test img_scale,
+#: max_iters, images per GPU, drop path, classes).
+FORK = {
+    'upernet_swin_l_ade20k.py': ((512, 512), (2048, 1024), (2048, 512), 160000, 2, 0.3, 150),
+    'upernet_swin_l_cityscapes.py': ((1025, 1025), (2049, 1025), (2049, 1025), 80000, 1, 0.5,
+                                     19),
+}
+FORK_TTA_RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]   # its tools/test.py --aug-test
 
 
-def test_swin_l_ade20k_recipe_values():
-    cfg = _load('upernet_swin_l_ade20k.py')
-    assert cfg.crop_size == (512, 512) and cfg.model.data_preprocessor.size == (512, 512)
-    assert cfg.train_cfg.max_iters == 160000
-    assert cfg.train_dataloader.batch_size == 2           # x 8 GPUs
+def _lr_at(cfg, steps):
+    """The lr the config's schedule gives at each of ``steps`` (one param group)."""
+    from mmengine.registry import PARAM_SCHEDULERS
+    import mmdiverse  # noqa: F401
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))],
+                                  lr=cfg.optim_wrapper.optimizer.lr)
+    scheduler, = [PARAM_SCHEDULERS.build(dict(s), default_args=dict(optimizer=optimizer))
+                  for s in cfg.param_scheduler]
+    values = {}
+    for step in range(max(steps) + 1):
+        if step in steps:
+            values[step] = optimizer.param_groups[0]['lr']
+        scheduler.last_step += 1                 # jump without running every step
+        scheduler._global_step += 1
+        for group, value in zip(optimizer.param_groups, scheduler._get_value()):
+            group['lr'] = value
+    return values
+
+
+def _check_fork_schedule_and_heads(cfg, max_iters):
     opt = cfg.optim_wrapper.optimizer
-    assert (opt.type, opt.lr, opt.weight_decay) == ('AdamW', 6e-5, 0.01)
-    assert set(cfg.optim_wrapper.paramwise_cfg.custom_keys) >= {'norm',
-                                                                'relative_position_bias_table'}
-    warmup, poly = cfg.param_scheduler
-    assert (warmup.type, warmup.end, poly.type, poly.power, poly.end) == \
-        ('LinearLR', 1500, 'PolyLR', 1.0, 160000)
-    assert cfg.model.auxiliary_head.type == 'FCNHead' and cfg.model.decode_head.type == 'UPerHead'
-    assert cfg.model.backbone.drop_path_rate == 0.3
+    assert (opt.type, opt.lr, tuple(opt.betas), opt.weight_decay) == \
+        ('AdamW', 6e-5, (0.9, 0.999), 0.01)
+    assert cfg.optim_wrapper.get('clip_grad') is None
+    assert _plain(cfg.optim_wrapper.paramwise_cfg.custom_keys) == {
+        'absolute_pos_embed': dict(decay_mult=0.), 'relative_position_bias_table':
+        dict(decay_mult=0.), 'norm': dict(decay_mult=0.)}
+    schedule, = cfg.param_scheduler
+    assert (schedule.type, schedule.warmup_iters, schedule.warmup_ratio, schedule.power,
+            schedule.eta_min, schedule.begin, schedule.end, schedule.by_epoch) == \
+        ('WarmupPolyLR', 1500, 1e-6, 1.0, 0.0, 0, max_iters, False)
+    # mmcv: poly over the whole run, times the linear warm-up factor from 1e-6
+    lrs = _lr_at(cfg, {0, 750, 1500, max_iters - 1})
+    poly = [6e-5 * (1 - t / max_iters) for t in (0, 750, 1500, max_iters - 1)]
+    assert lrs[0] == pytest.approx(poly[0] * 1e-6)
+    assert lrs[750] == pytest.approx(poly[1] * (1e-6 + (1 - 1e-6) * 0.5))
+    assert [lrs[1500], lrs[max_iters - 1]] == pytest.approx([poly[2], poly[3]])
+    assert cfg.train_cfg.max_iters == max_iters
+    decode, aux = cfg.model.decode_head, cfg.model.auxiliary_head
+    assert (decode.type, decode.channels, list(decode.in_index)) == ('UPerHead', 512, [0, 1, 2, 3])
+    assert (aux.type, aux.in_index, aux.loss_decode.loss_weight) == ('FCNHead', 2, 0.4)
+    assert cfg.model.test_cfg.mode == 'whole'
+
+
+@pytest.mark.parametrize('name', sorted(FORK))
+def test_swin_l_configs_take_the_fork_values(name):
+    cfg = _load(name)
+    crop, train_scale, test_scale, max_iters, per_gpu, drop_path, classes = FORK[name]
+    _check_fork_schedule_and_heads(cfg, max_iters)
+    assert cfg.crop_size == crop and cfg.model.data_preprocessor.size == crop
+    assert (cfg.model.data_preprocessor.pad_val, cfg.model.data_preprocessor.seg_pad_val) == (0, 255)
+    assert cfg.train_dataloader.batch_size == per_gpu           # x 8 GPUs
+    assert cfg.model.backbone.drop_path_rate == drop_path
+    assert (cfg.model.backbone.arch, cfg.model.backbone.window_size) == ('large', 12)
+    assert cfg.model.decode_head.in_channels == [192, 384, 768, 1536]   # Swin-L widths
+    assert cfg.model.decode_head.num_classes == cfg.model.auxiliary_head.num_classes == classes
+    train = _recipe_view(cfg.train_dataloader.dataset.pipeline)
+    labels = dict(type='LoadAnnotations', reduce_zero_label=True) if classes == 150 else \
+        dict(type='LoadAnnotations')
+    assert train == [
+        dict(type='LoadImageFromFile'), labels,
+        dict(type='RandomResize', scale=train_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
+        dict(type='RandomCrop', crop_size=crop, cat_max_ratio=0.75),
+        dict(type='RandomFlip', prob=0.5), dict(type='PhotoMetricDistortion'),
+        dict(type='PackSegInputs')]
+    test = _recipe_view(cfg.test_dataloader.dataset.pipeline)
+    assert test[1] == dict(type='Resize', scale=test_scale, keep_ratio=True)
+    assert cfg.test_dataloader.batch_size == 1
+    # --tta: the fork's --aug-test, keep-ratio resizes to (W r, H r) of the test scale, and flip
     assert cfg.tta_model.type == 'SegTTAModel'
-    resizes, flips = cfg.tta_pipeline[1].transforms[:2]
-    assert [t.scale_factor for t in resizes] == [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
-    assert [t.prob for t in flips] == [0., 1.]
-    assert cfg.train_dataloader.dataset.data_root == 'data/ade/ADEChallengeData2016'
-    assert cfg.train_dataloader.dataset.pipeline[1] == dict(
-        type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150)
+    resizes, flips, loads, _ = _recipe_view(cfg.tta_pipeline)[1]['transforms']
+    assert resizes == [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
+                            keep_ratio=True) for r in FORK_TTA_RATIOS]
+    assert [t['prob'] for t in flips] == [0., 1.]
+    assert [t.type for t in cfg.tta_pipeline[1].transforms[2]] == ['CheckedLoadAnnotations']
+    assert cfg.tta_pipeline[0].type == 'CheckedLoadImageFromFile'
 
 
-@pytest.mark.parametrize('size', ['l', 'b'])
-def test_cityscapes_is_mmseg_cityscapes_1024_with_80k(size):
-    cfg = _load(f'upernet_swin_{size}_cityscapes.py')
-    ade = _load(f'upernet_swin_{size}_ade20k.py')
-    data = _mmseg('_base_/datasets/cityscapes_1024x1024.py')
-    schedule = _mmseg('_base_/schedules/schedule_80k.py')
-    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader', 'tta_pipeline',
-                'val_evaluator', 'crop_size'):
-        assert _recipe_view(cfg[key]) == _plain(data[key]), key
-    schedule.default_hooks.visualization.interval = 1      # every image with --show-dir
-    for key in ('train_cfg', 'val_cfg', 'test_cfg', 'default_hooks'):
-        assert _plain(cfg[key]) == _plain(schedule[key]), key
-    assert _plain(cfg.optim_wrapper) == _plain(ade.optim_wrapper)
-    assert cfg.param_scheduler[1].end == 80000 and cfg.train_cfg.max_iters == 80000
-    assert cfg.model.data_preprocessor.size == (1024, 1024)
-    assert cfg.model.decode_head.num_classes == 19
-    assert _plain(cfg.model.backbone) == _plain(ade.model.backbone)
+def test_ade20k_data_and_validation_are_mmseg_ade20k_with_the_fork_train_scale():
+    ours, data = _load('upernet_swin_l_ade20k.py'), _mmseg('_base_/datasets/ade20k.py')
+    assert _recipe_view(ours.val_dataloader) == _plain(data.val_dataloader)
+    theirs = _plain(data.train_dataloader)
+    theirs['batch_size'] = 2
+    theirs['dataset']['pipeline'][2]['scale'] = (2048, 1024)     # mmseg: (2048, 512)
+    assert _recipe_view(ours.train_dataloader) == theirs
+    assert ours.train_dataloader.dataset.data_root == 'data/ade/ADEChallengeData2016'
+    assert ours.train_cfg.val_interval == 16000
+    assert ours.default_hooks.checkpoint.interval == 16000
+
+
+def test_cityscapes_keeps_swin_l_and_19_classes_and_says_so():
+    path = osp.join(SEG_DIR, 'upernet_swin_l_cityscapes.py')
+    text = ' '.join(open(path).read().split())
+    assert 'Swin-B widths' in text and 'num_classes=20' in text and '19 train classes' in text
+    cfg = _load('upernet_swin_l_cityscapes.py')
     assert cfg.train_dataloader.dataset.data_root == 'data/cityscapes/'
+    assert (cfg.train_cfg.val_interval, cfg.default_hooks.checkpoint.interval) == (8000, 8000)
+
+
+def test_the_200k_continuation_differs_from_the_160k_run_in_length_drop_path_and_resume():
+    run, cont = _load('upernet_swin_l_ade20k.py'), _load('upernet_swin_l_ade20k_200k.py')
+    assert cont.load_from == 'work_dirs/upernet_swin_l_ade20k/iter_160000.pth' and cont.resume
+    assert cont.model.backbone.drop_path_rate == 0.5
+    _check_fork_schedule_and_heads(cont, 200000)
+    flat_run, flat_cont = _flatten(_plain(run._cfg_dict)), _flatten(_plain(cont._cfg_dict))
+    diff = {k for k in set(flat_run) | set(flat_cont)
+            if flat_run.get(k, '<missing>') != flat_cont.get(k, '<missing>')}
+    assert diff == {'load_from', 'resume', 'model.backbone.drop_path_rate',
+                    'train_cfg.max_iters', 'param_scheduler'}, sorted(diff)
+
+
+def test_the_continuation_resumes_at_poly_over_200k():
+    """What the resumed scheduler applies at iteration 160k and after: the
+    config's poly over 200k, whatever the 160k checkpoint's scheduler held."""
+    from mmengine.registry import PARAM_SCHEDULERS
+    import mmdiverse  # noqa: F401
+    cfg = _load('upernet_swin_l_ade20k_200k.py')
+    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=6e-5)
+    scheduler = PARAM_SCHEDULERS.build(dict(cfg.param_scheduler[0]),
+                                       default_args=dict(optimizer=optimizer))
+    finished_160k = {'_global_step': 160000, 'last_step': 159999, 'end': 160000,
+                     'base_values': [6e-5], '_last_value': [6e-5 / 160000]}
+    optimizer.param_groups[0]['lr'] = 6e-5 / 160000          # as the checkpoint left it
+    scheduler.load_state_dict(finished_160k)
+    assert scheduler.end == 200000
+    seen = {}
+    for t in range(160000, 200000):
+        seen[t] = optimizer.param_groups[0]['lr']
+        scheduler.step()
+    for t in (160000, 160001, 180000, 199999):
+        assert seen[t] == pytest.approx(6e-5 * (1 - t / 200000)), t
+
+
+def _flatten(obj, prefix=''):
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            out.update(_flatten(value, f'{prefix}{key}.'))
+        return out
+    return {prefix[:-1]: obj}
 
 
 def test_deit_is_the_published_deit_s_recipe_except_the_backbone():

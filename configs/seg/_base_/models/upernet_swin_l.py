@@ -1,4 +1,5 @@
-# UperNet + auxiliary FCN head (mmseg's `_base_/models/upernet_swin.py`) on
+# UperNet + auxiliary FCN head (mmseg's `_base_/models/upernet_swin.py`, the
+# fork's heads; docs/fidelity.md) on
 # mmpretrain's Swin-L with window 12: the backbone class of the pretraining
 # configs, so mmpretrain / mmdiverse checkpoints load key for key.
 #
@@ -21,7 +22,7 @@ model = dict(
         arch='large',                   # embed 192, depths (2, 2, 18, 2)
         img_size=384,
         window_size=12,
-        drop_path_rate=0.3,
+        drop_path_rate=0.3,             # the fork's ADE20K value (Cityscapes: 0.5)
         out_indices=(0, 1, 2, 3),
         pad_small_map=True,             # pad (not shrink) windows on small maps
         init_cfg=dict(type='Pretrained', checkpoint=None, prefix='backbone.'),
@@ -32,6 +33,12 @@ model = dict(
         new_keys=[r'norm[0-2]\..*'],
         dropped_keys=[],
     ),
-    decode_head=dict(in_channels=[192, 384, 768, 1536]),
-    auxiliary_head=dict(in_channels=768),
+    # The fork's heads (its _base_/models/upernet_swin.py, as mmseg's): UperNet
+    # with 512 channels on all four stages; FCN auxiliary head on stage 3
+    # (in_index=2) with loss weight 0.4; whole-image inference.
+    decode_head=dict(in_channels=[192, 384, 768, 1536], in_index=[0, 1, 2, 3], channels=512),
+    auxiliary_head=dict(in_channels=768, in_index=2,
+                        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
+                                         loss_weight=0.4)),
+    test_cfg=dict(mode='whole'),
 )

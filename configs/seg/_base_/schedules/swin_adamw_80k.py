@@ -1,10 +1,11 @@
-# The Swin AdamW schedule over 80k iterations (mmseg's `schedule_80k.py` loop,
-# validation and checkpoint intervals).
+# The fork's Swin AdamW schedule (swin_adamw_160k.py) over 80k iterations, as its
+# upernet_swin_large_patch4_window12_1025x1025_80k_cityscapes.py runs it on
+# _base_/schedules/schedule_80k.py: validation and checkpoints every 8000.
 _base_ = './swin_adamw_160k.py'
 
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(type='PolyLR', eta_min=0.0, power=1.0, begin=1500, end=80000, by_epoch=False),
+    dict(type='WarmupPolyLR', warmup_iters=1500, warmup_ratio=1e-6, power=1.0, eta_min=0.0,
+         begin=0, end=80000, by_epoch=False),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=80000, val_interval=8000)
 default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=8000))
