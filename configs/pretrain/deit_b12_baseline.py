@@ -1,6 +1,7 @@
 # DeiT-B (12 layers, width 768, 12 heads), ImageNet-1K from scratch, 300 epochs,
 # DeiT recipe (with the EMA of mmpretrain's DeiT-B config), regularizers OFF:
 # the baseline of deit_b12_diverse.py.
+# Recipe: this project's design; no published run used it (docs/fidelity.md).
 # 8 GPUs x 128 images = 1024 total batch ("8xb128"); lr via auto_scale_lr.
 #   tools/dist_train.sh configs/pretrain/deit_b12_baseline.py 8
 _base_ = [

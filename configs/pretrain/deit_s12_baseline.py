@@ -1,5 +1,9 @@
 # DeiT-S (12 layers, width 384, 6 heads), ImageNet-1K from scratch, 300 epochs,
 # DeiT recipe, regularizers OFF: the baseline of deit_s12_diverse.py.
+# Recipe: this project's design (mmpretrain's DeiT-S recipe + DeiT's repeated
+# augmentation, warm-up and drop path); no published run used it, so no published
+# number is given. Diverse-ViT's published DeiT-S run: diverse_vit/deit_s12*.py
+# (docs/fidelity.md).
 # 8 GPUs x 128 images = 1024 total batch ("8xb128"). Other GPU counts or batch
 # sizes: the learning rate follows auto_scale_lr (base batch 1024).
 #   tools/dist_train.sh configs/pretrain/deit_s12_baseline.py 8

@@ -2,6 +2,7 @@
 # recipe (300 epochs, AdamW lr 1e-3 at batch 1024, 20 warm-up epochs, cosine,
 # RandAugment, Mixup 0.8 + CutMix 1.0, random erasing, label smoothing,
 # stochastic depth 0.5), regularizers OFF: the baseline of swin_b_diverse.py.
+# Recipe: this project's design; no published run used it (docs/fidelity.md).
 # 8 GPUs x 128 images = 1024 total batch ("8xb128"; the recipe's 16xb64 has the
 # same total); lr via auto_scale_lr (base batch 1024).
 #   tools/dist_train.sh configs/pretrain/swin_b_baseline.py 8

@@ -1,5 +1,8 @@
 # Swin-B (window 7, 224 px) with the patch-diversity regularizers, ImageNet-1K
-# from scratch, Swin recipe (reported: 83.4 -> 83.7). Baseline: swin_b_baseline.py.
+# from scratch, Swin recipe. Baseline: swin_b_baseline.py.
+# Recipe: this project's design (five terms on mmpretrain's Swin-B recipe); no
+# diverse Swin-B pretraining recipe was published, so no published number is
+# given here (docs/fidelity.md).
 # 8 GPUs x 128 images = 1024 total batch ("8xb128"); lr via auto_scale_lr.
 #   tools/dist_train.sh configs/pretrain/swin_b_diverse.py 8
 _base_ = ['./swin_b_baseline.py', './_base_/diversity.py']

@@ -1,5 +1,6 @@
 # Swin-L (window 12, 384 px) initialised from ImageNet-22K and fine-tuned on
 # ImageNet-1K, regularizers OFF: the baseline of swin_l_diverse.py.
+# Recipe: this project's design; no published run used it (docs/fidelity.md).
 # 8 GPUs x 64 images = 512 total batch ("8xb64"); lr via auto_scale_lr (base 512).
 #   tools/dist_train.sh configs/pretrain/swin_l_baseline.py 8
 #

@@ -1,5 +1,8 @@
 # Swin-L (window 12, 384 px) initialised from ImageNet-22K, fine-tuned on
-# ImageNet-1K with the patch-diversity regularizers (the 87.4 top-1 setting).
+# ImageNet-1K with the patch-diversity regularizers.
+# Recipe: this project's design (five terms on the Swin authors' 22K -> 1K
+# fine-tuning). Gong et al. released a diverse Swin-L checkpoint but not its
+# recipe, so no published number is given here (docs/fidelity.md).
 # Baseline: swin_l_baseline.py (same schedule, pretrained weights and pipeline).
 # 8 GPUs x 64 images = 512 total batch ("8xb64"); lr via auto_scale_lr.
 #   tools/dist_train.sh configs/pretrain/swin_l_diverse.py 8

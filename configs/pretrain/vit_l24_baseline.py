@@ -1,6 +1,7 @@
 # ViT-L/16 (24 layers, width 1024, 16 heads, 224 px) initialised from
 # ImageNet-22K (ImageNet-21K) and fine-tuned on ImageNet-1K, regularizers OFF:
-# the baseline of vit_l24_diverse.py (reported: 83.6).
+# the baseline of vit_l24_diverse.py.
+# Recipe: this project's design; no published run used it (docs/fidelity.md).
 # 8 GPUs x 64 images = 512 total batch ("8xb64"); lr via auto_scale_lr (base 512).
 #   tools/dist_train.sh configs/pretrain/vit_l24_baseline.py 8
 #

@@ -367,6 +367,12 @@ def test_faithful_configs_carry_every_published_value(name):
         ('EMAHook', 4e-5, False, True)
     assert 1 - ema.momentum == pytest.approx(0.99996)
     assert (non_finite.type, non_finite.action) == ('NonFiniteLossHook', 'skip')
+    import mmdiverse  # noqa: F401  (registers NonFiniteLossHook)
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import HOOKS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        built = [HOOKS.build(dict(h)) for h in cfg.custom_hooks]
+    assert (built[0].evaluate_on_ema, built[0].evaluate_on_origin) == (False, True)
     if kind == 'baseline':
         assert cfg.model.type == 'ImageClassifier' and 'diversity' not in cfg.model
         return
@@ -380,3 +386,36 @@ def test_faithful_configs_carry_every_published_value(name):
     assert diversity.patch_contrast.detach_first is False
     assert diversity.patch_mix.composition == 'token_mean'
     assert diversity.weight_cond.estimator == 'fresh_rayleigh'
+
+
+#: Every top-1 number the papers and repositories publish for these models.
+PUBLISHED_NUMBERS = ('80.3', '82.2', '82.1', '83.3', '83.4', '83.7', '87.4', '83.6', '83.9')
+SCRIPTS = {'deit_s12': 'script/run_deit_small_diverse.sh',
+           'deit_s24': 'script/run_deit_small_24layer_diverse.sh'}
+
+
+def _header(path):
+    lines = []
+    for line in open(path):
+        if not line.startswith('#'):
+            break
+        lines.append(line.lstrip('# ').rstrip())
+    return ' '.join(' '.join(lines).split())
+
+
+@pytest.mark.parametrize('name', [f'{m}_{k}' for m in PRETRAIN for k in ('diverse', 'baseline')])
+def test_project_recipe_headers_say_so_and_carry_no_published_number(name):
+    header = _header(osp.join(CONFIG_ROOT, 'pretrain', f'{name}.py'))
+    assert "Recipe: this project's design" in header and 'docs/fidelity.md' in header
+    assert not [n for n in PUBLISHED_NUMBERS if n in header], header
+
+
+@pytest.mark.parametrize('name', FAITHFUL_NAMES)
+def test_faithful_headers_name_the_published_run(name):
+    family, kind = family_and_kind(name + '.py')
+    header = _header(osp.join(CONFIG_ROOT, 'pretrain', f'{name}.py'))
+    assert 'docs/fidelity.md' in header
+    if kind == 'diverse':
+        assert SCRIPTS[family] in header and 'VITA-Group/Diverse-ViT' in header
+    else:
+        assert f'baseline of {family}.py' in header

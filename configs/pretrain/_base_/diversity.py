@@ -2,7 +2,7 @@
 #
 # Coefficients: those Diverse-ViT (Chen et al., 2022) uses for DeiT-S -- patch
 # mixing 1, patch cosine 0.5, patch contrastive 0.5, attention diversity 1e-4,
-# weight conditioning 5e-4 (DESIGN.md section 2). They are used unchanged for
+# weight conditioning 5e-4 (docs/fidelity.md). They are used unchanged for
 # every model here: the published code tuned them on DeiT-S only, and keeping
 # one set makes the diverse/baseline gains comparable across models. The
 # cosine, contrastive and mixing terms are means over patches and the
@@ -27,8 +27,9 @@ diversity_vit = dict(tap=dict(first_layer=0, attn_layers=(0, )), **diversity_ter
 patch_cutmix_vit = dict(type='PatchCutMix', alpha=1.0, patch_size=16)
 
 # Swin: the tap's defaults -- the contrastive term's first tokens enter the
-# first block of the last stage (same 32 px grid as the last tokens; DESIGN.md
-# section 2 pools larger grids to the last one), the attention term reads the
+# first block of the last stage (same 32 px grid as the last tokens; a first
+# layer on a finer grid is average-pooled to the last grid, docs/fidelity.md),
+# the attention term reads the
 # window attention of block 0. The last tokens have a 32 px stride
 # (7x7 at 224 px, 12x12 at 384 px), so CutMix boxes are 32 px aligned.
 diversity_swin = dict(tap=dict(attn_layers=(0, )), **diversity_terms)
