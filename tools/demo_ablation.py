@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Sequence, Tuple
 from mmdiverse.analysis.ablation import (TERM_MEASURE, ablation_table, own_measures,
                                          relative_change)
 
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ABLATION_CONFIG = 'configs/demo/vit_tiny_shapes_ablation.py'
 LOSS_TYPES = {
     'patch_cos': 'PatchCosineLoss',
@@ -103,6 +104,7 @@ def ablation_report(runs: Dict[str, dict], measure: Callable, cls_root: str, sca
     """
     reports = measure({n: r['checkpoint'] for n, r in runs.items()}, ABLATION_CONFIG,
                       cls_root, scale['analysis_images'])
+    shares = gradient_shares(runs, cls_root, seed)
     measures = {name: own_measures(report) for name, report in reports.items()}
     baseline = measures['baseline']
     rows = []
@@ -111,11 +113,47 @@ def ablation_report(runs: Dict[str, dict], measure: Callable, cls_root: str, sca
             continue
         own = TERM_MEASURE[run['term']]
         rows.append(dict(term=run['term'], weight=run['weight'], measures=measures[name],
-                         own_measure=own,
+                         own_measure=own, gradient_share=shares[name],
                          change=relative_change(measures[name][own], baseline[own])))
     return dict(table=ablation_table(rows, baseline, seed), explanation=EXPLANATION,
                 seed=seed, epochs=scale['ablation_epochs'], baseline=baseline, rows=rows,
                 per_layer=reports)
+
+
+def gradient_shares(runs: Dict[str, dict], cls_root: str, seed: int) -> Dict[str, float]:
+    """Each run's term at its weight on the trained **baseline** backbone: its
+    gradient norm over the classification loss's, on one training batch
+    (:func:`mmdiverse.analysis.gradient_share.gradient_share`)."""
+    import torch
+    from mmengine.config import Config
+    from mmengine.dataset import pseudo_collate
+    from mmpretrain.registry import DATASETS
+
+    from mmdiverse.analysis.gradient_share import gradient_share
+    from mmdiverse.apis import build_model
+    from mmengine.runner import load_checkpoint, set_random_seed
+
+    shares = {}
+    for name, run in runs.items():
+        if run['term'] is None:
+            continue
+        cfg = Config.fromfile(osp.join(REPO_ROOT, ABLATION_CONFIG))
+        cfg.merge_from_dict(dict(o.split('=', 1) for o in term_options(run['term'], 0)))
+        cfg.model.diversity[run['term']]['loss_weight'] = run['weight']
+        cfg.train_dataloader.dataset.data_root = cls_root
+        dataset = DATASETS.build(cfg.train_dataloader.dataset)
+        set_random_seed(seed)  # the same images and CutMix boxes for every term
+        order = torch.randperm(len(dataset))[:cfg.train_dataloader.batch_size].tolist()
+        batch = pseudo_collate([dataset[i] for i in order])
+        model = build_model(cfg)
+        # mmengine's loader (made safe by mmdiverse); strict=False: the weight
+        # term's power-iteration vectors are not in the baseline's checkpoint
+        # (they are created on the first call)
+        load_checkpoint(model, runs['baseline']['checkpoint'], map_location='cpu',
+                        strict=False, logger='silent')
+        model.train()
+        shares[name] = gradient_share(model, batch, [run['term']])[run['term']]
+    return shares
 
 
 EXPLANATION = """\

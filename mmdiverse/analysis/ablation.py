@@ -71,8 +71,10 @@ def ablation_table(rows: List[dict], baseline: Mapping[str, float], seed: int) -
     """Markdown table of each term's effect on its own measure.
 
     Args:
-        rows: one dict per term run: ``term``, ``weight`` and ``measures``
-            (an :func:`own_measures` result).
+        rows: one dict per term run: ``term``, ``weight``, ``measures``
+            (an :func:`own_measures` result) and optionally
+            ``gradient_share`` (:func:`mmdiverse.analysis.gradient_share`
+            of the term on the baseline backbone).
         baseline: :func:`own_measures` of the run without any term.
         seed: the runs' seed (stated under the table).
 
@@ -81,17 +83,20 @@ def ablation_table(rows: List[dict], baseline: Mapping[str, float], seed: int) -
         measure in bold) and a line stating the seed.
     """
     measures = list(MEASURE_TITLES)
-    lines = ['| run | loss_weight | ' + ' | '.join(MEASURE_TITLES.values()) +
+    lines = ['| run | loss_weight | gradient vs cls | ' + ' | '.join(MEASURE_TITLES.values()) +
              ' | own measure vs baseline | lowered |',
-             '|---|---|' + '---|' * len(measures) + '---|---|',
-             '| baseline (no term) | - | ' +
+             '|---|---|---|' + '---|' * len(measures) + '---|---|',
+             '| baseline (no term) | - | - | ' +
              ' | '.join(f'{baseline[m]:.4g}' for m in measures) + ' | | |']
     for row in rows:
         own = TERM_MEASURE[row['term']]
         cells = [f"**{row['measures'][m]:.4g}**" if m == own else f"{row['measures'][m]:.4g}"
                  for m in measures]
         value, base = row['measures'][own], baseline[own]
-        lines.append(f"| `{row['term']}` alone | {row['weight']:g} | " + ' | '.join(cells) +
+        share = row.get('gradient_share')
+        share = '-' if share is None else f'{share:.2g}'
+        lines.append(f"| `{row['term']}` alone | {row['weight']:g} | {share} | " +
+                     ' | '.join(cells) +
                      f' | {relative_change(value, base):+.1%} | '
                      f"{'yes' if value < base else 'no'} |")
     lines.append(f'\nSeed {seed}. Every run trains the same tiny ViT on the same data with the '

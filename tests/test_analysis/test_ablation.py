@@ -36,16 +36,16 @@ def test_unmeasured_attention_block_is_refused():
 
 def test_table_compares_each_term_on_its_own_measure():
     baseline = dict(patch_similarity=0.8, head_similarity=0.9, condition_number=300.)
-    rows = [dict(term='attn_div', weight=1.0,
+    rows = [dict(term='attn_div', weight=1.0, gradient_share=0.25,
                  measures=dict(baseline, head_similarity=0.45, patch_similarity=0.9)),
             dict(term='weight_cond', weight=5e-4,
                  measures=dict(baseline, condition_number=330.))]
     table = ablation_table(rows, baseline, seed=7)
     lines = table.splitlines()
-    assert lines[2].startswith('| baseline (no term) | - | 0.8 | 0.9 | 300 |')
+    assert lines[2].startswith('| baseline (no term) | - | - | 0.8 | 0.9 | 300 |')
     # attn_div: its own measure (head similarity) halved; patch similarity rose but
     # is not its measure
-    assert lines[3] == '| `attn_div` alone | 1 | 0.9 | **0.45** | 300 | -50.0% | yes |'
-    assert lines[4] == '| `weight_cond` alone | 0.0005 | 0.8 | 0.9 | **330** | +10.0% | no |'
+    assert lines[3] == '| `attn_div` alone | 1 | 0.25 | 0.9 | **0.45** | 300 | -50.0% | yes |'
+    assert lines[4] == '| `weight_cond` alone | 0.0005 | - | 0.8 | 0.9 | **330** | +10.0% | no |'
     assert 'Seed 7' in table
     assert relative_change(0.45, 0.9) == pytest.approx(-0.5)
