@@ -157,15 +157,18 @@ def gradient_shares(runs: Dict[str, dict], cls_root: str, seed: int) -> Dict[str
 
 
 EXPLANATION = """\
-Why the attention and weight levels barely move in the main demo (what the code does):
+Why the attention and weight levels barely move in the main demo:
 
 * **Coefficients.** The diverse demo uses the paper's coefficients: `attn_div` 1e-4 and
-  `weight_cond` 5e-4, next to 0.5 / 0.5 / 1 for the patch terms. `attn_div` lies in
-  [1/H, 1] (0.25-1 here), so it adds at most 1e-4 to a loss of about 1; AdamW normalizes
-  each parameter's update by its whole gradient, so a term whose gradient is a
-  thousandth of the classification gradient on the same weights changes nothing. The
-  patch terms, at 0.5-1, are the ones that reshape the network, and their side effects
-  (e.g. more uniform early attention) dominate the attention and weight measures.
+  `weight_cond` 5e-4, next to 0.5 / 0.5 / 1 for the patch terms. AdamW scales each
+  weight's update by its whole gradient, so what a term can change is set by its gradient
+  next to the classification loss's on the same weights: the column "gradient vs cls"
+  (measured on the trained baseline backbone, one batch). At the paper's coefficients the
+  attention and weight terms have a small fraction of the classification gradient; what
+  the attention and weight measures do in the diverse run is then a side effect of the
+  patch terms and of the recipe (the diverse run also mixes with PatchCutMix, the
+  baseline with CutMix). `clip_grad` (max norm 5) also bounds a large term: it rescales
+  the whole gradient, the classification part included.
 * **Block measured vs block regularized.** `attn_div` reads only block 0
   (`tap.attn_layers=(0,)`); the head-similarity curve of the plot shows every block, and
   only block 0 is a fair test of the term. `weight_cond` covers every block's q, k, v.
@@ -174,8 +177,10 @@ Why the attention and weight levels barely move in the main demo (what the code 
   the same ordering. The condition number sigma_max/sigma_min is scale-free, the term
   (sigma_max^2 - sigma_min^2)^2 is not: it is also lowered by shrinking a matrix, which
   leaves its condition number unchanged, and its sigma_min comes from one power-iteration
-  step per training step (an over-estimate until it converges). Patch similarity in the
-  report is the signed cosine of all blocks; `patch_cos` penalizes |cos| of the last one.
+  step per training step (an over-estimate until it converges). Condition numbers are
+  summarized by their geometric mean (they spread over orders of magnitude). Patch
+  similarity in the report is the signed cosine; `patch_cos` penalizes |cos| of the last
+  block.
 
-The table above trains each term alone at the weight given (the attention and weight
-terms above the paper's coefficients) and reports whether it lowered its own measure."""
+The table trains each term alone at the weight given (the attention and weight terms
+also above the paper's coefficients) and reports whether it lowered its own measure."""
