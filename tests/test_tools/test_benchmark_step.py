@@ -7,6 +7,7 @@ import math
 import os.path as osp
 
 import pytest
+import torch
 
 from tests.conftest import REPO_ROOT
 
@@ -43,7 +44,7 @@ def test_cpu_classification_pair_prints_finite_figures(tmp_path, capsys):
     in bf16 autocast."""
     tool = load_tool()
     out = tmp_path / 'figures.json'
-    rows = tool.main([
+    rows, failed = tool.main([
         '--device', 'cpu', '--batch-size', '2', '--iters', '2', '--warmup', '1',
         '--amp', 'bf16', '--json', str(out), '--pairs',
         'deit_s24', '--img-size', '32', '--cfg-options', 'model.backbone.img_size=32',
@@ -51,12 +52,14 @@ def test_cpu_classification_pair_prints_finite_figures(tmp_path, capsys):
         'model.backbone.arch.embed_dims=48', 'model.backbone.arch.feedforward_channels=96',
         'model.backbone.arch.num_heads=2', 'model.head.in_channels=48'])
     printed = capsys.readouterr().out
-    assert [r['pair'] for r in rows] == ['deit_s24']
+    assert failed == [] and [r['pair'] for r in rows] == ['deit_s24']
     for row in rows:
         check_row(row, batch=2, size=32, amp='bf16')
         assert f"| {row['pair']}" in printed and f"{row['throughput_ratio']:.3f}" in printed
     assert 'finite' in printed and 'NON-FINITE' not in printed
-    assert json.loads(out.read_text())['rows'] == rows
+    assert json.loads(out.read_text()) == dict(
+        device=f'cpu ({torch.get_num_threads()} threads)', torch=torch.__version__, rows=rows,
+        out_of_memory=[])
 
 
 @pytest.mark.slow
@@ -65,7 +68,7 @@ def test_cpu_segmentation_pair_prints_finite_figures(capsys):
     except for the size: a 1-block-per-stage, 16-wide Swin, narrow heads,
     64x64 crops."""
     tool = load_tool()
-    rows = tool.main([
+    rows, failed = tool.main([
         '--device', 'cpu', '--batch-size', '2', '--iters', '2', '--warmup', '1',
         '--pairs', 'upernet_swin_l', '--img-size', '64', '--cfg-options',
         'model.backbone.arch._delete_=True', 'model.backbone.arch.embed_dims=16',
@@ -75,6 +78,7 @@ def test_cpu_segmentation_pair_prints_finite_figures(capsys):
         'model.decode_head.in_channels=[16,32,64,128]', 'model.decode_head.channels=16',
         'model.auxiliary_head.in_channels=64', 'model.auxiliary_head.channels=16'])
     printed = capsys.readouterr().out
+    assert failed == []
     check_row(rows[0], batch=2, size=64, mix=False)
     assert '| upernet_swin_l' in printed
     assert 'decode.loss_ce' in rows[0]['baseline']['losses']

@@ -37,6 +37,7 @@ Usage::
 """
 import argparse
 import contextlib
+import gc
 import json
 import math
 import os
@@ -315,11 +316,24 @@ def main(argv=None):
               else f'cpu ({torch.get_num_threads()} threads)')
     print(f'device: {device}; torch {torch.__version__}; amp: {args.amp or "fp32"}; '
           f'{args.warmup} warm-up steps, {args.iters} alternated rounds')
-    rows = []
+    rows, failed = [], []
     for name, diverse, baseline in pairs:
-        rows.append(benchmark_pair(name, diverse, baseline, args, cfg_options))
+        try:
+            rows.append(benchmark_pair(name, diverse, baseline, args, cfg_options))
+        except torch.cuda.OutOfMemoryError as error:
+            # One pair too large for the device: report it, measure the others.
+            print(f'note: pair {name} ran out of GPU memory ({str(error).splitlines()[0]}); '
+                  'try a smaller --batch-size for it', flush=True)
+            failed.append(name)
+            gc.collect()
+            torch.cuda.empty_cache()
+            continue
         print(f'done: {name}', flush=True)
+    if not rows:
+        raise SystemExit(f'no pair finished (out of memory: {", ".join(failed)})')
     print(format_table(rows))
+    if failed:
+        print(f'not measured (out of GPU memory): {", ".join(failed)}')
     print('ratio: diverse/baseline img/s, median over the alternated rounds; peak memory '
           'includes both models of the pair (' +
           ('torch.cuda.max_memory_allocated' if args.device == 'cuda' else 'RSS high-water mark')
@@ -327,9 +341,10 @@ def main(argv=None):
     if args.json_out:
         os.makedirs(osp.dirname(osp.abspath(args.json_out)), exist_ok=True)
         with open(args.json_out, 'w') as f:
-            json.dump(dict(device=device, torch=torch.__version__, rows=rows), f, indent=1)
-    return rows
+            json.dump(dict(device=device, torch=torch.__version__, rows=rows,
+                       out_of_memory=failed), f, indent=1)
+    return rows, failed
 
 
 if __name__ == '__main__':
-    main()
+    sys.exit(1 if main()[1] else 0)
