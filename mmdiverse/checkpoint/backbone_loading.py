@@ -1,31 +1,23 @@
-"""Strict, shape-adapting transfer of a pretrained backbone into a new model.
+"""Step 4: check and load a pretrained backbone into a new model, strictly.
 
 mmengine's ``init_cfg=dict(type='Pretrained', ...)`` loads with
 ``strict=False`` and only *warns* about missing, unexpected or mis-shaped
 keys, so a backbone that silently stays at its random initialisation (wrong
 prefix, wrong arch, a renamed layer) trains to a poor result without an
-error. :func:`load_pretrained_backbone` loads a backbone so that this cannot
-happen:
+error. :func:`load_pretrained_backbone` runs every step of the checkpoint
+package so that this cannot happen:
 
-1. **Read** the checkpoint safely (mmengine's ``CheckpointLoader``, which
-   ``import mmdiverse`` routes through :func:`~.safe_loading.safe_load`:
-   ``weights_only=True`` with the allow-list; local paths and URLs).
-2. **Convert** the layout to mmpretrain's with
-   :mod:`mmdiverse.checkpoint.convert` (the converters behind
-   ``tools/convert_checkpoint.py``): mmpretrain / mmcls model-zoo files and
-   this project's checkpoints and exports as they are (a bare backbone gets
-   the ``backbone.`` prefix, the legacy Swin ``norm`` becomes
-   ``norm{last stage}``), Microsoft Swin and timm Swin / ViT / DeiT files
-   renamed. The keys under ``prefix`` (``'backbone.'``) are the backbone's;
-   source keys the converter cannot map count as unused checkpoint keys.
-3. **Adapt** shapes that legitimately change between pretraining and
-   fine-tuning (:func:`adapt_state_dict`): relative position bias tables are
-   resized bicubically to the new window size, absolute position embeddings
-   are interpolated to the new patch grid (mmpretrain's ``resize_pos_embed``;
-   a class-token entry is dropped when the target has no class token).
-   Derived buffers (``relative_position_index``, ``attn_mask``) are never
-   loaded: the backbone builds them for its own window size; where the
-   checkpoint's index has the target's shape it must be identical.
+1. **Read** (:mod:`.read`): the file or URL, safely.
+2. **Convert** (:mod:`.convert`): any recognised layout to the pivot layout
+   (mmpretrain / mmcls / this project's files as they are, a bare backbone
+   prefixed, Microsoft Swin, timm Swin / ViT / DeiT and the fork's mmseg 0.x
+   segmentors renamed). The keys under ``prefix`` (``'backbone.'``) are the
+   backbone's; source keys the converter cannot map count as unused keys.
+3. **Adapt** (:mod:`.adapt`): relative position bias tables and absolute
+   position embeddings resized to the new window / image size with the same
+   functions mmpretrain's own load hooks use (so a classifier and a
+   segmentor get the same tensors from one checkpoint); derived buffers
+   (``relative_position_index``, ``attn_mask``) are never loaded.
 4. **Check**: every backbone tensor must come from the checkpoint unless it
    matches ``new_keys``; every checkpoint tensor must be used unless it
    matches ``dropped_keys``; shapes must agree after adaptation. Otherwise
@@ -35,15 +27,8 @@ happen:
    backbone now holds exactly the (adapted) checkpoint tensors, then log a
    one-line summary: ``Backbone transfer: loaded N/M tensors ...``.
 
-Why not mmpretrain's own load hooks? ``SwinTransformer`` and
-``VisionTransformer`` register ``load_state_dict`` pre-hooks for step 3, and
-they still run (they see matching shapes and do nothing). But the Swin hook
-resizes tables with ``scipy.interpolate.interp2d``, which SciPy 1.14 removed
-(:mod:`mmdiverse.compat.mmpretrain_bias_table` mends that for plain mmpretrain
-loads, with BEiT's geometric resize rather than Swin's bicubic one), and when the
-window changes it deletes the checkpoint's ``relative_position_index`` with
-``del`` (``KeyError`` when a checkpoint does not carry it). Step 3 is the one
-place where this module replaces them: :func:`resize_relative_position_bias_table`.
+mmpretrain's ``load_state_dict`` pre-hooks still run, see matching shapes and
+do nothing.
 
 Used by :class:`mmdiverse.models.segmentors.TransferEncoderDecoder` (and
 ``DiverseEncoderDecoder``), which take the backbone's
@@ -54,20 +39,17 @@ against the *whole* key (``re.fullmatch``) without the prefix, e.g.
 ``r'norm[0-2]\\..*'`` for the per-stage output norms that a classifier does
 not have.
 """
-import math
-import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from mmengine.logging import print_log
 
-#: Buffers a backbone computes from its configuration (window size); they are
-#: never loaded from a checkpoint.
-DERIVED_BUFFER_PATTERNS = (r'(.*\.)?relative_position_index', r'(.*\.)?attn_mask')
+from .adapt import DERIVED_BUFFER_PATTERNS, adapt_state_dict, matches_any
+from .convert import convert_state_dict, detect_format, pivot_of
+from .read import META_KEY, checkpoint_meta, extract_state_dict, read_checkpoint
 
 _MAX_LISTED = 40
 
@@ -150,20 +132,11 @@ def _short_list(items: Sequence[str], limit: int = _MAX_LISTED) -> str:
     return text
 
 
-def _matches(key: str, patterns: Iterable[str]) -> bool:
-    return any(re.fullmatch(p, key) for p in patterns)
-
-
 # --------------------------------------------------------------------- read
 def _read(checkpoint: str, map_location: str):
-    """Load a checkpoint file or URL without executing code from it."""
-    if checkpoint.endswith('.safetensors'):
-        from .convert import load_checkpoint_file
-        return load_checkpoint_file(checkpoint)
-    from mmengine.runner.checkpoint import CheckpointLoader
+    """:func:`.read.read_checkpoint`, naming the config key of a missing file."""
     try:
-        # import mmdiverse routes local files and URLs through safe_load.
-        return CheckpointLoader.load_checkpoint(checkpoint, map_location=map_location)
+        return read_checkpoint(checkpoint, map_location=map_location)
     except FileNotFoundError as error:
         raise FileNotFoundError(
             f'backbone checkpoint not found: {checkpoint}. Train the matching '
@@ -178,8 +151,9 @@ def to_backbone_state_dict(checkpoint, prefix: Optional[str] = 'backbone.'):
     With ``prefix='backbone.'`` (mmpretrain's layout) the state dict goes
     through :func:`mmdiverse.checkpoint.convert.convert_state_dict`, which
     recognises mmpretrain / mmcls / mmdiverse files (also bare backbones and
-    the legacy Swin ``norm``), Microsoft Swin and timm Swin / ViT / DeiT
-    files, and renames them to mmpretrain's layout.
+    the legacy Swin ``norm``), Microsoft Swin, timm Swin / ViT / DeiT files
+    and the fork's mmseg 0.x segmentors, and renames their backbone keys to
+    mmpretrain's layout.
 
     Returns:
         tuple: ``(backbone_state_dict, outside_keys, source_format,
@@ -188,10 +162,7 @@ def to_backbone_state_dict(checkpoint, prefix: Optional[str] = 'backbone.'):
         recognised or ``prefix`` is not ``'backbone.'``), source keys the
         converter could not map, and ``meta['mmdiverse']``.
     """
-    from .convert import convert_state_dict, detect_format, extract_state_dict
-    meta = None
-    if isinstance(checkpoint, dict) and isinstance(checkpoint.get('meta'), dict):
-        meta = checkpoint['meta'].get('mmdiverse')
+    meta = checkpoint_meta(checkpoint).get(META_KEY)
     try:
         state, _ = extract_state_dict(checkpoint)
     except (ValueError, KeyError) as error:
@@ -204,7 +175,9 @@ def to_backbone_state_dict(checkpoint, prefix: Optional[str] = 'backbone.'):
             source_format = 'raw'
         if source_format != 'raw':
             state, conversion = convert_state_dict(state, src=source_format)
-            unmapped = list(conversion.unmapped)
+            # In a segmentor's file, unmapped head keys are not the backbone's.
+            unmapped = [k for k in conversion.unmapped
+                        if pivot_of(source_format) != 'mmseg' or k.startswith(prefix)]
     if prefix:
         selected = OrderedDict((k[len(prefix):], v) for k, v in state.items()
                                if k.startswith(prefix))
@@ -212,108 +185,6 @@ def to_backbone_state_dict(checkpoint, prefix: Optional[str] = 'backbone.'):
     else:
         selected, outside = OrderedDict(state), []
     return selected, outside, source_format, unmapped, meta
-
-
-# -------------------------------------------------------------------- adapt
-def resize_relative_position_bias_table(table: torch.Tensor, dst_len: int) -> torch.Tensor:
-    """Resize a Swin relative position bias table to a new window size.
-
-    The table of a ``w x w`` window holds one bias per relative offset
-    ``(dy, dx)`` in ``[-(w-1), w-1]^2``, row-major: ``((2w-1)^2, heads)``.
-    It is resized as a ``(2w-1) x (2w-1)`` image per head with bicubic
-    interpolation (as the official Swin fine-tuning code does).
-
-    This replaces mmpretrain's ``resize_relative_position_bias_table``, which
-    calls ``scipy.interpolate.interp2d`` (removed in SciPy 1.14).
-
-    Args:
-        table: ``(L1, heads)`` with ``L1 = (2 w1 - 1) ** 2``.
-        dst_len: ``L2 = (2 w2 - 1) ** 2``.
-
-    Returns:
-        Tensor: ``(L2, heads)``, same dtype as ``table``.
-    """
-    src_len, heads = table.shape
-    src, dst = math.isqrt(src_len), math.isqrt(dst_len)
-    if src * src != src_len or dst * dst != dst_len:
-        raise BackboneLoadError(f'relative position bias table lengths {src_len} -> {dst_len} '
-                                'are not squares of (2 * window - 1)')
-    grid = table.detach().float().transpose(0, 1).reshape(1, heads, src, src)
-    grid = F.interpolate(grid, size=(dst, dst), mode='bicubic', align_corners=False)
-    return grid.reshape(heads, dst_len).transpose(0, 1).contiguous().to(table.dtype)
-
-
-def _resize_pos_embed(backbone: nn.Module, key: str, value: torch.Tensor,
-                      target: torch.Tensor) -> torch.Tensor:
-    """Interpolate an absolute position embedding ``(1, L, C)`` to ``target``."""
-    from mmpretrain.models.utils import resize_pos_embed
-    if value.dim() != 3 or target.dim() != 3 or value.shape[-1] != target.shape[-1]:
-        raise ValueError('not a (1, L, C) position embedding of the same width')
-    extra = int(getattr(backbone, 'num_extra_tokens', 0) or 0)
-    if key == 'pos_embed' and getattr(backbone, 'cls_token', None) is None:
-        extra = 0
-    src_tokens = value.shape[1] - extra
-    if math.isqrt(src_tokens) ** 2 != src_tokens and extra == 0 and \
-            math.isqrt(src_tokens - 1) ** 2 == src_tokens - 1:
-        # The checkpoint has a class-token entry the target does not use.
-        value, src_tokens = value[:, 1:], src_tokens - 1
-    side = math.isqrt(src_tokens)
-    if side * side != src_tokens:
-        raise ValueError(f'{value.shape[1]} entries with {extra} extra tokens '
-                         'are not a square patch grid')
-    dst_hw = tuple(backbone.patch_embed.init_out_size)
-    if dst_hw[0] * dst_hw[1] + extra != target.shape[1]:
-        raise ValueError(f'target grid {dst_hw} does not match {tuple(target.shape)}')
-    mode = getattr(backbone, 'interpolate_mode', 'bicubic')
-    return resize_pos_embed(value, (side, side), dst_hw, mode, extra)
-
-
-def adapt_state_dict(backbone: nn.Module, state_dict: Dict[str, torch.Tensor],
-                     model_state: Optional[Dict[str, torch.Tensor]] = None):
-    """Resize the tensors whose shape legitimately changes on transfer.
-
-    Args:
-        backbone: The target backbone.
-        state_dict: Checkpoint tensors, already in the backbone's names.
-        model_state: ``backbone.state_dict()`` (computed when omitted).
-
-    Returns:
-        tuple: ``(state_dict, adapted, derived, errors)``: the adapted
-        copy without derived buffers, ``{key: 'shape -> shape'}``, the
-        derived buffer keys that were skipped, and error strings (an index
-        buffer that contradicts the backbone's own).
-    """
-    model_state = backbone.state_dict() if model_state is None else model_state
-    out = OrderedDict()
-    adapted, derived, errors = {}, [], []
-    for key, value in state_dict.items():
-        target = model_state.get(key)
-        if _matches(key, DERIVED_BUFFER_PATTERNS):
-            derived.append(key)
-            if (target is not None and key.endswith('relative_position_index')
-                    and target.shape == value.shape and not torch.equal(target, value.to(target))):
-                errors.append(f'{key}: the checkpoint indexes its bias table differently '
-                              'from this backbone (same window size, different '
-                              'relative_position_index); the tables would be misread')
-            continue
-        if target is not None and target.shape != value.shape:
-            try:
-                if key.endswith('relative_position_bias_table') and value.dim() == 2 \
-                        and target.dim() == 2 and value.shape[1] == target.shape[1]:
-                    new_value = resize_relative_position_bias_table(value, target.shape[0])
-                elif key in ('pos_embed', 'absolute_pos_embed'):
-                    new_value = _resize_pos_embed(backbone, key, value, target)
-                else:
-                    new_value = None
-            except (ValueError, BackboneLoadError) as error:
-                errors.append(f'{key}: cannot resize {tuple(value.shape)} -> '
-                              f'{tuple(target.shape)}: {error}')
-                new_value = None
-            if new_value is not None and new_value.shape == target.shape:
-                adapted[key] = f'{tuple(value.shape)} -> {tuple(target.shape)}'
-                value = new_value
-        out[key] = value
-    return out, adapted, derived, errors
 
 
 # --------------------------------------------------------------------- load
@@ -354,15 +225,15 @@ def load_pretrained_backbone(backbone: nn.Module,
     model_state = backbone.state_dict()
     state, adapted, _, errors = adapt_state_dict(backbone, state, model_state)
 
-    derived_model = [k for k in model_state if _matches(k, DERIVED_BUFFER_PATTERNS)]
+    derived_model = [k for k in model_state if matches_any(k, DERIVED_BUFFER_PATTERNS)]
     missing = [k for k in model_state if k not in state and k not in derived_model]
     # Source keys the layout converter could not map count as unused.
     unexpected = [k for k in state if k not in model_state] + unmapped
     mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs backbone '
                   f'{tuple(model_state[k].shape)}'
                   for k in state if k in model_state and state[k].shape != model_state[k].shape]
-    bad_missing = [k for k in missing if not _matches(k, new_keys)]
-    bad_unexpected = [k for k in unexpected if not _matches(k, dropped_keys)]
+    bad_missing = [k for k in missing if not matches_any(k, new_keys)]
+    bad_unexpected = [k for k in unexpected if not matches_any(k, dropped_keys)]
     loadable = [k for k in state if k in model_state]
 
     if bad_missing or bad_unexpected or mismatched or errors or not loadable:

@@ -11,4 +11,4 @@ def install_compat_fixes() -> None:
     install_bias_table_resize()
 
 
-__all__ = ['install_compat_fixes', 'install_bias_table_resize', 'geometric_resize_bias_table']
+__all__ = ['geometric_resize_bias_table', 'install_bias_table_resize', 'install_compat_fixes']

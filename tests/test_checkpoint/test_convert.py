@@ -9,11 +9,11 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from mmdiverse.checkpoint.convert import (convert_state_dict, detect_format,
-                                          extract_state_dict)
+from mmdiverse.checkpoint.convert import convert_state_dict, detect_format
 from mmdiverse.checkpoint.convert.common import (Rule, merge_order_to_unfold,
                                                  relative_position_index,
                                                  unfold_order_to_merge)
+from mmdiverse.checkpoint.read import extract_state_dict
 from tests.conftest import skip_random_init
 
 timm = pytest.importorskip('timm')

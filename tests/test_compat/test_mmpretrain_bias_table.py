@@ -1,49 +1,40 @@
-import numpy as np
+"""mmpretrain's bias-table resize routed to the project's one resize
+(mmdiverse.compat.mmpretrain_bias_table)."""
+import copy
+
 import pytest
 import torch
 
 import mmdiverse  # noqa: F401  (installs the fix)
+from mmdiverse.checkpoint.adapt import resize_relative_position_bias_table
 from mmdiverse.compat import geometric_resize_bias_table
-from mmdiverse.compat.mmpretrain_bias_table import geometric_offsets, scipy_has_interp2d
+
+ARCH = dict(embed_dims=16, depths=[2, 2], num_heads=[2, 4])
 
 
-def test_offsets_are_symmetric_and_reach_the_new_half_width():
-    offsets = geometric_offsets(13, 23)                  # window 7 -> 12
-    assert offsets.shape == (13, )
-    np.testing.assert_allclose(offsets, -offsets[::-1])
-    assert offsets[6] == 0 and np.all(np.diff(offsets) > 0)
-    assert offsets[-1] == pytest.approx(23 // 2, abs=1e-4)
-    steps = np.diff(offsets[6:])                          # 1, q, q^2, ...
-    np.testing.assert_allclose(steps[1:] / steps[:-1], steps[1])   # a geometric progression
+def test_installed_in_every_mmpretrain_module_that_imported_it():
+    from mmpretrain.models import utils
+    from mmpretrain.models.backbones import beit, swin_transformer
+    from mmpretrain.models.utils import embed
+    for module in (utils, embed, swin_transformer, beit):
+        assert module.resize_relative_position_bias_table is geometric_resize_bias_table
 
 
-def test_resize_reproduces_a_cubic_through_the_offsets():
-    """An interpolating cubic spline is exact on cubic polynomials, so the
-    resized table must equal the polynomial at the new integer positions."""
-    src, dst, heads = 13, 23, 3
-    positions = geometric_offsets(src, dst)
-
-    def poly(y, x, head):
-        return 1 + 0.5 * x - 0.2 * y + 0.01 * x * y + 0.003 * x**3 - 0.1 * head
-
-    y, x = np.meshgrid(positions, positions, indexing='ij')
-    table = torch.tensor(np.stack([poly(y, x, h).ravel() for h in range(heads)], 1),
-                         dtype=torch.float32)
-    resized = geometric_resize_bias_table(src, dst, table, heads)
-    assert resized.shape == (dst * dst, heads) and resized.dtype == torch.float32
-    grid = np.arange(-(dst // 2), dst // 2 + 1, dtype=np.float64)
-    y, x = np.meshgrid(grid, grid, indexing='ij')
-    expected = np.stack([poly(y, x, h).ravel() for h in range(heads)], 1)
-    np.testing.assert_allclose(resized.numpy(), expected, rtol=1e-4, atol=1e-4)
+def test_drop_in_has_mmpretrains_signature_and_checks_the_table():
+    table = torch.randn(13 * 13, 3, dtype=torch.float64)
+    out = geometric_resize_bias_table(13, 23, table, 3)
+    assert out.dtype == torch.float32 and out.shape == (23 * 23, 3)
+    assert torch.equal(out, resize_relative_position_bias_table(table.float(), 23 * 23))
+    with pytest.raises(ValueError, match=r'expected \(169, 4\)'):
+        geometric_resize_bias_table(13, 23, table, 4)
 
 
 def test_mmpretrain_swin_loads_across_window_sizes():
     """mmpretrain's own load hook resizes the tables (on SciPy >= 1.14 it
     called the removed interp2d and crashed)."""
     from mmpretrain.models.backbones import SwinTransformer
-    arch = dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2])
-    source = SwinTransformer(arch=arch, img_size=56, window_size=7, out_indices=(1, ))
-    target = SwinTransformer(arch=arch, img_size=96, window_size=12, out_indices=(1, ))
+    source = SwinTransformer(arch=ARCH, img_size=56, window_size=7, out_indices=(1, ))
+    target = SwinTransformer(arch=ARCH, img_size=96, window_size=12, out_indices=(1, ))
     result = target.load_state_dict(source.state_dict(), strict=False)
     assert not result.unexpected_keys
     assert all('relative_position_index' in key for key in result.missing_keys)
@@ -53,7 +44,53 @@ def test_mmpretrain_swin_loads_across_window_sizes():
     torch.testing.assert_close(table[11 * 23 + 11], centre, rtol=1e-4, atol=1e-5)
 
 
-def test_installed_only_where_scipy_lacks_interp2d():
-    from mmpretrain.models.backbones import swin_transformer
-    patched = swin_transformer.resize_relative_position_bias_table is geometric_resize_bias_table
-    assert patched is not scipy_has_interp2d()
+def _backbone_cfg(window, img_size, checkpoint=None):
+    cfg = dict(type='mmpretrain.SwinTransformer', arch=copy.deepcopy(ARCH), img_size=img_size,
+               window_size=window, use_abs_pos_embed=True, out_indices=(0, 1),
+               pad_small_map=True, drop_path_rate=0.)
+    if checkpoint:
+        cfg['init_cfg'] = dict(type='Pretrained', checkpoint=checkpoint, prefix='backbone.')
+    return cfg
+
+
+def test_classifier_and_segmentor_get_identical_tables_from_one_checkpoint(tmp_path):
+    """One window-7 checkpoint loaded at window 12 / a larger image: through
+    mmpretrain's own ``Pretrained`` init (its load hooks, with this fix) and
+    through TransferEncoderDecoder's strict loader, tensor for tensor."""
+    from mmpretrain.registry import MODELS as CLS_MODELS
+    from mmseg.registry import MODELS as SEG_MODELS
+    torch.manual_seed(0)
+    source = CLS_MODELS.build(_backbone_cfg(window=7, img_size=56))
+    for param in source.parameters():
+        param.data.normal_()
+    state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
+    path = str(tmp_path / 'w7.pth')
+    torch.save({'state_dict': state}, path)
+
+    classifier = CLS_MODELS.build(dict(
+        type='ImageClassifier', backbone=_backbone_cfg(12, 96, path),
+        head=dict(type='LinearClsHead', num_classes=3, in_channels=32)))
+    classifier.init_weights()
+    segmentor = SEG_MODELS.build(dict(
+        type='TransferEncoderDecoder', backbone=_backbone_cfg(12, 96, path),
+        backbone_transfer=dict(new_keys=[r'norm0\..*']),
+        decode_head=dict(type='FCNHead', in_channels=32, in_index=1, channels=8, num_convs=1,
+                         num_classes=3, norm_cfg=dict(type='BN')),
+        data_preprocessor=dict(type='SegDataPreProcessor')))
+    segmentor.init_weights()
+
+    assert sorted(segmentor.transfer_report.adapted) == sorted(
+        k for k in source.state_dict()
+        if k.endswith('relative_position_bias_table') or k == 'absolute_pos_embed')
+    ours, theirs = segmentor.backbone.state_dict(), classifier.backbone.state_dict()
+    compared = 0
+    for key, value in source.state_dict().items():
+        if key.endswith('relative_position_index'):
+            continue
+        assert torch.equal(ours[key], theirs[key]), key
+        compared += 1
+    table = 'stages.1.blocks.0.attn.w_msa.relative_position_bias_table'
+    assert ours[table].shape == (23 * 23, 4) and not torch.equal(ours[table][:169],
+                                                                 source.state_dict()[table])
+    assert ours['absolute_pos_embed'].shape == (1, 24 * 24, 16)
+    assert compared == len(ours) - 4 - 2       # all but the 4 index buffers and norm0

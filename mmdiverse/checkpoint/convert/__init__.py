@@ -1,88 +1,71 @@
-"""Checkpoint converters: third-party layouts <-> the mmpretrain layout.
+"""Step 2: convert a state dict's key layout to the one our configs load.
 
-Every config of this project loads mmpretrain's key layout (``backbone.*``,
-``head.*``). One module per source layout, each with ``detect``,
-``to_mmpretrain`` and ``from_mmpretrain``:
+``read -> convert -> adapt -> check/load -> export``. Every config of this
+project loads one of two *pivot* layouts: mmpretrain's ``ImageClassifier``
+(``backbone.*``, ``head.*``; classifiers and backbone transfer) and our
+mmseg 1.x segmentors (``backbone.*`` with an mmpretrain backbone,
+``decode_head.*``, ``auxiliary_head.*``). One module per source layout, each
+with ``detect``, ``to_<pivot>`` and ``from_<pivot>``:
 
-=================  ==========================================================
-format             files
-=================  ==========================================================
-``swin-official``  Microsoft Swin (``swin_large_patch4_window12_384_22k.pth``)
-``timm-swin``      timm >= 0.9 ``swin_*`` state dicts
-``timm-vit``       timm ``vit_*`` / ``deit_*`` (also distilled) state dicts
-``mmpretrain``     mmpretrain / mmcls model zoo, and this project's checkpoints
-=================  ==========================================================
+===================  ========  ===============================================
+format               pivot     files
+===================  ========  ===============================================
+``mmseg0-swin``      mmseg     mmseg 0.x ``EncoderDecoder`` with a Microsoft
+                               Swin backbone (the Patch-Diversification fork's
+                               UperNet ADE20K / Cityscapes releases)
+``mmpretrain``       mmpretrain  mmpretrain / mmcls model zoo, this project's
+                               checkpoints
+``swin-official``    mmpretrain  Microsoft Swin (``swin_large_patch4_window12_384_22k.pth``,
+                               the fork's Swin-L ImageNet release)
+``timm-swin``        mmpretrain  timm >= 0.9 ``swin_*`` state dicts
+``timm-vit``         mmpretrain  timm ``vit_*`` / ``deit_*`` (also distilled)
+===================  ========  ===============================================
 
-Any format converts to any other through the mmpretrain layout.
+Formats with the same pivot convert into each other through it. This package
+works on state dicts only; files are read by :mod:`..read` and written by
+:mod:`..export`.
 """
-import os.path as osp
 from collections import OrderedDict
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Mapping, Tuple
 
 import torch
 
+from ..read import strip_prefix
 from . import mmpretrain_zoo, swin_official, timm_swin, timm_vit
-from .common import ConversionReport, Rule, StateDict, strip_prefix
+from .common import ConversionReport, Rule, StateDict
 
-#: Detection order matters: mmpretrain keys are the most specific.
+#: Detection order matters: the segmentation layout first (its backbone keys
+#: also start with ``backbone.``), then mmpretrain keys, the most specific.
 FORMATS = OrderedDict([
     (mmpretrain_zoo.NAME, mmpretrain_zoo),
     (swin_official.NAME, swin_official),
     (timm_swin.NAME, timm_swin),
     (timm_vit.NAME, timm_vit),
 ])
+#: The layouts our configs load; ``'mmpretrain'`` is also a source format.
+PIVOTS = ('mmpretrain', 'mmseg')
 ALIASES = {
     'mmpretrain-zoo': 'mmpretrain', 'mmcls': 'mmpretrain', 'mmdiverse': 'mmpretrain',
     'swin': 'swin-official', 'microsoft-swin': 'swin-official',
     'timm-deit': 'timm-vit', 'timm-vit-deit': 'timm-vit',
+    'mmseg0': 'mmseg0-swin', 'mmseg-0.x-swin': 'mmseg0-swin',
+    'mmseg1': 'mmseg',
 }
-#: Keys of training checkpoints that may hold the model's state dict.
-CONTAINER_KEYS = ('state_dict', 'model', 'module', 'model_state', 'state_dict_ema', 'model_ema')
 
 
 def canonical_format(name: str) -> str:
+    """The format name behind an alias; raises ``ValueError`` for unknown ones."""
     name = ALIASES.get(name, name)
-    if name not in FORMATS:
+    if name not in FORMATS and name not in PIVOTS:
         raise ValueError(f'unknown checkpoint format {name!r}; choose from '
-                         f'{", ".join(list(FORMATS) + sorted(ALIASES))}')
+                         f'{", ".join(list(FORMATS) + ["mmseg"] + sorted(ALIASES))}')
     return name
 
 
-def _is_tensor_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
-
-
-def extract_state_dict(checkpoint: Any, key: Optional[str] = None) -> Tuple[StateDict, str]:
-    """The model's tensors in a loaded checkpoint file.
-
-    Args:
-        checkpoint: What ``torch.load`` returned.
-        key: Container key to use (``state_dict``, ``model``, ``model_ema``
-            ...); by default the first of :data:`CONTAINER_KEYS` present,
-            or the checkpoint itself when it is a flat dict of tensors.
-
-    Returns:
-        tuple: The state dict (``module.`` prefixes removed) and the key it
-        was found under (``''`` for a flat file).
-    """
-    if key:
-        if not isinstance(checkpoint, Mapping) or key not in checkpoint:
-            raise KeyError(f'the checkpoint has no {key!r} entry')
-        found, where = checkpoint[key], key
-    elif _is_tensor_dict(checkpoint):
-        found, where = checkpoint, ''
-    else:
-        where = next((k for k in CONTAINER_KEYS
-                      if isinstance(checkpoint, Mapping) and _is_tensor_dict(checkpoint.get(k))),
-                     None)
-        if where is None:
-            top = list(checkpoint)[:10] if isinstance(checkpoint, Mapping) else type(checkpoint)
-            raise ValueError(f'cannot find the model weights in the checkpoint (top-level: {top}); '
-                             'name the entry with --key')
-        found = checkpoint[where]
-    tensors = OrderedDict((k, v) for k, v in found.items() if isinstance(v, torch.Tensor))
-    return strip_prefix(tensors, 'module.'), where
+def pivot_of(name: str) -> str:
+    """The pivot layout a format converts to (``'mmpretrain'`` or ``'mmseg'``)."""
+    name = canonical_format(name)
+    return name if name == 'mmseg' else getattr(FORMATS[name], 'PIVOT', 'mmpretrain')
 
 
 def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -96,83 +79,38 @@ def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
 
 
 def convert_state_dict(state_dict: Mapping[str, torch.Tensor], src: str = 'auto',
-                       dst: str = 'mmpretrain') -> Tuple[StateDict, ConversionReport]:
+                       dst: str = 'auto') -> Tuple[StateDict, ConversionReport]:
     """Convert ``state_dict`` from layout ``src`` to layout ``dst``.
 
     Args:
-        state_dict: Flat dict of tensors (see :func:`extract_state_dict`).
+        state_dict: Flat dict of tensors (see :func:`..read.extract_state_dict`).
         src: Source format or ``'auto'`` (:func:`detect_format`).
-        dst: Target format; defaults to the layout our configs load.
+        dst: Target format, or ``'auto'``: the source's pivot, the layout
+            our configs load.
 
     Returns:
         tuple: The converted state dict and a :class:`ConversionReport`.
+
+    Raises:
+        ValueError: unknown formats, or ``src`` and ``dst`` with different
+            pivots (a segmentor cannot become a classifier).
     """
     state_dict = strip_prefix(state_dict, 'module.')
     src = detect_format(state_dict) if src == 'auto' else canonical_format(src)
-    dst = canonical_format(dst)
-    pivot, report = FORMATS[src].to_mmpretrain(state_dict)
-    if dst == 'mmpretrain':
-        return pivot, report
-    out, second = FORMATS[dst].from_mmpretrain(pivot)
+    pivot = pivot_of(src)
+    dst = pivot if dst == 'auto' else canonical_format(dst)
+    if pivot_of(dst) != pivot:
+        raise ValueError(f'cannot convert {src} (a {pivot} layout) to {dst} '
+                         f'(a {pivot_of(dst)} layout)')
+    out, report = getattr(FORMATS[src], f'to_{pivot}')(state_dict)
+    if dst == pivot:
+        return out, report
+    out, second = getattr(FORMATS[dst], f'from_{pivot}')(out)
     return out, report.merge(second)
 
 
-def load_checkpoint_file(path: str) -> Any:
-    """Read a checkpoint without executing code from it.
-
-    ``.safetensors`` files are read with safetensors; everything else with
-    :func:`mmdiverse.checkpoint.safe_load` (``weights_only=True``).
-    """
-    if path.endswith('.safetensors'):
-        from safetensors.torch import load_file
-        return load_file(path, device='cpu')
-    if path.endswith('.npz'):
-        raise ValueError('.npz (JAX) checkpoints: load them into a timm model '
-                         '(timm.create_model(name, pretrained=True, pretrained_cfg_overlay='
-                         'dict(file=PATH))), save its state_dict() and convert that file')
-    from ..safe_loading import safe_load
-    return safe_load(path, map_location='cpu')
-
-
-def container_for(dst: str, state_dict: StateDict, meta: Dict) -> Any:
-    """The file structure each format's own loader expects."""
-    if dst == 'mmpretrain':
-        return {'state_dict': state_dict, 'meta': meta}
-    if dst == 'swin-official':
-        return {'model': state_dict}
-    return state_dict  # timm: a flat state dict
-
-
-def convert_checkpoint(src_path: str, dst_path: str, src: str = 'auto', dst: str = 'mmpretrain',
-                       key: Optional[str] = None) -> ConversionReport:
-    """Convert the file ``src_path`` and write ``dst_path``.
-
-    mmpretrain-layout outputs are ``{'state_dict': ..., 'meta':
-    {'mmdiverse': ...}}`` with the architecture read from the weights
-    (:func:`mmdiverse.checkpoint.export.describe_state_dict`) and the
-    source recorded; a file converted from this project's own checkpoints
-    keeps their metadata.
-    """
-    from ..export import META_KEY, describe_state_dict, save_checkpoint_file
-    checkpoint = load_checkpoint_file(src_path)
-    state_dict, _ = extract_state_dict(checkpoint, key)
-    out, report = convert_state_dict(state_dict, src, dst)
-    meta: Dict[str, Any] = {}
-    if report.dst_format == 'mmpretrain':
-        old = checkpoint.get('meta') if isinstance(checkpoint, Mapping) else None
-        info = dict(old.get(META_KEY) or {}) if isinstance(old, Mapping) else {}
-        if not info:
-            info = describe_state_dict(out)
-            info['regularizers'] = None  # unknown for third-party weights
-        info.setdefault('source', osp.basename(src_path))
-        info['converted_from'] = report.src_format
-        meta = {META_KEY: info}
-    save_checkpoint_file(container_for(report.dst_format, out, meta), dst_path)
-    return report
-
-
 __all__ = [
-    'FORMATS', 'ConversionReport', 'Rule', 'canonical_format', 'convert_checkpoint',
-    'convert_state_dict', 'detect_format', 'extract_state_dict', 'load_checkpoint_file',
-    'mmpretrain_zoo', 'swin_official', 'timm_swin', 'timm_vit'
+    'ALIASES', 'FORMATS', 'PIVOTS', 'ConversionReport', 'Rule', 'canonical_format',
+    'convert_state_dict', 'detect_format', 'mmpretrain_zoo', 'pivot_of',
+    'swin_official', 'timm_swin', 'timm_vit'
 ]

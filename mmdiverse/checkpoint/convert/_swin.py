@@ -24,41 +24,53 @@ _BLOCK = 'layers.{s}.blocks.{b}.'
 _MMP_BLOCK = 'backbone.stages.{s}.blocks.{b}.'
 
 
-def swin_rules(downsample_stage: str, head: str, with_index: bool) -> List[Rule]:
-    """The rule table of a Swin layout.
+def swin_block_rules(downsample_stage: str, with_index: bool, prefix: str = '') -> List[Rule]:
+    """Rules of the patch embedding, the blocks and the patch merging.
 
     Args:
         downsample_stage: ``'{s}'`` (Microsoft) or ``'{s+1}'`` (timm): the
             source stage holding the patch merging after mmpretrain stage s.
-        head: Source name of the classifier (``'head'`` or ``'head.fc'``).
         with_index: Map the relative position index buffers (saved by the
             Microsoft code, not by timm).
+        prefix: Prefix of the source keys (``'backbone.'`` in a segmentor).
     """
     merge = dict(forward=merge_order_to_unfold, backward=unfold_order_to_merge,
                  note=MERGE_NOTE)
-    down = f'layers.{downsample_stage}.downsample.'
+    block, down = prefix + _BLOCK, f'{prefix}layers.{downsample_stage}.downsample.'
     rules = [
-        Rule('patch_embed.proj.{p}', 'backbone.patch_embed.projection.{p}'),
-        Rule('patch_embed.norm.{p}', 'backbone.patch_embed.norm.{p}'),
-        Rule('absolute_pos_embed', 'backbone.absolute_pos_embed'),
-        Rule(_BLOCK + 'norm1.{p}', _MMP_BLOCK + 'norm1.{p}'),
-        Rule(_BLOCK + 'attn.relative_position_bias_table',
+        Rule(prefix + 'patch_embed.proj.{p}', 'backbone.patch_embed.projection.{p}'),
+        Rule(prefix + 'patch_embed.norm.{p}', 'backbone.patch_embed.norm.{p}'),
+        Rule(block + 'norm1.{p}', _MMP_BLOCK + 'norm1.{p}'),
+        Rule(block + 'attn.relative_position_bias_table',
              _MMP_BLOCK + 'attn.w_msa.relative_position_bias_table'),
-        Rule(_BLOCK + 'attn.qkv.{p}', _MMP_BLOCK + 'attn.w_msa.qkv.{p}'),
-        Rule(_BLOCK + 'attn.proj.{p}', _MMP_BLOCK + 'attn.w_msa.proj.{p}'),
-        Rule(_BLOCK + 'norm2.{p}', _MMP_BLOCK + 'norm2.{p}'),
-        Rule(_BLOCK + 'mlp.fc1.{p}', _MMP_BLOCK + 'ffn.layers.0.0.{p}'),
-        Rule(_BLOCK + 'mlp.fc2.{p}', _MMP_BLOCK + 'ffn.layers.1.{p}'),
+        Rule(block + 'attn.qkv.{p}', _MMP_BLOCK + 'attn.w_msa.qkv.{p}'),
+        Rule(block + 'attn.proj.{p}', _MMP_BLOCK + 'attn.w_msa.proj.{p}'),
+        Rule(block + 'norm2.{p}', _MMP_BLOCK + 'norm2.{p}'),
+        Rule(block + 'mlp.fc1.{p}', _MMP_BLOCK + 'ffn.layers.0.0.{p}'),
+        Rule(block + 'mlp.fc2.{p}', _MMP_BLOCK + 'ffn.layers.1.{p}'),
         Rule(down + 'reduction.weight', 'backbone.stages.{s}.downsample.reduction.weight',
              **merge),
         Rule(down + 'norm.{p}', 'backbone.stages.{s}.downsample.norm.{p}', **merge),
+    ]
+    if with_index:
+        rules.append(Rule(block + 'attn.relative_position_index',
+                          _MMP_BLOCK + 'attn.w_msa.relative_position_index'))
+    return rules
+
+
+def swin_rules(downsample_stage: str, head: str, with_index: bool) -> List[Rule]:
+    """The rule table of a Swin classifier layout.
+
+    Args:
+        downsample_stage, with_index: As for :func:`swin_block_rules`.
+        head: Source name of the classifier (``'head'`` or ``'head.fc'``).
+    """
+    return [
+        *swin_block_rules(downsample_stage, with_index),
+        Rule('absolute_pos_embed', 'backbone.absolute_pos_embed'),
         Rule('norm.{p}', 'backbone.norm{last}.{p}'),
         Rule(head + '.{p}', 'head.fc.{p}'),
     ]
-    if with_index:
-        rules.append(Rule(_BLOCK + 'attn.relative_position_index',
-                          _MMP_BLOCK + 'attn.w_msa.relative_position_index'))
-    return rules
 
 
 ATTN_MASK = (r'(^|\.)attn_mask$', 'shifted-window mask: mmpretrain computes it')

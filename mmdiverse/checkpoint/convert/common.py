@@ -240,14 +240,6 @@ def apply_rules(state_dict: Mapping[str, Tensor], rules: Sequence[Rule],
     return out, report
 
 
-def strip_prefix(state_dict: Mapping[str, Tensor], prefix: str) -> StateDict:
-    """Remove ``prefix`` from every key that has it (``module.`` of DDP)."""
-    if not any(k.startswith(prefix) for k in state_dict):
-        return OrderedDict(state_dict)
-    return OrderedDict((k[len(prefix):] if k.startswith(prefix) else k, v)
-                       for k, v in state_dict.items())
-
-
 def count_indices(keys, pattern: str) -> int:
     """1 + the largest integer captured by ``pattern`` in ``keys`` (0: none)."""
     found = [int(m.group(1)) for k in keys for m in [re.match(pattern, k)] if m]
