@@ -118,8 +118,11 @@ def run_variant(steps, name, cls_root, seg_root, work_dir, scale):
              '--overwrite', '--cfg-options', *data_opts, f'train_cfg.max_epochs={epochs}',
              f'default_hooks.logger.interval={interval}', max_epochs=epochs)
     checkpoint = osp.join(pre_dir, f'epoch_{epochs}.pth')
+    # logger.interval=1 in the test loops: a line per batch (mmengine logs a test
+    # loop shorter than the interval not at all)
     run_tool(steps, f'test {name}', 'tools/test.py', config, checkpoint, '--work-dir',
-             osp.join(pre_dir, 'test'), '--cfg-options', *data_opts)
+             osp.join(pre_dir, 'test'), '--cfg-options', *data_opts,
+             'default_hooks.logger.interval=1')
     top1 = read_metrics(osp.join(pre_dir, 'test'))['accuracy/top1']
 
     seg_dir = osp.join(work_dir, f'seg_{name}')
@@ -132,7 +135,7 @@ def run_variant(steps, name, cls_root, seg_root, work_dir, scale):
              f'default_hooks.logger.interval={interval}')
     run_tool(steps, f'UperNet test {name}', 'tools/test.py', SEG_CONFIG,
              osp.join(seg_dir, f'iter_{iters}.pth'), '--work-dir', osp.join(seg_dir, 'test'),
-             '--cfg-options', *seg_opts)
+             '--cfg-options', *seg_opts, 'default_hooks.logger.interval=1')
     seg_metrics = read_metrics(osp.join(seg_dir, 'test'))
     return dict(checkpoint=checkpoint, top1=top1, mIoU=seg_metrics['mIoU'],
                 mAcc=seg_metrics['mAcc'], aAcc=seg_metrics['aAcc'],

@@ -69,14 +69,20 @@ class StepRunner:
                            soft_wrap=True)
         env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED='1')
         start = time.time()
-        with open(log_file, 'w') as log, self._display(name) as show:
+        # line-buffered: the log on disk follows the step as it runs
+        with open(log_file, 'w', buffering=1) as log, self._display(name) as show:
             process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True, bufsize=1)
-            for line in process.stdout:
-                log.write(line)
-                parsed = parse_log_line(line)
-                if parsed is not None:
-                    show(parsed, max_epochs)
+            try:
+                for line in process.stdout:
+                    log.write(line)
+                    parsed = parse_log_line(line)
+                    if parsed is not None:
+                        show(parsed, max_epochs)
+            except BaseException:  # Ctrl-C or a display error: leave no orphan running
+                process.kill()
+                process.wait()
+                raise
             returncode = process.wait()
         seconds = time.time() - start
         if returncode != 0:
