@@ -104,6 +104,7 @@ def test_ablation_weights_parse_and_refuse_bad_input():
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 8 tool runs; on a loaded 2-core machine past the 900 s default
 def test_quick_demo_runs_end_to_end(tmp_path):
     work_dir, data_root = str(tmp_path / 'demo'), str(tmp_path / 'data')
     result = run_tool('tools/demo.py', '--quick', '--work-dir', work_dir, '--data-root', data_root,
@@ -140,12 +141,13 @@ def test_quick_demo_runs_end_to_end(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # 6 training runs
 def test_each_term_alone_lowers_its_own_measure(tmp_path):
     # A few dozen steps (24 epochs of one 32-image batch) per run, large weights.
     work_dir, data_root = str(tmp_path / 'demo'), str(tmp_path / 'data')
     run_tool('tools/demo.py', '--ablation', '--quick', '--ablation-epochs', '24',
              '--work-dir', work_dir, '--data-root', data_root, '--weight', 'patch_cos=2',
-             'patch_contrast=2', 'patch_mix=2', 'attn_div=2', 'weight_cond=0.5', timeout=900)
+             'patch_contrast=2', 'patch_mix=2', 'attn_div=2', 'weight_cond=0.5', timeout=1700)
     ablation = json.load(open(osp.join(work_dir, 'ablation.json')))['ablation']
     assert ablation['seed'] == 0 and ablation['epochs'] == 24
     assert sorted(row['term'] for row in ablation['rows']) == sorted(
