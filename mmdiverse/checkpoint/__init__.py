@@ -11,7 +11,8 @@ only the ones before it::
 
 ``atomic_writes.py`` makes every local write crash-safe.
 """
-from .atomic_writes import AtomicLocalBackend, atomic_write, install_atomic_local_backend
+from .atomic_writes import (AtomicLocalBackend, atomic_write, install_atomic_local_backend,
+                            remove_stale_temporary_files)
 from .safe_loading import (UnsafeCheckpointError, install_safe_checkpoint_loader,
                            safe_globals, safe_load)
 from .read import extract_state_dict, read_checkpoint
@@ -29,6 +30,6 @@ __all__ = [
     'convert_state_dict', 'describe_backbone', 'describe_state_dict', 'detect_format',
     'export_backbone', 'extract_state_dict', 'install_atomic_local_backend',
     'install_safe_checkpoint_loader', 'load_pretrained_backbone', 'read_checkpoint',
-    'regularizers_from_cfg', 'resize_position_embedding',
+    'regularizers_from_cfg', 'remove_stale_temporary_files', 'resize_position_embedding',
     'resize_relative_position_bias_table', 'safe_globals', 'safe_load'
 ]

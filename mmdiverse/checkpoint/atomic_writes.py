@@ -1,29 +1,120 @@
-"""Atomic local writes for mmengine's checkpoints and ``last_checkpoint``.
+"""Atomic local writes for mmengine's checkpoints, ``last_checkpoint`` and metrics.
 
 mmengine's ``LocalBackend.put``/``put_text`` open the destination and write into
-it, so a job killed while saving leaves a truncated ``epoch_N.pth`` (or
-``last_checkpoint`` file) behind, and ``--resume`` then fails on it or, worse,
-``last_checkpoint`` names it. :class:`AtomicLocalBackend` writes to a temporary
-file in the same directory, flushes and fsyncs it, and renames it over the
+it, so a job killed while saving leaves a truncated ``epoch_N.pth`` behind, and
+``--resume`` then fails on it. :func:`atomic_write` writes to a temporary file
+in the same directory, flushes and fsyncs it, and renames it over the
 destination (``os.replace`` is atomic on POSIX): a reader sees either the old
 complete file or the new complete file, never a partial one.
 
-:func:`install_atomic_local_backend` registers it as mmengine's backend for
-local paths (the ``''`` prefix); importing :mod:`mmdiverse` calls it.
+Two details make it a drop-in for a plain write:
+
+* **Permissions.** The temporary file comes from ``tempfile.mkstemp``, which
+  creates it mode 600; it is given ``0o666 & ~umask`` before the rename, what
+  ``open(path, 'w')`` gives (644 under the usual umask 022).
+* **Leftovers.** A process killed between creating and renaming its temporary
+  file leaves it behind (a Swin-L checkpoint is 2-3 GB). The temporary names
+  are ``.<name>.<host>-<pid>.<random>.tmp``; every write removes the ones in
+  its directory whose process is gone (:func:`remove_stale_temporary_files`).
+
+:class:`AtomicLocalBackend` is mmengine's local backend with these writes;
+:func:`install_atomic_local_backend` registers it for local paths (the ``''``
+prefix); importing :mod:`mmdiverse` calls it. mmengine's ``CheckpointHook``
+writes ``last_checkpoint`` with a plain ``open`` instead:
+:mod:`mmdiverse.compat.mmengine_last_checkpoint` routes it here.
 """
 import os
 import os.path as osp
+import re
+import socket
 import tempfile
+import threading
+import time
 from pathlib import Path
-from typing import Union
+from typing import List, Union
 
 from mmengine import fileio
 from mmengine.fileio.backends import LocalBackend, register_backend
+from mmengine.logging import print_log
+
+#: ``.<destination name>.<host>-<pid>.<mkstemp's random part>.tmp``
+_TMP_NAME = re.compile(r'^\.(?P<name>.+)\.(?P<host>[^.]*)-(?P<pid>\d+)\.[\w]{8}\.tmp$')
+#: Earlier versions wrote ``.<name>.<random>.tmp`` (no owner): removed once
+#: untouched for this long, which no live write is.
+LEGACY_STALE_AFTER_S = 3600.0
+#: Temporary files of another host (a shared file system) are removed once
+#: untouched for this long.
+FOREIGN_STALE_AFTER_S = 3600.0
+_LEGACY_TMP_NAME = re.compile(r'^\.(?P<name>.+)\.[\w]{8}\.tmp$')
+_UMASK_LOCK = threading.Lock()
+
+
+def _host() -> str:
+    return re.sub(r'[^\w-]', '_', socket.gethostname())[:32]
+
+
+def current_umask() -> int:
+    """The process umask (read by setting and restoring it, under a lock)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_temporary_files(directory: Union[str, Path]) -> List[str]:
+    """Remove the temporary files of interrupted :func:`atomic_write` calls.
+
+    Only this module's own names (``.<name>.<host>-<pid>.<8 chars>.tmp``)
+    are considered. A file is stale when its writer, a process on this host,
+    is gone; one of another host, or of the earlier ownerless pattern
+    ``.<name>.<8 chars>.tmp``, when it is untouched for an hour.
+
+    Args:
+        directory: The directory to clean.
+
+    Returns:
+        list[str]: The paths removed.
+    """
+    removed, host, now = [], _host(), time.time()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        path = osp.join(directory, name)
+        match = _TMP_NAME.match(name)
+        try:
+            if match and match['host'] == host:
+                stale = int(match['pid']) != os.getpid() and not _process_alive(int(match['pid']))
+            elif match or _LEGACY_TMP_NAME.match(name):
+                limit = FOREIGN_STALE_AFTER_S if match else LEGACY_STALE_AFTER_S
+                stale = now - osp.getmtime(path) > limit
+            else:
+                continue
+            if stale and osp.isfile(path):
+                os.remove(path)
+                removed.append(path)
+        except OSError:
+            continue  # removed by someone else meanwhile
+    return removed
 
 
 def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
                  encoding: str = 'utf-8') -> None:
     """Write ``data`` to ``filepath`` through a temporary file and a rename.
+
+    The file gets mode ``0o666 & ~umask``; stale temporary files of earlier,
+    interrupted writes in the directory are removed afterwards.
 
     Args:
         data: bytes, or text encoded with ``encoding``.
@@ -33,10 +124,11 @@ def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
     directory = osp.dirname(osp.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
     payload = data.encode(encoding) if isinstance(data, str) else data
-    fd, tmp_path = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.', suffix='.tmp',
-                                    dir=directory)
+    fd, tmp_path = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.{_host()}-{os.getpid()}.',
+                                    suffix='.tmp', dir=directory)
     try:
         with os.fdopen(fd, 'wb') as f:
+            os.fchmod(f.fileno(), 0o666 & ~current_umask())
             f.write(payload)
             f.flush()
             os.fsync(f.fileno())
@@ -45,6 +137,10 @@ def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
         if osp.exists(tmp_path):
             os.remove(tmp_path)
         raise
+    removed = remove_stale_temporary_files(directory)
+    if removed:
+        print_log(f'Removed {len(removed)} temporary files of interrupted writes: '
+                  + ', '.join(osp.basename(p) for p in removed), logger='current')
 
 
 class AtomicLocalBackend(LocalBackend):

@@ -21,6 +21,7 @@ file and the refused global.
 import os.path as osp
 import pickle
 import re
+import zipfile
 from typing import Any, List, Optional
 
 import numpy as np
@@ -76,22 +77,78 @@ def safe_globals() -> List[Any]:
     return [HistoryBuffer, *_numpy_globals(), *restricted_getattr]
 
 
-_GLOBAL_PATTERN = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
-_REASON_PATTERN = re.compile(r'WeightsUnpickler error:(.*?)(?:Check the documentation|$)', re.S)
+#: What torch's weights-only unpickler refused, in the wordings of torch 2.6-2.14:
+#: ``(pattern, description)``; the description names the refused global.
+_REFUSALS = (
+    (re.compile(r'Trying to load unsupported GLOBAL (\S+) whose module (\S+?)\.? is blocked'),
+     'the global {0} (module {1} is blocked: it can run commands or code)'),
+    (re.compile(r'Unsupported global: GLOBAL (\S+) was not an allowed global'),
+     'the global {0}'),
+    (re.compile(r'Trying to call reduce for unrecognized function (.+?)(?: which belongs to|\n|$)'),
+     'a call of {0}'),
+    (re.compile(r'Can only create new object for nn\.Parameter or classes allowlisted via '
+                r'`add_safe_globals` but got (.+?)(?:\n|$)'), 'an instance of {0}'),
+    (re.compile(r'Can only build .*? but got (.+?)(?:\n|$)'), 'a state of {0}'),
+)
+_OPERAND = re.compile(r'Unsupported operand (\d+)')
+#: Sentences of torch's message that advise turning the safety off.
+_TORCH_ADVICE = re.compile(r'weights_only|add_safe_globals|safe_globals|arbitrary code|'
+                           r'trust|file an issue|Check the documentation', re.I)
 
 
-def _refusal_reason(error: Exception) -> str:
-    """The part of torch's weights-only error that says what was refused."""
+def _pickle_header(filename: Any) -> Optional[bytes]:
+    """The first bytes of a file (path or file object), or None."""
+    try:
+        if isinstance(filename, str):
+            with open(filename, 'rb') as f:
+                return f.read(16)
+        position = filename.tell()
+        head = filename.read(16)
+        filename.seek(position)
+        return head
+    except (OSError, AttributeError, ValueError):
+        return None
+
+
+def _is_zip(filename: Any) -> bool:
+    try:
+        if not isinstance(filename, str):
+            position = filename.tell()
+            try:
+                return zipfile.is_zipfile(filename)
+            finally:
+                filename.seek(position)
+        return zipfile.is_zipfile(filename)
+    except (OSError, AttributeError, ValueError):
+        return False
+
+
+def _refusal_reason(error: Exception, filename: Any) -> str:
+    """What the file needs that the allow-list refused, in one clause.
+
+    Names the refused global in every wording torch 2.6-2.14 uses; never
+    passes on torch's advice to load with ``weights_only=False``.
+    """
     text = str(error)
-    match = _GLOBAL_PATTERN.search(text)
-    if match:
-        return (f'it needs {match.group(1)}, which is not in mmdiverse\'s allow-list '
-                'of safe checkpoint types (tensors, containers, NumPy values, '
-                'mmengine HistoryBuffer)')
-    match = _REASON_PATTERN.search(text)
-    reason = match.group(1).strip() if match else text.strip()
-    return reason.splitlines()[0] if reason else 'it holds an object outside the allow-list'
-
+    for pattern, description in _REFUSALS:
+        match = pattern.search(text)
+        if match:
+            return (f'it needs {description.format(*match.groups())}, which is not in '
+                    "mmdiverse's allow-list of safe checkpoint types (tensors, containers, "
+                    'NumPy values, mmengine HistoryBuffer)')
+    operand = _OPERAND.search(text)
+    if operand:
+        head = _pickle_header(filename) or b''
+        if not _is_zip(filename) and head[:1] == b'\x80' and len(head) > 1 and head[1] >= 4:
+            return (f'it is a plain pickle stream (protocol {head[1]}), not a torch.save '
+                    'checkpoint: a file written with pickle.dump (or torch.save with '
+                    '_use_new_zipfile_serialization=False and pickle_protocol >= 4), which the '
+                    f'safe loader cannot read (pickle opcode {operand.group(1)})')
+        return f'it uses pickle opcode {operand.group(1)}, which the safe loader does not read'
+    inner = [line.strip() for line in re.split(r'(?<=[.!?])\s+|\n', text)
+             if line.strip() and not _TORCH_ADVICE.search(line)
+             and not line.strip().startswith(('Weights only load failed', 'WeightsUnpickler'))]
+    return inner[0].rstrip('.') if inner else 'it holds an object outside the allow-list'
 
 
 def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
@@ -106,22 +163,25 @@ def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
 
     Raises:
         FileNotFoundError: ``filename`` is a path that does not exist.
-        UnsafeCheckpointError: the file needs a global outside the allow-list;
-            nothing from it was executed.
+        EOFError: the file is empty.
+        UnsafeCheckpointError: the file needs a global outside the allow-list,
+            or is a plain pickle; nothing from it was executed.
     """
     if isinstance(filename, str):
         filename = osp.expanduser(filename)
         if not osp.isfile(filename):
             raise FileNotFoundError(f'checkpoint file not found: {filename}')
+        if osp.getsize(filename) == 0:
+            raise EOFError(f'checkpoint file {filename} is empty (0 bytes)')
     try:
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(
-            f'Refused to load checkpoint {filename!r}: {_refusal_reason(error)}. '
-            'Loading it could execute code from the file. If you trust its source, '
-            're-save only its tensors (the state_dict) with torch.save where it was '
-            'made.') from None
+            f'Refused to load checkpoint {filename!r}: {_refusal_reason(error, filename)}. '
+            'Nothing from the file was executed; loading it without these checks could run '
+            'code from it. If you trust its source, re-save only its tensors (the state_dict) '
+            'with torch.save where it was made.') from None
 
 
 def load_from_local_safe(filename: str, map_location: Optional[Any] = None) -> Any:

@@ -1,5 +1,7 @@
+import os
 import os.path as osp
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -84,3 +86,56 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     torch.save({'x': _ReachesAttribute()}, path)
     with pytest.raises(UnsafeCheckpointError, match=r"sneaky\.pth.*'__init__'"):
         safe_load(path)
+
+
+class _RunsACommand:
+    def __reduce__(self):
+        return os.system, ('echo pwned > /dev/null', )
+
+
+class _Evaluates:
+    def __reduce__(self):
+        return eval, ('1 + 1', )
+
+
+def _config_object():
+    from mmengine.config import Config
+    return Config(dict(a=1))          # a class outside the allow-list
+
+
+@pytest.mark.parametrize('make_payload, refused', [
+    (_RunsACommand, r'the global posix\.system \(module posix is blocked'),
+    (_Evaluates, r'the global eval,'),
+    (_config_object, r'the global mmengine\.config\.config\.Config,'),
+], ids=['blocked-module', 'builtin', 'class'])
+def test_refusal_names_the_global_in_torch_2_14_wording(tmp_path, make_payload, refused):
+    path = str(tmp_path / 'crafted.pth')
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'x': make_payload()}, path)
+    with pytest.raises(UnsafeCheckpointError) as error:
+        safe_load(path)
+    message = str(error.value)
+    assert re.search(refused, message), message
+    assert 'crafted.pth' in message and "not in mmdiverse's allow-list" in message
+    assert 'weights_only' not in message and 'Unsupported operand' not in message
+
+
+def test_a_plain_pickle_file_is_named_as_such(tmp_path):
+    path = str(tmp_path / 'weights.pkl')
+    with open(path, 'wb') as f:
+        pickle.dump({'w': np.zeros(2)}, f, protocol=4)
+    with pytest.raises(UnsafeCheckpointError) as error:
+        safe_load(path)
+    message = str(error.value)
+    assert 'weights.pkl' in message and 'plain pickle stream (protocol 4)' in message
+    assert 'pickle.dump' in message and 'weights_only' not in message
+    # A legacy (non-zip) torch.save file with the default protocol still loads.
+    legacy = str(tmp_path / 'legacy.pth')
+    torch.save({'w': torch.ones(2)}, legacy, _use_new_zipfile_serialization=False)
+    assert torch.equal(safe_load(legacy)['w'], torch.ones(2))
+
+
+def test_an_empty_file_is_named(tmp_path):
+    path = tmp_path / 'epoch_3.pth'
+    path.write_bytes(b'')
+    with pytest.raises(EOFError, match=r'epoch_3\.pth is empty'):
+        safe_load(str(path))
