@@ -89,3 +89,59 @@ def test_cli_checks_converted_weights_against_a_config(tmp_path, capsys):
                      osp.join(REPO_ROOT, 'configs', 'demo', 'vit_tiny_shapes.py')]) == 0
     printed = capsys.readouterr().out
     assert 'backbone: 0 missing, 0 unused, 0 shape mismatches' in printed
+
+
+def _small_seg_config(tmp_path, num_classes=150):
+    """configs/seg/upernet_swin_l_ade20k.py at the widths of the small fork file."""
+    path = tmp_path / 'upernet_small.py'
+    path.write_text(
+        f"_base_ = [{osp.join(REPO_ROOT, 'configs', 'seg', 'upernet_swin_l_ade20k.py')!r}]\n"
+        "model = dict(\n"
+        "    backbone=dict(arch=dict(_delete_=True, embed_dims=16, depths=[2, 2, 2, 2],\n"
+        "                            num_heads=[1, 2, 2, 4]), window_size=4),\n"
+        f"    decode_head=dict(in_channels=[16, 32, 64, 128], channels=16,\n"
+        f"                     num_classes={num_classes}),\n"
+        f"    auxiliary_head=dict(in_channels=64, channels=8, num_classes={num_classes}))\n")
+    return str(path)
+
+
+def _fork_file(tmp_path, num_classes=150, extra=None):
+    from tests.test_checkpoint.fork_layouts import fork_upernet_swin, mmcv1_checkpoint
+    sd = fork_upernet_swin(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window=4,
+                           num_classes=num_classes, channels=16, aux_channels=8)
+    sd.update(extra or {})
+    src = str(tmp_path / 'upernet_swin_fork.pth')
+    torch.save(mmcv1_checkpoint(sd), src)   # as mmcv 1.x's runner saved it
+    return src, sd
+
+
+def test_cli_converts_the_fork_upernet_release_for_our_seg_config(tmp_path, capsys):
+    src, fork = _fork_file(tmp_path)
+    dst = str(tmp_path / 'converted.pth')
+    cli = load_cli()
+    assert cli.main([src, dst, '--check-config', _small_seg_config(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert f'mmseg0-swin -> mmseg: {len(fork)} mapped, 0 added, 0 dropped, ' \
+           '0 could not be mapped' in printed
+    assert 'model: 0 missing, 0 unused, 0 shape mismatches' in printed
+    assert 'fit' in printed and 'key for key' in printed
+    out = safe_load(dst)
+    assert set(out) == {'state_dict', 'meta'}      # no optimizer state
+    assert out['meta']['mmdiverse']['converted_from'] == 'mmseg0-swin'
+    assert 'backbone.stages.3.blocks.1.attn.w_msa.qkv.weight' in out['state_dict']
+    assert torch.equal(out['state_dict']['decode_head.conv_seg.weight'],
+                       fork['decode_head.conv_seg.weight'])
+
+
+def test_cli_fails_on_an_unmappable_key_and_on_a_class_count_mismatch(tmp_path, capsys):
+    cli = load_cli()
+    src, _ = _fork_file(tmp_path, extra={'decode_head.se_block.fc.weight': torch.zeros(2, 2)})
+    assert cli.main([src, str(tmp_path / 'a.pth')]) == 1
+    assert 'could not map:\n  decode_head.se_block.fc.weight' in capsys.readouterr().out
+    # The fork's Cityscapes config has 20 classes; our config 19.
+    src, _ = _fork_file(tmp_path, num_classes=20)
+    assert cli.main([src, str(tmp_path / 'b.pth'), '--check-config',
+                     _small_seg_config(tmp_path, num_classes=19)]) == 1
+    printed = capsys.readouterr().out
+    assert 'shape: decode_head.conv_seg.weight: file (20, 16, 1, 1) vs model (19, 16, 1, 1)' \
+        in printed

@@ -31,12 +31,13 @@ from typing import Mapping, Tuple
 import torch
 
 from ..read import strip_prefix
-from . import mmpretrain_zoo, swin_official, timm_swin, timm_vit
+from . import mmpretrain_zoo, mmseg0_swin, swin_official, timm_swin, timm_vit
 from .common import ConversionReport, Rule, StateDict
 
 #: Detection order matters: the segmentation layout first (its backbone keys
 #: also start with ``backbone.``), then mmpretrain keys, the most specific.
 FORMATS = OrderedDict([
+    (mmseg0_swin.NAME, mmseg0_swin),
     (mmpretrain_zoo.NAME, mmpretrain_zoo),
     (swin_official.NAME, swin_official),
     (timm_swin.NAME, timm_swin),
@@ -102,7 +103,11 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], src: str = 'auto'
     if pivot_of(dst) != pivot:
         raise ValueError(f'cannot convert {src} (a {pivot} layout) to {dst} '
                          f'(a {pivot_of(dst)} layout)')
-    out, report = getattr(FORMATS[src], f'to_{pivot}')(state_dict)
+    if src in FORMATS:
+        out, report = getattr(FORMATS[src], f'to_{pivot}')(state_dict)
+    else:  # the pivot layout itself
+        out = OrderedDict(state_dict)
+        report = ConversionReport(src, pivot, mapped=[(k, k, '') for k in state_dict])
     if dst == pivot:
         return out, report
     out, second = getattr(FORMATS[dst], f'from_{pivot}')(out)
@@ -111,6 +116,6 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], src: str = 'auto'
 
 __all__ = [
     'ALIASES', 'FORMATS', 'PIVOTS', 'ConversionReport', 'Rule', 'canonical_format',
-    'convert_state_dict', 'detect_format', 'mmpretrain_zoo', 'pivot_of',
+    'convert_state_dict', 'detect_format', 'mmpretrain_zoo', 'mmseg0_swin', 'pivot_of',
     'swin_official', 'timm_swin', 'timm_vit'
 ]
