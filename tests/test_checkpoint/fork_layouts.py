@@ -104,3 +104,27 @@ def mmcv1_checkpoint(state_dict, classes=('wall', 'building')):
                      'config': "model = dict(type='EncoderDecoder')"},
             'state_dict': state_dict,
             'optimizer': {'state': {}, 'param_groups': [{'lr': 6e-05, 'params': [0]}]}}
+
+
+def microsoft_swin_classifier(embed_dim, depths, num_heads, window, img_size, num_classes,
+                              device='cpu', seed=0, patch=4):
+    """A Microsoft Swin ImageNet classifier (the fork's Swin-L release layout):
+    the blocks as in :func:`fork_swin_backbone`, an ``attn_mask`` buffer in each
+    shifted block of a stage larger than the window, the final ``norm`` and
+    the ``head`` Linear."""
+    gen = torch.Generator().manual_seed(seed) if device != 'meta' else None
+    sd = fork_swin_backbone(OrderedDict(), embed_dim, depths, num_heads, window, device, gen,
+                            prefix='', patch=patch, out_norms=False)
+    for s, depth in enumerate(depths):
+        side = img_size // patch // 2**s
+        if side <= window:              # no shift, no mask (Microsoft's rule)
+            continue
+        for b in range(1, depth, 2):
+            sd[f'layers.{s}.blocks.{b}.attn_mask'] = _tensor(
+                ((side // window)**2, window**2, window**2), device, gen=gen)
+    width = embed_dim * 2**(len(depths) - 1)
+    sd['norm.weight'], sd['norm.bias'] = (_tensor((width, ), device, gen=gen),
+                                          _tensor((width, ), device, gen=gen))
+    sd['head.weight'] = _tensor((num_classes, width), device, gen=gen)
+    sd['head.bias'] = _tensor((num_classes, ), device, gen=gen)
+    return sd

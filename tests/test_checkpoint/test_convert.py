@@ -296,3 +296,29 @@ def test_published_22k_layouts_fit_our_full_size_backbones(name, backbone):
     expected = {f'backbone.{k}': tuple(v.shape) for k, v in model.state_dict().items()}
     got = {k: tuple(v.shape) for k, v in converted.items() if k.startswith('backbone.')}
     assert got == expected
+
+
+def test_fork_swin_l_imagenet_release_fits_the_swin_l_config():
+    """The fork's Swin-L ImageNet checkpoint (Microsoft layout, window 12 at
+    384, 1000 classes): nothing unmapped, the shifted-window masks dropped,
+    and backbone + head fit configs/pretrain/swin_l_diverse.py key for key."""
+    import os.path as osp
+
+    from mmengine.config import Config
+
+    from mmdiverse.apis import build_model
+    from tests.conftest import REPO_ROOT
+    from tests.test_checkpoint.fork_layouts import SWIN_L, microsoft_swin_classifier
+    sd = microsoft_swin_classifier(**SWIN_L, img_size=384, num_classes=1000, device='meta')
+    assert detect_format(sd) == 'swin-official'
+    converted, report = convert_state_dict(sd)
+    assert not report.unmapped
+    masks = [k for k in sd if k.endswith('attn_mask')]
+    assert len(masks) == 1 + 1 + 9 and sorted(k for k, _ in report.dropped) == sorted(masks)
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain', 'swin_l_diverse.py'))
+    cfg.model.backbone.pop('init_cfg', None)
+    with skip_random_init():
+        model = build_model(cfg)
+    expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()
+                if k.startswith(('backbone.', 'head.'))}
+    assert {k: (tuple(v.shape), v.dtype) for k, v in converted.items()} == expected
