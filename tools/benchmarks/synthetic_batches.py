@@ -74,6 +74,12 @@ class SyntheticBatches:
         self.batch_size = int(batch_size or cfg.train_dataloader.batch_size)
         self.num_classes, head_key = num_classes_of(cfg.model)
         self.segmentation = head_key == 'decode_head'
+        if self.segmentation and self.batch_size < 2:
+            # UperNet's pyramid pooling normalises 1x1 pooled maps: BatchNorm in
+            # training needs more than one value per channel.
+            raise ValueError(f'{cfg.filename}: a segmentation training step needs a batch '
+                             f'of at least 2 images (BatchNorm), got --batch-size '
+                             f'{self.batch_size}')
         collate_cfg = cfg.train_dataloader.get('collate_fn') or dict(type='pseudo_collate')
         self.collate = FUNCTIONS.get(collate_cfg['type'])
         if self.collate is None:
