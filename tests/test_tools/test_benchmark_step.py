@@ -98,3 +98,20 @@ def test_pairs_are_resolved_and_missing_defaults_skipped(capsys, tmp_path):
         tool.resolve_pairs([f'{tmp_path}/a.py,{tmp_path}/b.py'])
     with pytest.raises(SystemExit, match='DIVERSE.py,BASELINE.py'):
         tool.resolve_pairs(['not_a_pair'])
+
+
+def test_synthetic_batches_follow_the_config():
+    from mmengine.config import Config
+    load_tool()  # puts tools/benchmarks on sys.path
+    from synthetic_batches import SyntheticBatches, config_img_size
+    seg = Config.fromfile(osp.join(REPO_ROOT, 'configs/seg/upernet_swin_l_ade20k.py'))
+    cls = Config.fromfile(osp.join(REPO_ROOT, 'configs/pretrain/swin_l_baseline.py'))
+    assert config_img_size(seg) == (512, 512) and config_img_size(cls) == (384, 384)
+    batch = SyntheticBatches(seg, None, batch_size=2, img_size=(32, 48)).next()
+    label = batch['data_samples'][1].gt_sem_seg.data
+    assert batch['inputs'][0].shape == (3, 32, 48) and label.shape == (1, 32, 48)
+    assert set(label.unique().tolist()) <= set(range(150)) | {255}
+    batch = SyntheticBatches(cls, None, batch_size=3, img_size=(16, )).next()
+    assert [s.gt_label.item() < 1000 for s in batch['data_samples']] == [True] * 3
+    with pytest.raises(ValueError, match='at least 2 images'):
+        SyntheticBatches(seg, None, batch_size=1)
