@@ -59,7 +59,8 @@ def describe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any
     stages = count_indices(keys, r'backbone\.stages\.(\d+)\.')
     if stages:
         from mmpretrain.models.backbones import SwinTransformer
-        depths = [count_indices(keys, rf'backbone\.stages\.{s}\.blocks\.(\d+)\.') for s in range(stages)]
+        depths = [count_indices(keys, rf'backbone\.stages\.{s}\.blocks\.(\d+)\.')
+                  for s in range(stages)]
         tables = [state_dict.get(f'backbone.stages.{s}.blocks.0.attn.w_msa.'
                                  'relative_position_bias_table') for s in range(stages)]
         heads = [int(t.shape[1]) if t is not None else None for t in tables]

@@ -7,19 +7,16 @@ mmseg 1.x segmentors (``backbone.*`` with an mmpretrain backbone,
 ``decode_head.*``, ``auxiliary_head.*``). One module per source layout, each
 with ``detect``, ``to_<pivot>`` and ``from_<pivot>``:
 
-===================  ========  ===============================================
-format               pivot     files
-===================  ========  ===============================================
-``mmseg0-swin``      mmseg     mmseg 0.x ``EncoderDecoder`` with a Microsoft
-                               Swin backbone (the Patch-Diversification fork's
-                               UperNet ADE20K / Cityscapes releases)
-``mmpretrain``       mmpretrain  mmpretrain / mmcls model zoo, this project's
-                               checkpoints
-``swin-official``    mmpretrain  Microsoft Swin (``swin_large_patch4_window12_384_22k.pth``,
-                               the fork's Swin-L ImageNet release)
-``timm-swin``        mmpretrain  timm >= 0.9 ``swin_*`` state dicts
-``timm-vit``         mmpretrain  timm ``vit_*`` / ``deit_*`` (also distilled)
-===================  ========  ===============================================
+* ``mmseg0-swin`` (pivot mmseg): mmseg 0.x ``EncoderDecoder`` with a
+  Microsoft Swin backbone (the Patch-Diversification fork's UperNet ADE20K /
+  Cityscapes releases);
+* ``mmpretrain`` (pivot mmpretrain): mmpretrain / mmcls model zoo and this
+  project's checkpoints;
+* ``swin-official`` (mmpretrain): Microsoft Swin
+  (``swin_large_patch4_window12_384_22k.pth``, the fork's Swin-L ImageNet
+  release);
+* ``timm-swin`` (mmpretrain): timm >= 0.9 ``swin_*`` state dicts;
+* ``timm-vit`` (mmpretrain): timm ``vit_*`` / ``deit_*`` (also distilled).
 
 Formats with the same pivot convert into each other through it. This package
 works on state dicts only; files are read by :mod:`..read` and written by
