@@ -70,7 +70,8 @@ def test_cpu_segmentation_pair_prints_finite_figures(capsys):
     tool = load_tool()
     rows, failed = tool.main([
         '--device', 'cpu', '--batch-size', '2', '--iters', '2', '--warmup', '1',
-        '--pairs', 'upernet_swin_l', '--img-size', '64', '--cfg-options',
+        '--pairs', 'upernet_swin_l', 'upernet_swin_l_transfer', '--img-size', '64',
+        '--cfg-options',
         'model.backbone.arch._delete_=True', 'model.backbone.arch.embed_dims=16',
         'model.backbone.arch.depths=[1,1,1,1]',
         'model.backbone.arch.num_heads=[1,1,2,2]', 'model.backbone.window_size=4',
@@ -78,20 +79,31 @@ def test_cpu_segmentation_pair_prints_finite_figures(capsys):
         'model.decode_head.in_channels=[16,32,64,128]', 'model.decode_head.channels=16',
         'model.auxiliary_head.in_channels=64', 'model.auxiliary_head.channels=16'])
     printed = capsys.readouterr().out
-    assert failed == []
+    assert failed == [] and [r['pair'] for r in rows] == ['upernet_swin_l',
+                                                          'upernet_swin_l_transfer']
     check_row(rows[0], batch=2, size=64, mix=False)
-    assert '| upernet_swin_l' in printed
+    assert '| upernet_swin_l ' in printed and '| upernet_swin_l_transfer' in printed
     assert 'decode.loss_ce' in rows[0]['baseline']['losses']
+    assert (rows[0]['diverse_model'], rows[0]['baseline_model']) == (
+        'DiverseEncoderDecoder', 'TransferEncoderDecoder')
+    # regularizers off on both sides: ours against mmseg's own EncoderDecoder
+    transfer = rows[1]
+    assert (transfer['diverse_model'], transfer['baseline_model']) == (
+        'TransferEncoderDecoder', 'EncoderDecoder')
+    for side in ('diverse', 'baseline'):
+        assert transfer[side]['non_finite'] == [] and transfer[side]['img_per_s'] > 0
+        assert not set(TERMS) & set(transfer[side]['losses'])
 
 
 def test_pairs_are_resolved_and_missing_defaults_skipped(capsys, tmp_path):
     tool = load_tool()
     pairs = tool.resolve_pairs(list(tool.DEFAULT_PAIRS))
     names = [p[0] for p in pairs]
-    assert names[:3] == ['deit_s24', 'swin_l', 'upernet_swin_l']
+    assert names[:4] == ['deit_s24', 'swin_l', 'upernet_swin_l', 'upernet_swin_l_transfer']
+    assert pairs[3][3] is tool.stock_encoder_decoder
     printed = capsys.readouterr().out
-    for name, files in tool.DEFAULT_PAIRS.items():
-        present = all(osp.isfile(osp.join(REPO_ROOT, f)) for f in files)
+    for name, (diverse, baseline, *_) in tool.DEFAULT_PAIRS.items():
+        present = all(osp.isfile(osp.join(REPO_ROOT, f)) for f in (diverse, baseline))
         assert (name in names) == present
         assert (f'skipping pair {name}' in printed) == (not present)
     with pytest.raises(SystemExit, match='config file not found'):

@@ -56,12 +56,23 @@ for _path in (REPO_ROOT, HERE):
 
 from synthetic_batches import SyntheticBatches  # noqa: E402
 
-#: name -> (diverse config, baseline config), relative to the repository.
+def stock_encoder_decoder(cfg):
+    """mmseg's own ``EncoderDecoder`` in place of ``TransferEncoderDecoder``
+    (same backbone, heads and recipe): what the transfer path costs."""
+    cfg.model.type = 'EncoderDecoder'
+    cfg.model.pop('backbone_transfer', None)
+
+
+#: name -> (diverse config, baseline config[, edit of the baseline config]),
+#: paths relative to the repository.
 DEFAULT_PAIRS = {
     'deit_s24': ('configs/pretrain/deit_s24_diverse.py', 'configs/pretrain/deit_s24_baseline.py'),
     'swin_l': ('configs/pretrain/swin_l_diverse.py', 'configs/pretrain/swin_l_baseline.py'),
     'upernet_swin_l': ('configs/seg/upernet_swin_l_ade20k_diverse_ft.py',
                        'configs/seg/upernet_swin_l_ade20k.py'),
+    # regularizers off: our TransferEncoderDecoder against mmseg's EncoderDecoder
+    'upernet_swin_l_transfer': ('configs/seg/upernet_swin_l_ade20k.py',
+                                'configs/seg/upernet_swin_l_ade20k.py', stock_encoder_decoder),
     'diverse_vit_deit_s12': ('configs/pretrain/diverse_vit/deit_s12.py',
                              'configs/pretrain/diverse_vit/deit_s12_baseline.py'),
     'diverse_vit_deit_s24': ('configs/pretrain/diverse_vit/deit_s24.py',
@@ -100,18 +111,19 @@ def parse_args(argv=None):
 
 
 def resolve_pairs(entries):
-    """``[(name, diverse, baseline)]``; missing default pairs are skipped
-    with a note, a missing explicit file is an error."""
+    """``[(name, diverse, baseline, baseline_edit)]``; missing default pairs
+    are skipped with a note, a missing explicit file is an error."""
     pairs = []
     for entry in entries:
         if entry in DEFAULT_PAIRS:
-            diverse, baseline = (osp.join(REPO_ROOT, p) for p in DEFAULT_PAIRS[entry])
+            diverse, baseline, *edit = DEFAULT_PAIRS[entry]
+            diverse, baseline = osp.join(REPO_ROOT, diverse), osp.join(REPO_ROOT, baseline)
             missing = [p for p in (diverse, baseline) if not osp.isfile(p)]
             if missing:
                 print(f'note: skipping pair {entry}: '
                       f'{", ".join(osp.relpath(p, REPO_ROOT) for p in missing)} not found')
                 continue
-            pairs.append((entry, diverse, baseline))
+            pairs.append((entry, diverse, baseline, edit[0] if edit else None))
             continue
         parts = entry.split(',')
         if len(parts) != 2:
@@ -121,7 +133,7 @@ def resolve_pairs(entries):
             if not osp.isfile(path):
                 raise SystemExit(f'--pairs {entry!r}: config file not found: {path}')
         name = osp.splitext(osp.basename(parts[0]))[0]
-        pairs.append((name, parts[0], parts[1]))
+        pairs.append((name, parts[0], parts[1], None))
     return pairs
 
 
@@ -139,7 +151,7 @@ def parse_cfg_options(options):
 class StepRunner:
     """One config's model, optim wrapper and synthetic batches on a device."""
 
-    def __init__(self, config, args, cfg_options):
+    def __init__(self, config, args, cfg_options, edit=None):
         from mmengine.config import Config
         from mmengine.optim import build_optim_wrapper
 
@@ -148,6 +160,8 @@ class StepRunner:
         cfg = Config.fromfile(config)
         if cfg_options:
             cfg.merge_from_dict(cfg_options)
+        if edit is not None:
+            edit(cfg)
         self.device = torch.device(args.device)
         self.autocast = contextlib.nullcontext
         optim_cfg = cfg.optim_wrapper.copy()
@@ -249,11 +263,11 @@ class PeakMemory:
         return False
 
 
-def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options):
+def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options, baseline_edit=None):
     """Warm up both, alternate timed steps; the pair's figures."""
     torch.manual_seed(args.seed)
     runners = dict(diverse=StepRunner(diverse_cfg, args, cfg_options),
-                   baseline=StepRunner(baseline_cfg, args, cfg_options))
+                   baseline=StepRunner(baseline_cfg, args, cfg_options, baseline_edit))
     for _ in range(args.warmup):
         for runner in runners.values():
             runner.step(timed=False)
@@ -270,6 +284,7 @@ def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options):
                warmup=args.warmup, throughput_ratio=statistics.median(ratios),
                ratios=ratios)
     for key, runner in runners.items():
+        row[f'{key}_model'] = type(runner.model).__name__
         median_s = statistics.median(runner.step_s)
         losses = runner.loss_values()
         row[key] = dict(
@@ -317,9 +332,9 @@ def main(argv=None):
     print(f'device: {device}; torch {torch.__version__}; amp: {args.amp or "fp32"}; '
           f'{args.warmup} warm-up steps, {args.iters} alternated rounds')
     rows, failed = [], []
-    for name, diverse, baseline in pairs:
+    for name, diverse, baseline, edit in pairs:
         try:
-            rows.append(benchmark_pair(name, diverse, baseline, args, cfg_options))
+            rows.append(benchmark_pair(name, diverse, baseline, args, cfg_options, edit))
         except torch.cuda.OutOfMemoryError as error:
             # One pair too large for the device: report it, measure the others.
             print(f'note: pair {name} ran out of GPU memory ({str(error).splitlines()[0]}); '
