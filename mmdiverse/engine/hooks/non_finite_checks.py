@@ -34,6 +34,20 @@ def is_finite(value) -> bool:
     return math.isfinite(float(value))
 
 
+def all_finite(values: Sequence) -> bool:
+    """Whether every tensor or number in ``values`` is finite, with one host read
+    for all the tensors (one device sync per call instead of one per tensor)."""
+    tensors = [v.detach().float() for v in values if isinstance(v, torch.Tensor)]
+    numbers = [v for v in values if not isinstance(v, torch.Tensor)]
+    if not all(math.isfinite(float(v)) for v in numbers):
+        return False
+    if not tensors:
+        return True
+    if all(t.dim() == 0 for t in tensors):
+        return bool(torch.isfinite(torch.stack(tensors)).all())
+    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
+
+
 def any_rank(flag: bool) -> bool:
     """True on every rank if ``flag`` is True on any rank (a no-op when not distributed)."""
     if not is_distributed():

@@ -9,7 +9,7 @@ from mmpretrain.utils import get_ori_model
 
 from .non_finite_checks import (NonFiniteCheckpointError, NonFiniteError,
                                 NonFiniteGradientError, NonFiniteLossError, any_rank,
-                                describe_gradients, describe_loss_terms, is_finite,
+                                all_finite, describe_gradients, describe_loss_terms, is_finite,
                                 non_finite_buffers, non_finite_gradients, non_finite_tensors)
 
 __all__ = ['NonFiniteLossHook', 'NonFiniteError', 'NonFiniteLossError',
@@ -99,10 +99,13 @@ class NonFiniteLossHook(Hook):
 
         def checked_parse_losses(losses):
             total, log_vars = parse_losses(losses)
-            bad = {name: value for name, value in log_vars.items()
-                   if name != 'loss' and not is_finite(value)}
-            if not is_finite(total):
-                bad['loss (total)'] = total
+            # One host read for all terms; the per-term look-up runs only when one is bad.
+            bad = {}
+            if not all_finite([total, *log_vars.values()]):
+                bad = {name: value for name, value in log_vars.items()
+                       if name != 'loss' and not is_finite(value)}
+                if not is_finite(total):
+                    bad['loss (total)'] = total
             if any_rank(bool(bad)):
                 hook._skip_or_raise(runner, NonFiniteLossError,
                                     f'Non-finite loss {hook._where(runner)}: '
