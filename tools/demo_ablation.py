@@ -157,18 +157,18 @@ def gradient_shares(runs: Dict[str, dict], cls_root: str, seed: int) -> Dict[str
 
 
 EXPLANATION = """\
-Why the attention and weight levels barely move in the main demo:
+Reading the table (what the code does):
 
 * **Coefficients.** The diverse demo uses the paper's coefficients: `attn_div` 1e-4 and
   `weight_cond` 5e-4, next to 0.5 / 0.5 / 1 for the patch terms. AdamW scales each
   weight's update by its whole gradient, so what a term can change is set by its gradient
   next to the classification loss's on the same weights: the column "gradient vs cls"
-  (measured on the trained baseline backbone, one batch). At the paper's coefficients the
-  attention and weight terms have a small fraction of the classification gradient; what
-  the attention and weight measures do in the diverse run is then a side effect of the
-  patch terms and of the recipe (the diverse run also mixes with PatchCutMix, the
-  baseline with CutMix). `clip_grad` (max norm 5) also bounds a large term: it rescales
-  the whole gradient, the classification part included.
+  (measured on the trained baseline backbone, one batch). A term with a small fraction of
+  the classification gradient cannot move its measure, and what the attention and weight
+  measures do in the diverse run can then be a side effect of the patch terms and of the
+  recipe (the diverse run also mixes with PatchCutMix, the baseline with CutMix).
+  `clip_grad` (max norm 5) also bounds a large term: it rescales the whole gradient,
+  the classification part included.
 * **Block measured vs block regularized.** `attn_div` reads only block 0
   (`tap.attn_layers=(0,)`); the head-similarity curve of the plot shows every block, and
   only block 0 is a fair test of the term. `weight_cond` covers every block's q, k, v.
