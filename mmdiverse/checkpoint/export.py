@@ -40,7 +40,7 @@ import torch
 
 from .atomic_writes import atomic_write
 from .convert import ConversionReport, convert_state_dict, mmpretrain_zoo
-from .metadata import (META_KEY, TERMS, describe_backbone, describe_state_dict, meta_from_cfg,
+from .metadata import (META_KEY, describe_backbone, describe_state_dict, meta_from_cfg,
                        regularizers_from_cfg)
 from .read import checkpoint_meta, extract_state_dict, read_checkpoint
 
@@ -149,7 +149,7 @@ def convert_checkpoint(src_path: str, dst_path: str, src: str = 'auto', dst: str
 
 
 __all__ = [
-    'META_KEY', 'TERMS', 'container_for', 'convert_checkpoint', 'describe_backbone',
+    'META_KEY', 'container_for', 'convert_checkpoint', 'describe_backbone',
     'describe_state_dict', 'export_backbone', 'meta_from_cfg', 'regularizers_from_cfg',
     'save_checkpoint_file'
 ]

@@ -16,12 +16,9 @@ import torch
 from .convert.common import count_indices
 from .read import META_KEY
 
-#: The diversity terms, in the order of ``mmdiverse.models`` (its own
-#: ``TERMS``; tests/test_checkpoint/test_metadata.py checks they agree). A copy,
-#: not an import: the checkpoint package is imported by ``mmdiverse.models``
-#: (the segmentors load backbones through it) and before the mmcv stand-in of
-#: :mod:`mmdiverse.compat` is installed, so it must not import the models.
-TERMS = ('patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond')
+#: Keys of ``model.diversity`` that configure something other than a term
+#: (mmdiverse.models.diversity.DiversityRegularizer refuses any other non-term key).
+NON_TERM_KEYS = ('tap', )
 
 
 def _arch_name(zoo: Mapping[str, dict], settings: Mapping[str, Any]) -> Optional[str]:
@@ -127,20 +124,33 @@ def describe_backbone(backbone: torch.nn.Module, arch: Any = None) -> Dict[str, 
 def regularizers_from_cfg(model_cfg: Optional[Mapping]) -> Tuple[List[str], Dict[str, float]]:
     """Active diversity terms of a model config and their loss weights.
 
-    A term counts as on when it is configured with a non-zero
-    ``loss_weight`` (a missing ``loss_weight`` means the loss default, 1).
+    A term is a ``model.diversity`` entry holding a loss config (a dict with a
+    ``type``) or a built loss module; it counts as on when its ``loss_weight``
+    is non-zero (a missing ``loss_weight`` means the loss default, 1). The term
+    names come from the config itself, so this module needs no copy of the
+    models' term table (the checkpoint package must not import the models,
+    which import it).
+
+    Returns:
+        tuple[list[str], dict[str, float]]: The active terms (sorted by name,
+        so the metadata does not depend on how the config text orders them)
+        and their weights.
     """
     diversity = (model_cfg or {}).get('diversity') or {}
     terms, weights = [], {}
-    for term in TERMS:
-        cfg = diversity.get(term)
-        if not cfg:
+    for term, cfg in diversity.items():
+        if term in NON_TERM_KEYS:
             continue
-        weight = float(cfg.get('loss_weight', 1.0)) if isinstance(cfg, Mapping) else 1.0
+        if isinstance(cfg, Mapping) and 'type' in cfg:
+            weight = float(cfg.get('loss_weight', 1.0))
+        elif isinstance(cfg, torch.nn.Module):
+            weight = float(getattr(cfg, 'loss_weight', 1.0))
+        else:
+            continue  # an option such as patch_label_smooth
         if weight != 0:
             terms.append(term)
             weights[term] = weight
-    return terms, weights
+    return sorted(terms), weights
 
 
 def meta_from_cfg(cfg, state_dict: Optional[Mapping] = None) -> Dict[str, Any]:
@@ -165,6 +175,6 @@ def meta_from_cfg(cfg, state_dict: Optional[Mapping] = None) -> Dict[str, Any]:
 
 
 __all__ = [
-    'META_KEY', 'TERMS', 'describe_backbone', 'describe_state_dict', 'meta_from_cfg',
+    'META_KEY', 'describe_backbone', 'describe_state_dict', 'meta_from_cfg',
     'regularizers_from_cfg'
 ]

@@ -10,7 +10,7 @@ from mmdiverse.checkpoint import (describe_state_dict, export_backbone, regulari
 from tests.conftest import REPO_ROOT
 
 PRETRAIN = osp.join(REPO_ROOT, 'configs', 'pretrain')
-ALL_TERMS = ['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond']
+ALL_TERMS = sorted(['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond'])
 
 
 def build(cfg):

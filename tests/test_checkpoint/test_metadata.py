@@ -1,18 +1,28 @@
 """Transfer metadata (mmdiverse.checkpoint.metadata)."""
-from mmdiverse.checkpoint.metadata import TERMS, regularizers_from_cfg
+import torch
 
-
-def test_term_list_is_the_models_own():
-    """metadata keeps a copy (the checkpoint package must not import the
-    models, which import it); it must not drift from the one term table."""
-    from mmdiverse.models.diversity import TERMS as MODEL_TERMS
-    assert TERMS == tuple(MODEL_TERMS)
+from mmdiverse.checkpoint.metadata import regularizers_from_cfg
+from mmdiverse.models.diversity import TERMS
 
 
 def test_regularizers_from_cfg_reads_every_term_of_the_table():
     diversity = {term: dict(type='AnyLoss', loss_weight=0.1 * (i + 1))
                  for i, term in enumerate(reversed(TERMS))}
     diversity['patch_cos'] = dict(type='PatchCosineLoss', loss_weight=0)    # off
+    diversity['tap'] = dict(type='ViTTap', attn_layers=(0, ))               # not a term
+    diversity['patch_label_smooth'] = 0.1                                   # an option
     terms, weights = regularizers_from_cfg(dict(diversity=diversity))
-    assert terms == [t for t in TERMS if t != 'patch_cos']
+    assert terms == sorted(t for t in TERMS if t != 'patch_cos')
     assert weights['weight_cond'] == 0.1
+
+
+def test_regularizers_from_cfg_reads_built_loss_modules():
+    loss = torch.nn.Module()
+    loss.loss_weight = 0.5
+    terms, weights = regularizers_from_cfg(dict(diversity=dict(patch_cos=loss)))
+    assert terms == ['patch_cos'] and weights == {'patch_cos': 0.5}
+
+
+def test_no_diversity_means_no_terms():
+    assert regularizers_from_cfg(dict(type='ImageClassifier')) == ([], {})
+    assert regularizers_from_cfg(None) == ([], {})
