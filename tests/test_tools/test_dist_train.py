@@ -14,7 +14,7 @@ from mmdiverse.checkpoint import safe_load
 from tests.conftest import REPO_ROOT, data_root_options
 
 DEMO = osp.join(REPO_ROOT, 'configs', 'demo', 'vit_tiny_shapes_diverse.py')
-ALL_TERMS = ['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond']
+ALL_TERMS = sorted(['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond'])  # as the metadata lists them
 
 
 def free_port():
