@@ -206,8 +206,11 @@ def check_previous_run(cfg: Config, overwrite: bool = False) -> None:
     marker = osp.join(cfg.work_dir, 'last_checkpoint')
     if cfg.get('resume') or overwrite or not osp.isfile(marker):
         return
-    with open(marker) as f:
-        last = f.read().strip()
+    from mmdiverse.compat import LastCheckpointError, read_last_checkpoint
+    try:
+        last = read_last_checkpoint(cfg.work_dir)
+    except LastCheckpointError as error:
+        last = f'unknown: {error}'
     raise FileExistsError(
         f'work_dir {cfg.work_dir!r} holds the checkpoints of a previous run (last: {last}). '
         'Pass --resume to continue it, --work-dir DIR to start a separate run, or '

@@ -48,9 +48,14 @@ def test_a_fresh_start_over_a_previous_run_is_refused_unless_asked(tmp_path):
     from mmdiverse.apis import check_previous_run
     cfg = Config(dict(work_dir=str(tmp_path)))
     check_previous_run(cfg)                                   # nothing there yet
+    (tmp_path / 'epoch_7.pth').write_bytes(b'weights')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_7.pth'))
     with pytest.raises(FileExistsError, match=r'previous run \(last: .*epoch_7\.pth\)\. '
                                               r'Pass --resume'):
+        check_previous_run(cfg)
+    (tmp_path / 'last_checkpoint').write_text('')            # emptied by a killed writer
+    with pytest.raises(FileExistsError, match=r'previous run \(last: unknown: .*last_checkpoint '
+                                              r'is empty'):
         check_previous_run(cfg)
     check_previous_run(cfg, overwrite=True)
     cfg.resume = True
