@@ -1,5 +1,5 @@
 # The demo ViT of vit_tiny_shapes.py with all five regularizers on, at the
-# Diverse-ViT coefficients for DeiT-S (docs/fidelity.md, "Diverse-ViT DeiT-S"), and CutMix aligned
+# Diverse-ViT coefficients for DeiT-S (docs/fidelity.md), and CutMix aligned
 # to the 4x4-pixel patch grid so every patch token has its own mixing target.
 _base_ = './vit_tiny_shapes.py'
 
