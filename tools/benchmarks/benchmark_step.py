@@ -169,9 +169,16 @@ class StepRunner:
             optim_cfg['type'] = 'AmpOptimWrapper'
             optim_cfg['dtype'] = {'bf16': 'bfloat16', 'fp16': 'float16'}[args.amp]
             optim_cfg.setdefault('loss_scale', 'dynamic')
-        elif args.amp:
-            dtype = AMP_DTYPES[args.amp]
-            self.autocast = lambda: torch.autocast('cpu', dtype=dtype)
+        else:
+            if args.device == 'cpu' and optim_cfg.get('type') == 'AmpOptimWrapper':
+                # mmengine's AmpOptimWrapper needs a GPU (the Diverse-ViT configs
+                # train with AMP): plain steps, under CPU autocast if --amp is given.
+                optim_cfg['type'] = 'OptimWrapper'
+                for key in ('loss_scale', 'dtype', 'use_fsdp'):
+                    optim_cfg.pop(key, None)
+            if args.amp:
+                dtype = AMP_DTYPES[args.amp]
+                self.autocast = lambda: torch.autocast('cpu', dtype=dtype)
         self.model = build_model(cfg).to(self.device)
         self.model.train()
         self.optim_wrapper = build_optim_wrapper(self.model, optim_cfg)
