@@ -1,11 +1,9 @@
 """BaseTap: the capture contract every tap follows."""
-import collections
-import contextlib
-
 import pytest
 import torch
 
 from mmdiverse.models.taps import build_tap
+from tests.host_reads import counting_host_reads
 from tests.test_models.test_taps.tiny_backbones import (images,
                                                         no_hooks_left,
                                                         timm_resnet18,
@@ -86,37 +84,6 @@ def test_repr_names_the_layers():
     tap = build_tap(tiny_vit(), first_layer=1, attn_layers=(0, ))
     assert repr(tap) == ("ViTTap(backbone=VisionTransformer, first_layer="
                          "'layers.1', attn_layers=['layers.0'])")
-
-
-# Python-level ways of reading a tensor value on the host (each one a device
-# synchronisation on a GPU).
-HOST_READS = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__int__',
-              '__float__', '__index__')
-
-
-@contextlib.contextmanager
-def counting_host_reads():
-    """Counts of :data:`HOST_READS` calls inside the context."""
-    counts = collections.Counter()
-    originals = {name: getattr(torch.Tensor, name) for name in HOST_READS}
-    had = {name: name in vars(torch.Tensor) for name in HOST_READS}
-
-    def counting(name):
-        def read(self, *args, **kwargs):
-            counts[name] += 1
-            return originals[name](self, *args, **kwargs)
-        return read
-
-    try:
-        for name in HOST_READS:
-            setattr(torch.Tensor, name, counting(name))
-        yield counts
-    finally:
-        for name in HOST_READS:
-            if had[name]:
-                setattr(torch.Tensor, name, originals[name])
-            else:
-                delattr(torch.Tensor, name)
 
 
 def test_the_counter_sees_host_reads():
