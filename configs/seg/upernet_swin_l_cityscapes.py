@@ -77,17 +77,9 @@ strict_loaders = dict(
     LoadImageFromFile=dict(type='CheckedLoadImageFromFile'),
     LoadAnnotations=dict(type='CheckedLoadAnnotations', num_classes=19))
 from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402
+from mmdiverse.datasets.tta_pipelines import multi_scale_flip_tta  # noqa: E402
 
-tta_pipeline = strict_pipeline([
-    dict(type='LoadImageFromFile', backend_args=None),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale=(int(tta_scale[0] * r), int(tta_scale[1] * r)),
-              keep_ratio=True) for r in img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        strict_pipeline([dict(type='LoadAnnotations')], strict_loaders),
-        [dict(type='PackSegInputs')]]),
-], strict_loaders)
+tta_pipeline = multi_scale_flip_tta(tta_scale, img_ratios, strict_loaders)
 
 # 8 GPUs x 1 image per GPU (the fork's samples_per_gpu=1)
 train_dataloader = dict(batch_size=1, dataset=dict(
