@@ -4,9 +4,12 @@ The weight-conditioning estimator of Diverse-ViT (Chen et al. 2022), used
 by :class:`~mmdiverse.models.losses.WeightConditionLoss` with
 ``estimator='fresh_rayleigh'`` (see docs/fidelity.md).
 """
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
+from torch.autograd.function import once_differentiable
+
+from .utils import compute_dtype
 
 
 def uniform_start_vectors(num: int,
@@ -30,7 +33,7 @@ def uniform_start_vectors(num: int,
     return vec.to(device=device, dtype=dtype)
 
 
-def rayleigh_extremes(weights: torch.Tensor,
+def rayleigh_extremes(weights: Sequence[torch.Tensor],
                       vectors: torch.Tensor) -> torch.Tensor:
     r"""Diverse-ViT's estimates of :math:`\sigma_{max}^2` and
     :math:`\sigma_{min}^2`, differentiable w.r.t. the weights.
@@ -52,40 +55,121 @@ def rayleigh_extremes(weights: torch.Tensor,
             y_2 = M x_2 - \lambda_{max} x_2
 
     (the right-hand forms are the same numbers without the cancellation).
-    Nothing is detached: autograd runs through both estimates, including
-    :math:`\lambda_{max}` inside the shift. Neither estimate has converged;
-    this is the penalty Diverse-ViT optimizes, not the exact spectrum (the
-    ``'persistent'`` estimator of ``WeightConditionLoss`` converges to it).
+    Nothing is detached: the gradient runs through both estimates,
+    including :math:`\lambda_{max}` inside the shift. Neither estimate has
+    converged; this is the penalty Diverse-ViT optimizes, not the exact
+    spectrum (the ``'persistent'`` estimator of ``WeightConditionLoss``
+    converges to it).
 
     ``M`` is never formed: only products of ``W`` and ``W^T`` with two
-    vectors, three batched products in all (``W [x_1, x_2]``, then
+    vectors, three batched products forward (``W [x_1, x_2]``, then
     ``W^T`` of that, then ``W [y_1, M x_2]``; :math:`W y_2 = W M x_2 -
-    \lambda_{max} W x_2`), ``O(G m n)`` each, batched over the ``G``
-    matrices with no Python loop and no host sync.
+    \lambda_{max} W x_2`) and two backward, ``O(G m n)`` each, batched over
+    the ``G`` matrices with no Python loop and no host sync. The weight
+    gradient, a sum of six outer products per matrix, is formed by one
+    batched product of rank 6 (see :class:`RayleighExtremes`).
 
     Args:
-        weights (Tensor): ``(G, m, n)`` stacked matrices (part of the
-            autograd graph).
+        weights (Sequence[Tensor]): ``G`` matrices ``(m, n)`` of one shape,
+            dtype and device (e.g. views of the ``qkv`` weights); they are
+            stacked in at least float32, and the gradients come back in
+            each one's dtype.
         vectors (Tensor): ``(G, 2, n)``, ``[:, 0] = x_1`` and
-            ``[:, 1] = x_2``, same dtype and device as ``weights``.
+            ``[:, 1] = x_2``, on the weights' device (cast to the compute
+            dtype).
 
     Returns:
         Tensor: ``(G, 2)``: ``[:, 0] = lambda_max``, ``[:, 1] = lambda_min``.
     """
-    if weights.dim() != 3 or vectors.shape != (weights.shape[0], 2,
-                                               weights.shape[2]):
-        raise ValueError('rayleigh_extremes expects weights (G, m, n) and '
-                         'vectors (G, 2, n), got '
-                         f'{tuple(weights.shape)} and {tuple(vectors.shape)}')
-    tiny = torch.finfo(weights.dtype).tiny  # only guards 0 / 0 (W = 0)
-    images = torch.bmm(weights, vectors.transpose(1, 2))  # W x, (G, m, 2)
-    gram = torch.bmm(images.transpose(1, 2), weights)  # (M x)^T, (G, 2, n)
-    y_max, m_x2 = gram[:, 0], gram[:, 1]
-    w_y = torch.bmm(weights, gram.transpose(1, 2))  # W [y_1, M x_2]
-    lam_max = (w_y[..., 0].pow(2).sum(-1) /
-               y_max.pow(2).sum(-1).clamp_min(tiny))  # (G,)
-    y_min = m_x2 - lam_max.unsqueeze(-1) * vectors[:, 1]
-    w_y_min = w_y[..., 1] - lam_max.unsqueeze(-1) * images[..., 1]
-    lam_min = (w_y_min.pow(2).sum(-1) /
-               y_min.pow(2).sum(-1).clamp_min(tiny))
-    return torch.stack((lam_max, lam_min), dim=-1)
+    weights = list(weights)
+    if not weights or len({tuple(w.shape) for w in weights}) != 1 or (
+            weights[0].dim() != 2 or vectors.shape != (len(weights), 2,
+                                                       weights[0].shape[1])):
+        raise ValueError(
+            'rayleigh_extremes expects G matrices (m, n) of one shape and '
+            'vectors (G, 2, n), got matrices '
+            f'{sorted({tuple(w.shape) for w in weights})} and vectors '
+            f'{tuple(vectors.shape)}')
+    return RayleighExtremes.apply(vectors, *weights)
+
+
+class RayleighExtremes(torch.autograd.Function):
+    r"""Forward and hand-written backward of :func:`rayleigh_extremes`.
+
+    Per matrix (rows of the batched tensors): ``a, b = W x_1, W x_2``,
+    ``y_1, z = W^T a, W^T b``, ``c, d = W y_1, W z``;
+    ``lambda_max = |c|^2 / |y_1|^2``, ``y_2 = z - lambda_max x_2``,
+    ``e = d - lambda_max b = W y_2``, ``lambda_min = |e|^2 / |y_2|^2``
+    (both denominators clamped at the dtype's ``tiny``, which only guards
+    ``W = 0``). Backward applies the chain rule to these steps: the vector
+    gradients ``g_c, g_d`` go back through ``W^T`` and ``g_y1, g_z``
+    through ``W`` (two products with two vectors), and
+
+    .. math::
+        \nabla_W = g_c y_1^T + g_d z^T + a\,g_{y_1}^T + b\,g_z^T
+            + g_a x_1^T + g_b x_2^T
+
+    is one ``(G, m, 6) @ (G, 6, n)`` product. Autograd through the same
+    steps writes three ``(G, m, n)`` outer products and sums them, and keeps
+    an in-graph stacked copy; here the stack is made once in forward and
+    saved. The result equals autograd's to rounding (tested against a
+    float64 reference).
+    """
+
+    @staticmethod
+    def forward(ctx, vectors, *weights):
+        stacked = torch.stack(weights)
+        stacked = stacked.to(compute_dtype(stacked))  # (G, m, n)
+        vectors = vectors.to(stacked.dtype)
+        tiny = torch.finfo(stacked.dtype).tiny
+        images = torch.bmm(stacked, vectors.transpose(1, 2))  # [a, b]
+        gram = torch.bmm(images.transpose(1, 2), stacked)  # [y_1, z]
+        w_y = torch.bmm(stacked, gram.transpose(1, 2))  # [c, d]
+        b, y_1, z, c, d = (images[..., 1], gram[:, 0], gram[:, 1],
+                           w_y[..., 0], w_y[..., 1])
+        norm_y1 = y_1.pow(2).sum(-1)
+        lam_max = c.pow(2).sum(-1) / norm_y1.clamp_min(tiny)
+        y_2 = z - lam_max.unsqueeze(-1) * vectors[:, 1]
+        e = d - lam_max.unsqueeze(-1) * b
+        norm_y2 = y_2.pow(2).sum(-1)
+        lam_min = e.pow(2).sum(-1) / norm_y2.clamp_min(tiny)
+        ctx.save_for_backward(stacked, vectors, images, gram, w_y, y_2, e,
+                              norm_y1, norm_y2, lam_max, lam_min)
+        ctx.dtypes = [w.dtype for w in weights]
+        return torch.stack((lam_max, lam_min), dim=-1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_lam):
+        (stacked, vectors, images, gram, w_y, y_2, e, norm_y1, norm_y2,
+         lam_max, lam_min) = ctx.saved_tensors
+        tiny = torch.finfo(stacked.dtype).tiny
+        grad_lam = grad_lam.to(stacked.dtype)
+        a, b = images[..., 0], images[..., 1]
+        y_1, c = gram[:, 0], w_y[..., 0]
+        x_2 = vectors[:, 1]
+        # lambda_min = |e|^2 / |y_2|^2 (clamp_min passes where >= tiny)
+        den_2 = norm_y2.clamp_min(tiny)
+        g_e = (2 * grad_lam[:, 1] / den_2).unsqueeze(-1) * e
+        g_y2 = (-2 * grad_lam[:, 1] * lam_min / den_2 *
+                (norm_y2 >= tiny)).unsqueeze(-1) * y_2
+        # e = d - lam_max b, y_2 = z - lam_max x_2
+        g_max = (grad_lam[:, 0] - (g_e * b).sum(-1) - (g_y2 * x_2).sum(-1))
+        # lambda_max = |c|^2 / |y_1|^2
+        den_1 = norm_y1.clamp_min(tiny)
+        g_c = (2 * g_max / den_1).unsqueeze(-1) * c
+        g_y1 = (-2 * g_max * lam_max / den_1 *
+                (norm_y1 >= tiny)).unsqueeze(-1) * y_1
+        # c, d = W y_1, W z: y_1 and z receive W^T [g_c, g_e]
+        back = torch.bmm(torch.stack((g_c, g_e), dim=1), stacked)  # (G, 2, n)
+        g_y1 = g_y1 + back[:, 0]
+        g_z = g_y2 + back[:, 1]
+        # y_1, z = W^T a, W^T b: a and b receive W [g_y1, g_z]
+        fwd = torch.bmm(stacked, torch.stack((g_y1, g_z), dim=-1))  # (G, m, 2)
+        g_a = fwd[..., 0]
+        g_b = fwd[..., 1] - lam_max.unsqueeze(-1) * g_e
+        left = torch.stack((g_c, g_e, a, b, g_a, g_b), dim=-1)  # (G, m, 6)
+        right = torch.stack((y_1, gram[:, 1], g_y1, g_z, vectors[:, 0], x_2),
+                            dim=1)  # (G, 6, n)
+        grads = torch.bmm(left, right)  # (G, m, n)
+        return (None, *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))

@@ -76,8 +76,9 @@ class WeightConditionLoss(torch.nn.Module):
     for :math:`\sigma_{min}^2`, with autograd through both estimates (see
     :func:`~mmdiverse.models.losses.rayleigh_extremes.rayleigh_extremes`).
     It keeps no state (no buffers; ``num_iters`` and ``init_iters`` are
-    unused) and costs three batched products per call; autograd keeps the
-    stacked ``(G, m, n)`` copy of each same-shape group for backward. The
+    unused) and costs three batched products per call forward, and two
+    plus one rank-6 product backward; the stacked ``(G, m, n)`` copy of each
+    same-shape group is kept for backward. The
     two start vectors of a matrix are independent draws (one per estimate).
     They come from the global RNG of the weights' device, or from
     ``generator``.
@@ -240,15 +241,15 @@ class WeightConditionLoss(torch.nn.Module):
 
     def _fresh_group_gap(self, members, vectors) -> torch.Tensor:
         """Diverse-ViT's gap sum over same-shape matrices (autograd on)."""
-        stacked = torch.stack([w for _, w in members])  # (G, m, n), in graph
-        stacked = stacked.to(compute_dtype(stacked))
+        oriented = [w for _, w in members]  # G matrices (m, n)
+        dtype, device = compute_dtype(oriented[0]), oriented[0].device
         if vectors is None:
-            start = uniform_start_vectors(len(members), stacked.shape[-1],
-                                          stacked.device, stacked.dtype,
-                                          self.generator)
+            start = uniform_start_vectors(len(members), oriented[0].shape[-1],
+                                          device, dtype, self.generator)
         else:
-            start = torch.stack([vectors[i] for i, _ in members]).to(stacked)
-        sigma_sq = rayleigh_extremes(stacked, start)  # (G, 2)
+            start = torch.stack([vectors[i] for i, _ in members]).to(
+                device=device, dtype=dtype)
+        sigma_sq = rayleigh_extremes(oriented, start)  # (G, 2)
         return (sigma_sq[:, 0] - sigma_sq[:, 1]).pow(2).sum()
 
     def _group_gap(self, members) -> torch.Tensor:
