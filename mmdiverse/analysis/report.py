@@ -49,8 +49,8 @@ def redundancy_report(model: nn.Module, batches: Iterable[dict], attention: bool
 
     conditions = {}
     if weights and tap.supports_weights:
-        # qkv_weights() lists q, k, v of every block, in block order.
-        numbers = condition_numbers(tap.qkv_weights())
+        # qkv_weights() gives a (3, d, d_in) q, k, v view per block, in order.
+        numbers = condition_numbers([m for w in tap.qkv_weights() for m in w])
         for block, start in zip(names, range(0, len(numbers), 3)):
             conditions[block] = dict(zip('qkv', numbers[start:start + 3]))
     return dict(

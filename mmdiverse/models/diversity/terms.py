@@ -40,8 +40,9 @@ class TermInputs:
         first_hw: ``(h1, w1)`` grid of ``first``.
         attention: ``(B, H, N, N)`` attention probabilities of each block of
             ``tap.attn_layers`` (``N`` includes class tokens).
-        qkv_weights: 2-D q, k and v projection weights of every block, or
-            None when ``weight_cond`` is off.
+        qkv_weights: ``(3, d, d_in)`` q, k and v projection weights of
+            every block (views of the fused ``qkv``), or None when
+            ``weight_cond`` is off.
         patch_logits: ``(B, n, K)`` logits of every post-norm patch token
             through the classifier head's last layer (classifiers only).
         patch_targets: ``(B, n, K)`` per-patch soft targets.

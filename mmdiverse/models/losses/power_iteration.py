@@ -4,10 +4,12 @@ The default estimator of
 :class:`~mmdiverse.models.losses.WeightConditionLoss`
 (``estimator='persistent'``, see docs/fidelity.md).
 """
-from typing import Tuple
+from typing import Sequence, Tuple, Union
 
 import torch
 from torch.autograd.function import once_differentiable
+
+from .matrix_parts import outer_parts, part_sizes, parts_times, times_parts
 
 
 def unit_rows(vec: torch.Tensor, fallback: torch.Tensor,
@@ -19,7 +21,8 @@ def unit_rows(vec: torch.Tensor, fallback: torch.Tensor,
 
 
 @torch.no_grad()
-def power_iteration_extremes(weights: torch.Tensor,
+def power_iteration_extremes(weights: Union[torch.Tensor,
+                                            Sequence[torch.Tensor]],
                              vectors: torch.Tensor,
                              num_iters: int,
                              eps: float = 1e-12) -> torch.Tensor:
@@ -44,8 +47,9 @@ def power_iteration_extremes(weights: torch.Tensor,
     between calls (see :class:`WeightConditionLoss`).
 
     Args:
-        weights (Tensor): ``(G, m, n)`` with ``m >= n`` (pass ``W^T`` for wide
-            matrices).
+        weights (Tensor | Sequence[Tensor]): ``(G, m, n)`` with ``m >= n``
+            (pass ``W^T`` for wide matrices), or its parts ``(k_i, m, n)``
+            (see :mod:`.matrix_parts`; no stacked copy is made).
         vectors (Tensor): ``(G, 2, n)`` current unit vectors,
             ``[:, 0] = v_max`` and ``[:, 1] = v_min``.
         num_iters (int): Iterations to run.
@@ -55,12 +59,13 @@ def power_iteration_extremes(weights: torch.Tensor,
     Returns:
         Tensor: ``(G, 2, n)`` refined vectors (a new tensor).
     """
+    parts = [weights] if torch.is_tensor(weights) else list(weights)
     v_max, v_min = vectors[:, 0], vectors[:, 1]
     for _ in range(num_iters):
         # both vectors in one pass over W and one over W^T; W^T a is taken
         # as (a^T W)^T, which reads row-major W in order (faster on CPU)
-        images = torch.bmm(weights, torch.stack((v_max, v_min), dim=-1))
-        gram = torch.bmm(images.transpose(1, 2), weights)  # (G, 2, n)
+        images = parts_times(parts, torch.stack((v_max, v_min), dim=-1))
+        gram = times_parts(images.transpose(1, 2), parts)  # (G, 2, n)
         v_max, c = unit_rows(gram[:, 0], v_max, eps)
         shifted = c.unsqueeze(-1) * v_min - gram[:, 1]
         v_min, _ = unit_rows(shifted, v_min, eps)
@@ -71,18 +76,20 @@ class SpectralGap(torch.autograd.Function):
     r"""``sum_g (||W_g v_max||^2 - ||W_g v_min||^2)^2`` with ``v`` constant.
 
     Takes the images ``a = W [v_max, v_min]`` (``(G, m, 2)``) and the vectors
-    (``(G, 2, n)``) computed without grad, plus the weights only to connect
-    the graph. With ``gap = ||a_max||^2 - ||a_min||^2`` the gradient is
+    (``(G, 2, n)``) computed without grad, plus the weights as their parts
+    ``(k_i, m, n)`` only to connect the graph. With
+    ``gap = ||a_max||^2 - ||a_min||^2`` the gradient is
     ``4 gap (a_max v_max^T - a_min v_min^T)``, built from the small saved
-    tensors: no copy of the weights is kept for backward.
+    tensors part by part: no copy of the weights is kept for backward.
     """
 
     @staticmethod
-    def forward(ctx, images, vectors, *weights):
+    def forward(ctx, images, vectors, *parts):
         sigma_sq = images.pow(2).sum(dim=1)  # (G, 2)
         gap = sigma_sq[:, 0] - sigma_sq[:, 1]
         ctx.save_for_backward(images, vectors, gap)
-        ctx.dtypes = [w.dtype for w in weights]
+        ctx.dtypes = [p.dtype for p in parts]
+        ctx.sizes = part_sizes(parts)
         return gap.pow(2).sum()
 
     @staticmethod
@@ -91,6 +98,6 @@ class SpectralGap(torch.autograd.Function):
         images, vectors, gap = ctx.saved_tensors
         signs = images.new_tensor([1., -1.])
         coef = (4 * grad_out.to(gap.dtype) * gap).view(-1, 1, 1)
-        grads = torch.bmm(images * signs, vectors).mul_(coef)  # (G, m, n)
+        grads = outer_parts(images * signs * coef, vectors, ctx.sizes)
         return (None, None,
                 *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))

@@ -9,6 +9,7 @@ from typing import Optional, Sequence
 import torch
 from torch.autograd.function import once_differentiable
 
+from .matrix_parts import outer_parts, part_sizes, parts_times, times_parts
 from .utils import compute_dtype
 
 
@@ -33,7 +34,7 @@ def uniform_start_vectors(num: int,
     return vec.to(device=device, dtype=dtype)
 
 
-def rayleigh_extremes(weights: Sequence[torch.Tensor],
+def rayleigh_extremes(parts: Sequence[torch.Tensor],
                       vectors: torch.Tensor) -> torch.Tensor:
     r"""Diverse-ViT's estimates of :math:`\sigma_{max}^2` and
     :math:`\sigma_{min}^2`, differentiable w.r.t. the weights.
@@ -62,18 +63,18 @@ def rayleigh_extremes(weights: Sequence[torch.Tensor],
     converges to it).
 
     ``M`` is never formed: only products of ``W`` and ``W^T`` with two
-    vectors, three batched products forward (``W [x_1, x_2]``, then
-    ``W^T`` of that, then ``W [y_1, M x_2]``; :math:`W y_2 = W M x_2 -
-    \lambda_{max} W x_2`) and two backward, ``O(G m n)`` each, batched over
-    the ``G`` matrices with no Python loop and no host sync. The weight
-    gradient, a sum of six outer products per matrix, is formed by one
-    batched product of rank 6 (see :class:`RayleighExtremes`).
+    vectors, three forward (``W [x_1, x_2]``, then ``W^T`` of that, then
+    ``W [y_1, M x_2]``; :math:`W y_2 = W M x_2 - \lambda_{max} W x_2`) and
+    two backward, ``O(G m n)`` each, batched per part (see
+    :mod:`.matrix_parts`), with no host sync. The weight gradient, a sum of
+    six outer products per matrix, is formed by one batched product of
+    rank 6 per part (see :class:`RayleighExtremes`).
 
     Args:
-        weights (Sequence[Tensor]): ``G`` matrices ``(m, n)`` of one shape,
-            dtype and device (e.g. views of the ``qkv`` weights); they are
-            stacked in at least float32, and the gradients come back in
-            each one's dtype.
+        parts (Sequence[Tensor]): The ``G`` matrices ``(m, n)`` as parts
+            ``(k_i, m, n)`` of one shape, dtype and device (e.g.
+            ``qkv.weight.view(3, d, d_in)`` of each block); computed in at
+            least float32, the gradients come back in their dtype.
         vectors (Tensor): ``(G, 2, n)``, ``[:, 0] = x_1`` and
             ``[:, 1] = x_2``, on the weights' device (cast to the compute
             dtype).
@@ -81,16 +82,17 @@ def rayleigh_extremes(weights: Sequence[torch.Tensor],
     Returns:
         Tensor: ``(G, 2)``: ``[:, 0] = lambda_max``, ``[:, 1] = lambda_min``.
     """
-    weights = list(weights)
-    if not weights or len({tuple(w.shape) for w in weights}) != 1 or (
-            weights[0].dim() != 2 or vectors.shape != (len(weights), 2,
-                                                       weights[0].shape[1])):
+    parts = list(parts)
+    shapes = {tuple(p.shape[1:]) for p in parts}
+    if (not parts or len(shapes) != 1 or any(p.dim() != 3 for p in parts)
+            or vectors.shape != (sum(part_sizes(parts)), 2,
+                                 parts[0].shape[-1])):
         raise ValueError(
-            'rayleigh_extremes expects G matrices (m, n) of one shape and '
-            'vectors (G, 2, n), got matrices '
-            f'{sorted({tuple(w.shape) for w in weights})} and vectors '
+            'rayleigh_extremes expects parts (k_i, m, n) of one (m, n) and '
+            'vectors (sum k_i, 2, n), got parts '
+            f'{[tuple(p.shape) for p in parts]} and vectors '
             f'{tuple(vectors.shape)}')
-    return RayleighExtremes.apply(vectors, *weights)
+    return RayleighExtremes.apply(vectors, *parts)
 
 
 class RayleighExtremes(torch.autograd.Function):
@@ -109,22 +111,21 @@ class RayleighExtremes(torch.autograd.Function):
         \nabla_W = g_c y_1^T + g_d z^T + a\,g_{y_1}^T + b\,g_z^T
             + g_a x_1^T + g_b x_2^T
 
-    is one ``(G, m, 6) @ (G, 6, n)`` product. Autograd through the same
-    steps writes three ``(G, m, n)`` outer products and sums them, and keeps
-    an in-graph stacked copy; here the stack is made once in forward and
-    saved. The result equals autograd's to rounding (tested against a
+    is one ``(k_i, m, 6) @ (k_i, 6, n)`` product per part. Autograd through
+    the same steps would write three outer products per matrix and sum
+    them. The result equals autograd's to rounding (tested against a
     float64 reference).
     """
 
     @staticmethod
-    def forward(ctx, vectors, *weights):
-        stacked = torch.stack(weights)
-        stacked = stacked.to(compute_dtype(stacked))  # (G, m, n)
-        vectors = vectors.to(stacked.dtype)
-        tiny = torch.finfo(stacked.dtype).tiny
-        images = torch.bmm(stacked, vectors.transpose(1, 2))  # [a, b]
-        gram = torch.bmm(images.transpose(1, 2), stacked)  # [y_1, z]
-        w_y = torch.bmm(stacked, gram.transpose(1, 2))  # [c, d]
+    def forward(ctx, vectors, *parts):
+        dtype = compute_dtype(parts[0])
+        weights = [p.to(dtype) for p in parts]  # no copy in float32
+        vectors = vectors.to(dtype)
+        tiny = torch.finfo(dtype).tiny
+        images = parts_times(weights, vectors.transpose(1, 2))  # [a, b]
+        gram = times_parts(images.transpose(1, 2), weights)  # [y_1, z]
+        w_y = parts_times(weights, gram.transpose(1, 2))  # [c, d]
         b, y_1, z, c, d = (images[..., 1], gram[:, 0], gram[:, 1],
                            w_y[..., 0], w_y[..., 1])
         norm_y1 = y_1.pow(2).sum(-1)
@@ -133,18 +134,18 @@ class RayleighExtremes(torch.autograd.Function):
         e = d - lam_max.unsqueeze(-1) * b
         norm_y2 = y_2.pow(2).sum(-1)
         lam_min = e.pow(2).sum(-1) / norm_y2.clamp_min(tiny)
-        ctx.save_for_backward(stacked, vectors, images, gram, w_y, y_2, e,
-                              norm_y1, norm_y2, lam_max, lam_min)
-        ctx.dtypes = [w.dtype for w in weights]
+        ctx.save_for_backward(vectors, images, gram, w_y, y_2, e, norm_y1,
+                              norm_y2, lam_max, lam_min, *weights)
+        ctx.dtypes = [p.dtype for p in parts]
         return torch.stack((lam_max, lam_min), dim=-1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_lam):
-        (stacked, vectors, images, gram, w_y, y_2, e, norm_y1, norm_y2,
-         lam_max, lam_min) = ctx.saved_tensors
-        tiny = torch.finfo(stacked.dtype).tiny
-        grad_lam = grad_lam.to(stacked.dtype)
+        (vectors, images, gram, w_y, y_2, e, norm_y1, norm_y2, lam_max,
+         lam_min, *weights) = ctx.saved_tensors
+        tiny = torch.finfo(vectors.dtype).tiny
+        grad_lam = grad_lam.to(vectors.dtype)
         a, b = images[..., 0], images[..., 1]
         y_1, c = gram[:, 0], w_y[..., 0]
         x_2 = vectors[:, 1]
@@ -161,15 +162,15 @@ class RayleighExtremes(torch.autograd.Function):
         g_y1 = (-2 * g_max * lam_max / den_1 *
                 (norm_y1 >= tiny)).unsqueeze(-1) * y_1
         # c, d = W y_1, W z: y_1 and z receive W^T [g_c, g_e]
-        back = torch.bmm(torch.stack((g_c, g_e), dim=1), stacked)  # (G, 2, n)
+        back = times_parts(torch.stack((g_c, g_e), dim=1), weights)
         g_y1 = g_y1 + back[:, 0]
         g_z = g_y2 + back[:, 1]
         # y_1, z = W^T a, W^T b: a and b receive W [g_y1, g_z]
-        fwd = torch.bmm(stacked, torch.stack((g_y1, g_z), dim=-1))  # (G, m, 2)
+        fwd = parts_times(weights, torch.stack((g_y1, g_z), dim=-1))
         g_a = fwd[..., 0]
         g_b = fwd[..., 1] - lam_max.unsqueeze(-1) * g_e
         left = torch.stack((g_c, g_e, a, b, g_a, g_b), dim=-1)  # (G, m, 6)
         right = torch.stack((y_1, gram[:, 1], g_y1, g_z, vectors[:, 0], x_2),
                             dim=1)  # (G, 6, n)
-        grads = torch.bmm(left, right)  # (G, m, n)
+        grads = outer_parts(left, right, part_sizes(weights))
         return (None, *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))

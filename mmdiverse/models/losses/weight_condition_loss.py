@@ -5,6 +5,7 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 import torch
 
 from mmpretrain.registry import MODELS
+from .matrix_parts import parts_times
 from .power_iteration import (SpectralGap, power_iteration_extremes,
                               unit_rows)
 from .rayleigh_extremes import rayleigh_extremes, uniform_start_vectors
@@ -58,13 +59,13 @@ class WeightConditionLoss(torch.nn.Module):
     it converges, :math:`\|W v_{min}\|^2` over-estimates
     :math:`\sigma_{min}^2` (it is a Rayleigh quotient).
 
-    Matrices of equal shape, dtype and device are stacked (one transient
-    copy, under ``no_grad``) and processed by batched products; backward
-    builds the gradient from the saved ``W v`` and ``v`` vectors, so no
-    copy of the weights is kept between forward and backward. Per call
-    this costs ``2 * num_iters + 1`` passes over ``W`` or ``W^T`` (products
-    with two vectors), ``O(rows * cols)`` each, and never forms ``W^T W``. Runs in at
-    least float32 with autocast off.
+    Matrices of equal shape, dtype and device are processed by batched
+    products, part by part (:mod:`.matrix_parts`: no stacked copy of the
+    weights); backward builds the gradient from the saved ``W v`` and ``v``
+    vectors, so no copy of the weights is kept between forward and
+    backward. Per call this costs ``2 * num_iters + 1`` passes over ``W``
+    or ``W^T`` (products with two vectors), ``O(rows * cols)`` each, and
+    never forms ``W^T W``. Runs in at least float32 with autocast off.
 
     ``sigma^2`` of the smaller side is used: a wide ``(rows < cols)`` matrix
     is iterated as its transpose, so ``sigma_min`` is never a structural 0.
@@ -77,8 +78,7 @@ class WeightConditionLoss(torch.nn.Module):
     :func:`~mmdiverse.models.losses.rayleigh_extremes.rayleigh_extremes`).
     It keeps no state (no buffers; ``num_iters`` and ``init_iters`` are
     unused) and costs three batched products per call forward, and two
-    plus one rank-6 product backward; the stacked ``(G, m, n)`` copy of each
-    same-shape group is kept for backward. The
+    plus one rank-6 product backward, part by part (no stacked copy). The
     two start vectors of a matrix are independent draws (one per estimate).
     They come from the global RNG of the weights' device, or from
     ``generator``.
@@ -167,21 +167,25 @@ class WeightConditionLoss(torch.nn.Module):
 
     # -------------------------------------------------------------- compute
     def _check(self, weights) -> List[torch.Tensor]:
+        """The entries as parts ``(k, rows, cols)`` (a matrix is ``k = 1``)."""
         owner = type(self).__name__
         if torch.is_tensor(weights) or not hasattr(weights, '__iter__'):
             got = (fmt_shape(weights) if torch.is_tensor(weights) else
                    type(weights).__name__)
-            raise ValueError(f'{owner} expects a list of 2-D weight matrices '
-                             f'(rows, cols), got {got}')
+            raise ValueError(f'{owner} expects a list of weight matrices '
+                             f'(rows, cols) or (k, rows, cols), got {got}')
         weights = list(weights)
         if len(weights) == 0:
             raise ValueError(f'{owner} expects at least one weight matrix')
+        parts = []
         for i, w in enumerate(weights):
-            if not torch.is_tensor(w) or w.dim() != 2 or w.numel() == 0:
+            if not torch.is_tensor(w) or w.dim() not in (2, 3) or (
+                    w.numel() == 0):
                 got = fmt_shape(w) if torch.is_tensor(w) else type(w).__name__
                 raise ValueError(f'{owner} expects weights[{i}] of shape '
-                                 f'(rows, cols), got {got}')
-        return weights
+                                 f'(rows, cols) or (k, rows, cols), got {got}')
+            parts.append(w.unsqueeze(0) if w.dim() == 2 else w)
+        return parts
 
     def forward(self,
                 weights: Iterable[torch.Tensor],
@@ -190,10 +194,14 @@ class WeightConditionLoss(torch.nn.Module):
         """Compute the loss.
 
         Args:
-            weights (Iterable[Tensor]): 2-D weight matrices ``(rows, cols)``,
-                e.g. the q, k, v slices of every block's ``qkv`` projection
-                (``qkv.weight.chunk(3)``). The order must be the same at
-                every call (vectors are keyed by position).
+            weights (Iterable[Tensor]): Weight matrices ``(rows, cols)``
+                and/or stacks ``(k, rows, cols)`` of ``k`` matrices, e.g.
+                ``qkv.weight.view(3, d, d_in)`` for the q, k and v parts of
+                a fused projection (what the taps' ``qkv_weights()`` give:
+                the gradient then reaches ``qkv.weight`` without a copy). The
+                matrices are numbered in order, the ``k`` of a stack one
+                after the other; the order must be the same at every call
+                (vectors are keyed by that number).
             vectors (Sequence[Tensor], optional): ``'fresh_rayleigh'`` only:
                 explicit start vectors instead of fresh draws, one
                 ``(2, min(rows, cols))`` tensor per matrix (``[0]`` for
@@ -203,16 +211,19 @@ class WeightConditionLoss(torch.nn.Module):
         Returns:
             Tensor: Scalar loss, already multiplied by ``loss_weight``.
         """
-        weights = self._check(weights)
+        parts = self._check(weights)
         if vectors is not None:
-            vectors = self._check_vectors(weights, vectors)
+            vectors = self._check_vectors(parts, vectors)
         groups = OrderedDict()
-        for index, w in enumerate(weights):
-            oriented = w if w.shape[0] >= w.shape[1] else w.transpose(0, 1)
-            key = (tuple(oriented.shape), w.device, w.dtype)
-            groups.setdefault(key, []).append((index, oriented))
+        start = 0
+        for part in parts:
+            oriented = (part if part.shape[1] >= part.shape[2] else
+                        part.transpose(1, 2))
+            key = (tuple(oriented.shape[1:]), part.device, part.dtype)
+            groups.setdefault(key, []).append((start, oriented))
+            start += part.shape[0]
 
-        device = weights[0].device
+        device = parts[0].device
         total = None
         with autocast_off(device):
             for members in groups.values():
@@ -223,63 +234,69 @@ class WeightConditionLoss(torch.nn.Module):
                 total = gap if total is None else total + gap.to(total)
         return self.loss_weight * total
 
-    def _check_vectors(self, weights, vectors) -> List[torch.Tensor]:
+    def _check_vectors(self, parts, vectors) -> List[torch.Tensor]:
         owner = type(self).__name__
         if self.estimator != 'fresh_rayleigh':
             raise ValueError(f'{owner}: explicit vectors need '
                              "estimator='fresh_rayleigh'")
         vectors = list(vectors)
-        if len(vectors) != len(weights):
+        sizes = [min(p.shape[1:]) for p in parts for _ in range(p.shape[0])]
+        if len(vectors) != len(sizes):
             raise ValueError(f'{owner} expects one vectors entry per weight '
-                             f'matrix, got {len(vectors)} for {len(weights)}')
-        for i, (w, v) in enumerate(zip(weights, vectors)):
-            if not torch.is_tensor(v) or v.shape != (2, min(w.shape)):
+                             f'matrix, got {len(vectors)} for {len(sizes)}')
+        for i, (size, v) in enumerate(zip(sizes, vectors)):
+            if not torch.is_tensor(v) or v.shape != (2, size):
                 got = fmt_shape(v) if torch.is_tensor(v) else type(v).__name__
                 raise ValueError(f'{owner} expects vectors[{i}] of shape '
-                                 f'(2, {min(w.shape)}), got {got}')
+                                 f'(2, {size}), got {got}')
         return vectors
+
+    @staticmethod
+    def _indices(members) -> List[int]:
+        """The matrix numbers of a group's parts, in order."""
+        return [start + k for start, part in members
+                for k in range(part.shape[0])]
 
     def _fresh_group_gap(self, members, vectors) -> torch.Tensor:
         """Diverse-ViT's gap sum over same-shape matrices (autograd on)."""
-        oriented = [w for _, w in members]  # G matrices (m, n)
-        dtype, device = compute_dtype(oriented[0]), oriented[0].device
+        parts = [part for _, part in members]  # (k_i, m, n)
+        indices = self._indices(members)
+        dtype, device = compute_dtype(parts[0]), parts[0].device
         if vectors is None:
-            start = uniform_start_vectors(len(members), oriented[0].shape[-1],
+            start = uniform_start_vectors(len(indices), parts[0].shape[-1],
                                           device, dtype, self.generator)
         else:
-            start = torch.stack([vectors[i] for i, _ in members]).to(
+            start = torch.stack([vectors[i] for i in indices]).to(
                 device=device, dtype=dtype)
-        sigma_sq = rayleigh_extremes(oriented, start)  # (G, 2)
+        sigma_sq = rayleigh_extremes(parts, start)  # (G, 2)
         return (sigma_sq[:, 0] - sigma_sq[:, 1]).pow(2).sum()
 
     def _group_gap(self, members) -> torch.Tensor:
         """Sum of ``(sigma_max^2 - sigma_min^2)^2`` over same-shape matrices.
         """
-        indices = [index for index, _ in members]
-        oriented = [w for _, w in members]
+        parts = [part for _, part in members]  # (k_i, m, n)
+        indices = self._indices(members)
         with torch.no_grad():
-            # one transient (G, m, n) copy; nothing of it is kept for backward
-            stacked = torch.stack([w.detach() for w in oriented])
-            stacked = stacked.to(compute_dtype(stacked))
-            size, device = stacked.shape[-1], stacked.device
+            # products part by part: no (G, m, n) copy (see matrix_parts)
+            detached = [p.detach().to(compute_dtype(p)) for p in parts]
+            size, device = parts[0].shape[-1], parts[0].device
             stored, fresh = zip(*(self._vectors(i, size, device)
                                   for i in indices))
             # (G, 2, n); renormalize: float32 storage is unit only to ~1e-7
-            vectors = torch.stack(stored).to(stacked.dtype)
+            vectors = torch.stack(stored).to(detached[0].dtype)
             vectors, _ = unit_rows(vectors, vectors, self.eps)
             if any(fresh) and self.init_iters:
-                warm = power_iteration_extremes(stacked, vectors,
+                warm = power_iteration_extremes(detached, vectors,
                                                 self.init_iters, self.eps)
                 is_fresh = torch.tensor(fresh, device=device).view(-1, 1, 1)
                 vectors = torch.where(is_fresh, warm, vectors)
-            vectors = power_iteration_extremes(stacked, vectors,
+            vectors = power_iteration_extremes(detached, vectors,
                                                self.num_iters, self.eps)
             if self.training:
                 for index, vec in zip(indices, vectors.float()):
                     self._store(index, vec)
-            images = torch.bmm(stacked, vectors.transpose(1, 2))  # (G, m, 2)
-            del stacked
-        return SpectralGap.apply(images, vectors, *oriented)
+            images = parts_times(detached, vectors.transpose(1, 2))
+        return SpectralGap.apply(images, vectors, *parts)
 
     def extra_repr(self) -> str:
         if self.estimator == 'fresh_rayleigh':

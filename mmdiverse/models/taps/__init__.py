@@ -37,7 +37,7 @@ API::
                                 # called during the forward (no storage)
     tap.capture(attn=(3, 7))    # override the blocks whose attention is read
     feats, out = tap.extract(images, **capture_kwargs)
-    tap.qkv_weights()           # [W_q, W_k, W_v, ...] 2-D views, all blocks
+    tap.qkv_weights()           # [(3, d, d_in) q/k/v views, ...], all blocks
     tap.layer_names             # block names, e.g. ['layers.0', ...]
     tap.validate(first=True, attn=True, weights=True, keys={...})
 

@@ -281,18 +281,20 @@ class BaseTap:
         """The q, k and v projection matrices of every attention block.
 
         Returns:
-            list[Tensor]: 2-D views of the live parameters (gradients flow),
-            three per block (q, k, v), in block order.
+            list[Tensor]: One ``(3, d, d_in)`` view of each block's fused
+            ``qkv`` weight (``[0], [1], [2]`` = q, k, v), in block order:
+            the live parameters, so gradients flow, and a view rather than
+            three chunks, so they reach the parameter without a copy.
         """
         raise ValueError(f'{self._family()} has no q, k, v projections')
 
     @staticmethod
-    def _split_qkv(linear: nn.Module, owner: str) -> List[torch.Tensor]:
+    def _split_qkv(linear: nn.Module, owner: str) -> torch.Tensor:
         weight = getattr(linear, 'weight', None)
         if weight is None or weight.dim() != 2 or weight.shape[0] % 3:
             raise ValueError(f'{owner}: expected a fused qkv Linear with a '
                              '(3d, d_in) weight')
-        return list(weight.chunk(3, dim=0))
+        return weight.view(3, weight.shape[0] // 3, weight.shape[1])
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(backbone='

@@ -33,7 +33,7 @@ class SwinTap(BaseTap):
     * ``attn``: window attention probabilities ``(B * nW, H, w*w, w*w)`` of
       the chosen blocks, read from ``WindowMSA.softmax`` (Swin always
       computes attention explicitly; nothing is recomputed).
-    * ``qkv_weights``: every block's ``attn.w_msa.qkv`` split into q, k, v.
+    * ``qkv_weights``: every block's ``attn.w_msa.qkv`` as its q, k, v parts.
 
     Blocks with ``with_cp=True`` run under activation checkpointing; their
     attention is captured in the checkpointed forward, which may carry no
@@ -146,7 +146,6 @@ class SwinTap(BaseTap):
                 capture_window_msa(blocks[index][2].attn.w_msa, store))
 
     def qkv_weights(self):
-        weights = []
-        for name, (_, _, block) in zip(self.layer_names, self._blocks()):
-            weights += self._split_qkv(block.attn.w_msa.qkv, name)
-        return weights
+        return [self._split_qkv(block.attn.w_msa.qkv, name)
+                for name, (_, _, block) in zip(self.layer_names,
+                                               self._blocks())]

@@ -30,7 +30,7 @@ class TokenTap(BaseTap):
     * ``attn``: the ``(B, H, N, N)`` probabilities of the chosen blocks
       (``N`` counts the prefix tokens); only those blocks leave fused
       attention, and only inside ``capture()``.
-    * ``qkv_weights``: every block's fused ``qkv`` split into q, k, v.
+    * ``qkv_weights``: every block's fused ``qkv`` as its q, k, v parts.
 
     Subclasses define :attr:`blocks`, :attr:`block_prefix`,
     :attr:`num_prefix_tokens`, :meth:`final_norm`, :meth:`_install_grid`
@@ -125,5 +125,5 @@ class TokenTap(BaseTap):
             hooks.on_exit(self.capture_attention(blocks[index].attn, store))
 
     def qkv_weights(self):
-        return [weight for name, block in zip(self.layer_names, self.blocks)
-                for weight in self._split_qkv(block.attn.qkv, f'{name}.attn')]
+        return [self._split_qkv(block.attn.qkv, f'{name}.attn')
+                for name, block in zip(self.layer_names, self.blocks)]

@@ -6,6 +6,7 @@ import torch
 
 from mmdiverse.models.losses import (WeightConditionLoss,
                                      power_iteration_extremes)
+from mmdiverse.models.losses.weight_condition_loss import ESTIMATORS
 from mmpretrain.registry import MODELS
 from tests.host_reads import counting_host_reads
 
@@ -176,10 +177,11 @@ def test_loss_weight_registry_and_autocast():
 
 
 @pytest.mark.parametrize('bad,pattern', [
-    (torch.randn(4, 4), r'list of 2-D weight matrices.*got \(4, 4\)'),
+    (torch.randn(4, 4), r'list of weight matrices.*got \(4, 4\)'),
     ([], 'at least one weight matrix'),
-    ([torch.randn(4, 4), torch.randn(3, 4, 4)],
-     r'weights\[1\] of shape \(rows, cols\), got \(3, 4, 4\)'),
+    ([torch.randn(4, 4), torch.randn(2, 3, 4, 4)],
+     r'weights\[1\] of shape \(rows, cols\) or \(k, rows, cols\), '
+     r'got \(2, 3, 4, 4\)'),
 ])
 def test_invalid_inputs_raise(bad, pattern):
     with pytest.raises(ValueError, match=pattern):
@@ -285,20 +287,57 @@ def test_fresh_rayleigh_is_batched_without_forming_wtw():
                                    if torch.is_tensor(a)])
             return func(*args, **(kwargs or {}))
 
-    weights = [matrix(16, 16, SIGMAS * 2, s).requires_grad_() for s in range(6)]
+    # six matrices as two fused parts (3, 16, 16), as the taps give them
+    weights = [torch.stack([matrix(16, 16, SIGMAS * 2, 3 * p + s)
+                            for s in range(3)]).requires_grad_()
+               for p in range(2)]
     loss = WeightConditionLoss(estimator='fresh_rayleigh')
     with MatmulShapes() as mode:
         value = loss(weights)
-    # all six matrices in three batched matrix-vector products (2 vectors)
-    assert len(mode.calls) == 3
+    # per part, three batched matrix-vector products (2 vectors)
+    assert len(mode.calls) == 6
     for shapes in mode.calls:
-        assert shapes[0][0] == 6 and any(2 in s[-2:] for s in shapes), shapes
+        assert shapes[0][0] == 3 and any(2 in s[-2:] for s in shapes), shapes
     with MatmulShapes() as mode:
         value.backward()
-    assert mode.calls
+    # per part: W^T and W with 2 vectors, then the rank-6 gradient
+    assert len(mode.calls) == 6
     for shapes in mode.calls:  # never a (16 x 16) @ (16 x 16) product
         assert sum(s[-2:] == (16, 16) for s in shapes) <= 1, shapes
+        assert any(s[-1] in (2, 6) or s[-2] in (2, 6) for s in shapes), shapes
     assert all(torch.isfinite(w.grad).all() for w in weights)
+
+
+@pytest.mark.parametrize('estimator', ESTIMATORS)
+def test_fused_parts_equal_their_matrices(estimator):
+    """``(k, rows, cols)`` parts (``qkv.weight.view(3, d, d_in)``) give the
+    loss and gradient of their ``k`` matrices, numbered in order."""
+    fused = [torch.cat([matrix(8, 8, SIGMAS, 3 * b + s) for s in range(3)])
+             for b in range(2)]  # two (24, 8) qkv weights
+    wide = matrix(8, 12, [2.0, 1.8, 1.5, 1.2, 1.0, 0.9, 0.8, 0.2], 9)
+    kwargs = dict(vectors=uniform_vectors([wide] + [wide[:, :8]] * 6, 4)
+                  ) if estimator == 'fresh_rayleigh' else {}
+
+    def run(as_parts):
+        leaves = [w.clone().requires_grad_() for w in (wide, *fused)]
+        weights = [leaves[0]] + [
+            m for w in leaves[1:]
+            for m in ([w.view(3, 8, 8)] if as_parts else w.chunk(3))]
+        loss = WeightConditionLoss(estimator=estimator, num_iters=3)
+        value = loss(weights, **kwargs)
+        value.backward()
+        return value, [w.grad for w in leaves], loss.state_dict()
+
+    value, grads, state = run(as_parts=True)
+    ref_value, ref_grads, ref_state = run(as_parts=False)
+    torch.testing.assert_close(value, ref_value, rtol=1e-12, atol=0)
+    for g, r in zip(grads, ref_grads):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-14)
+    assert state.keys() == ref_state.keys()  # buffers keyed per matrix
+    for key in state:
+        torch.testing.assert_close(state[key], ref_state[key])
+    if estimator == 'persistent':
+        assert len(state) == 7
 
 
 def test_fresh_rayleigh_zero_matrix_autocast_and_bad_options():

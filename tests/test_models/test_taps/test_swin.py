@@ -23,7 +23,7 @@ def test_swin_last_stage_tokens_and_default_first():
     assert out.attn[3].shape == (2 * 4, 2, 4, 4)
     assert out.per_layer[0].shape == (2, 64, 16)
     assert out.per_layer_hw[0] == (8, 8)
-    assert len(tap.qkv_weights()) == 12
+    assert [w.shape for w in tap.qkv_weights()] == [(3, 16, 16)] * 2 + [(3, 32, 32)] * 2
 
 
 def test_swin_pre_norm_is_the_last_stage_output_before_its_norm():

@@ -22,7 +22,7 @@ def test_timm_vit_tokens_attention_and_weights():
     torch.testing.assert_close(out.last, stock[:, 1:])  # after norm
     assert out.last_hw == (4, 4) and out.first.shape == (2, 16, 32)
     assert out.attn[1].shape == (2, 2, 17, 17)
-    assert len(out.per_layer) == 2 and len(tap.qkv_weights()) == 6
+    assert len(out.per_layer) == 2 and [w.shape for w in tap.qkv_weights()] == [(3, 32, 32)] * 2
     assert backbone.timm_model.blocks[1].attn.fused_attn == \
         backbone.timm_model.blocks[0].attn.fused_attn
     with pytest.raises(ValueError, match='blocks.0, blocks.1'):

@@ -53,9 +53,13 @@ def test_pre_norm_keeps_the_graph(make, prefix):
 def test_vit_qkv_weights_are_live_views():
     backbone = tiny_vit()
     weights = build_tap(backbone).qkv_weights()
-    assert len(weights) == 6 and all(w.shape == (32, 32) for w in weights)
-    sum(w.sum() for w in weights).backward()
-    assert torch.all(backbone.layers[0].attn.qkv.weight.grad == 1)
+    assert [w.shape for w in weights] == [(3, 32, 32)] * 2
+    qkv = backbone.layers[0].attn.qkv.weight
+    assert weights[0].data_ptr() == qkv.data_ptr()  # a view, not a copy
+    torch.testing.assert_close(weights[0][1], qkv.chunk(3)[1])  # [1] = k
+    (weights[0][1].sum() + 2 * weights[1].sum()).backward()
+    assert torch.all(qkv.grad[32:64] == 1) and torch.all(qkv.grad[:32] == 0)
+    assert torch.all(backbone.layers[1].attn.qkv.weight.grad == 2)
 
 
 @pytest.mark.parametrize('make,prefix', TOKEN_BACKBONES)

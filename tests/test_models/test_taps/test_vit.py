@@ -86,7 +86,7 @@ def test_vit_24_layers_per_layer_and_negative_indices():
     assert sorted(out.per_layer) == list(range(24))
     assert all(t.shape == (2, 16, 32) for t in out.per_layer.values())
     assert set(out.attn) == {12, 23}
-    assert len(tap.qkv_weights()) == 72
+    assert [w.shape for w in tap.qkv_weights()] == [(3, 32, 32)] * 24
 
 
 def test_vit_attention_capture_matches_fused_and_only_touches_chosen():
