@@ -25,6 +25,10 @@ def load_tool():
 def check_row(row, batch, size, amp='fp32', mix=True):
     assert row['amp'] == amp and len(row['ratios']) == 2
     assert math.isfinite(row['throughput_ratio']) and row['throughput_ratio'] > 0
+    costs = sorted(1 / r for r in row['ratios'])
+    assert row['step_cost_ratio'] == pytest.approx(sum(costs) / 2)  # median of 2
+    low, high = row['step_cost_quartiles']
+    assert costs[0] - 1e-12 <= low <= row['step_cost_ratio'] <= high <= costs[1] + 1e-12
     for key in ('diverse', 'baseline'):
         side = row[key]
         assert side['batch_size'] == batch and side['img_size'] == [size, size]
@@ -56,6 +60,7 @@ def test_cpu_classification_pair_prints_finite_figures(tmp_path, capsys):
     for row in rows:
         check_row(row, batch=2, size=32, amp='bf16')
         assert f"| {row['pair']}" in printed and f"{row['throughput_ratio']:.3f}" in printed
+        assert f"{row['step_cost_ratio']:.3f} ({row['step_cost_quartiles'][0]:.3f}-" in printed
     assert 'finite' in printed and 'NON-FINITE' not in printed
     assert json.loads(out.read_text()) == dict(
         device=f'cpu ({torch.get_num_threads()} threads)', torch=torch.__version__, rows=rows,

@@ -287,9 +287,13 @@ def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options, baseline_
         ratios.append(base_s / div_s)
         print(f'  {name} round {i + 1}/{args.iters}: diverse {div_s:.3f} s, '
               f'baseline {base_s:.3f} s', flush=True)
+    costs = [1 / r for r in ratios]  # diverse step time / baseline step time, per round
+    quartiles = (statistics.quantiles(costs, n=4, method='inclusive')[::2]
+                 if len(costs) > 1 else costs * 2)
     row = dict(pair=name, device=args.device, amp=args.amp or 'fp32', iters=args.iters,
                warmup=args.warmup, throughput_ratio=statistics.median(ratios),
-               ratios=ratios)
+               ratios=ratios, step_cost_ratio=statistics.median(costs),
+               step_cost_quartiles=quartiles)
     for key, runner in runners.items():
         row[f'{key}_model'] = type(runner.model).__name__
         median_s = statistics.median(runner.step_s)
@@ -306,14 +310,17 @@ def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options, baseline_
 
 def format_table(rows):
     header = ('pair', 'B', 'size', 'diverse img/s', 'baseline img/s', 'ratio',
-              'diverse peak MiB', 'baseline peak MiB', 'loss terms')
+              'step cost (quartiles)', 'diverse peak MiB', 'baseline peak MiB', 'loss terms')
     lines = [header]
     for r in rows:
         d, b = r['diverse'], r['baseline']
         bad = d['non_finite'] + b['non_finite']
         lines.append((r['pair'], str(d['batch_size']), 'x'.join(map(str, d['img_size'])),
                       f"{d['img_per_s']:.2f}", f"{b['img_per_s']:.2f}",
-                      f"{r['throughput_ratio']:.3f}", f"{d['peak_mib']:.0f}",
+                      f"{r['throughput_ratio']:.3f}",
+                      '{:.3f} ({:.3f}-{:.3f})'.format(r['step_cost_ratio'],
+                                                      *r['step_cost_quartiles']),
+                      f"{d['peak_mib']:.0f}",
                       f"{b['peak_mib']:.0f}",
                       'finite' if not bad else 'NON-FINITE: ' + ', '.join(bad)))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -356,7 +363,8 @@ def main(argv=None):
     print(format_table(rows))
     if failed:
         print(f'not measured (out of GPU memory): {", ".join(failed)}')
-    print('ratio: diverse/baseline img/s, median over the alternated rounds; peak memory '
+    print('ratio: diverse/baseline img/s, median over the alternated rounds; step cost: '
+          'diverse/baseline step time, median and quartiles over the rounds; peak memory '
           'includes both models of the pair (' +
           ('torch.cuda.max_memory_allocated' if args.device == 'cuda' else 'RSS high-water mark')
           + ')')
