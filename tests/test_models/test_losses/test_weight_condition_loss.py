@@ -4,8 +4,7 @@ import io
 import pytest
 import torch
 
-from mmdiverse.models.losses import (WeightConditionLoss,
-                                     power_iteration_extremes)
+from mmdiverse.models.losses import WeightConditionLoss
 from mmdiverse.models.losses.weight_condition_loss import ESTIMATORS
 from mmpretrain.registry import MODELS
 from tests.host_reads import counting_host_reads
@@ -127,17 +126,6 @@ def test_shape_change_reinitializes():
     assert loss.power_vectors_0.shape == (2, 6)
     torch.testing.assert_close(value, reference([matrix(6, 6, SIGMAS[2:], 5)]),
                                rtol=1e-6, atol=0)
-
-
-def test_power_iteration_extremes_is_batched():
-    weights = torch.stack([matrix(8, 8, SIGMAS, s) for s in range(3)])
-    start = torch.nn.functional.normalize(
-        torch.randn(3, 2, 8, dtype=torch.float64), dim=-1)
-    vectors = power_iteration_extremes(weights, start, num_iters=400)
-    sigma_sq = torch.bmm(weights, vectors.transpose(1, 2)).pow(2).sum(1)
-    expected = torch.tensor([[SIGMAS[0]**2, SIGMAS[-1]**2]] * 3,
-                            dtype=torch.float64)
-    torch.testing.assert_close(sigma_sq, expected, rtol=1e-10, atol=0)
 
 
 def test_accepts_parameter_list_and_chunked_qkv():
