@@ -147,7 +147,7 @@ class RayleighExtremes(torch.autograd.Function):
         tiny = torch.finfo(vectors.dtype).tiny
         grad_lam = grad_lam.to(vectors.dtype)
         a, b = images[..., 0], images[..., 1]
-        y_1, c = gram[:, 0], w_y[..., 0]
+        y_1, z, c = gram[:, 0], gram[:, 1], w_y[..., 0]
         x_2 = vectors[:, 1]
         # lambda_min = |e|^2 / |y_2|^2 (clamp_min passes where >= tiny)
         den_2 = norm_y2.clamp_min(tiny)
@@ -170,7 +170,7 @@ class RayleighExtremes(torch.autograd.Function):
         g_a = fwd[..., 0]
         g_b = fwd[..., 1] - lam_max.unsqueeze(-1) * g_e
         left = torch.stack((g_c, g_e, a, b, g_a, g_b), dim=-1)  # (G, m, 6)
-        right = torch.stack((y_1, gram[:, 1], g_y1, g_z, vectors[:, 0], x_2),
+        right = torch.stack((y_1, z, g_y1, g_z, vectors[:, 0], x_2),
                             dim=1)  # (G, 6, n)
         grads = outer_parts(left, right, part_sizes(weights))
         return (None, *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))

@@ -289,7 +289,7 @@ class BaseTap:
         raise ValueError(f'{self._family()} has no q, k, v projections')
 
     @staticmethod
-    def _split_qkv(linear: nn.Module, owner: str) -> torch.Tensor:
+    def _qkv_parts(linear: nn.Module, owner: str) -> torch.Tensor:
         weight = getattr(linear, 'weight', None)
         if weight is None or weight.dim() != 2 or weight.shape[0] % 3:
             raise ValueError(f'{owner}: expected a fused qkv Linear with a '

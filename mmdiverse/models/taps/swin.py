@@ -146,6 +146,6 @@ class SwinTap(BaseTap):
                 capture_window_msa(blocks[index][2].attn.w_msa, store))
 
     def qkv_weights(self):
-        return [self._split_qkv(block.attn.w_msa.qkv, name)
+        return [self._qkv_parts(block.attn.w_msa.qkv, name)
                 for name, (_, _, block) in zip(self.layer_names,
                                                self._blocks())]

@@ -125,5 +125,5 @@ class TokenTap(BaseTap):
             hooks.on_exit(self.capture_attention(blocks[index].attn, store))
 
     def qkv_weights(self):
-        return [self._split_qkv(block.attn.qkv, f'{name}.attn')
+        return [self._qkv_parts(block.attn.qkv, f'{name}.attn')
                 for name, block in zip(self.layer_names, self.blocks)]
