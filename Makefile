@@ -8,7 +8,7 @@ setup:  ## create or update .venv (idempotent; seconds when nothing changed)
 	@bash tools/install/setup_env.sh
 
 demo: setup  ## the main job on the embedded synthetic data, on the CPU
-	$(PYTHON) tools/demo.py
+	$(PYTHON) -m tools.demo
 
 test: setup  ## every test, the slow end-to-end ones included (what CI runs)
 	$(PYTHON) -m pytest tests $(PYTEST_ARGS)

@@ -1,4 +1,4 @@
-# Base of the per-term ablation (tools/demo.py --ablation): the demo ViT and recipe
+# Base of the per-term ablation (python -m tools.demo --ablation): the demo ViT and recipe
 # of vit_tiny_shapes.py with patch-aligned CutMix (so patch_mix has per-patch
 # targets) and no term on. Each ablation run adds exactly one term, e.g.
 #   --cfg-options model.diversity.attn_div.type=AttentionDiversityLoss \

@@ -1,5 +1,5 @@
-"""tools/demo.py: the quick end-to-end run, its progress display
-(tools/demo_progress.py) and the per-term ablation (tools/demo_ablation.py)."""
+"""tools/demo (``python -m tools.demo``): the quick end-to-end run, its progress
+display (tools/demo/progress.py) and the per-term ablation (tools/demo/ablation.py)."""
 import io
 import json
 import math
@@ -10,13 +10,10 @@ import sys
 import pytest
 from rich.console import Console
 
-from tests.conftest import REPO_ROOT, run_tool
-
-sys.path.insert(0, osp.join(REPO_ROOT, 'tools'))
-from demo_ablation import parse_weights  # noqa: E402
-from demo_progress import StepRunner, describe  # noqa: E402
-
-from mmdiverse.analysis.training_log import parse_log_line  # noqa: E402
+from mmdiverse.analysis.training_log import parse_log_line
+from tests.conftest import run_tool
+from tools.demo.ablation import parse_weights
+from tools.demo.progress import StepRunner, describe
 
 # A child that logs as mmengine does (two epochs of 4 iterations, a val line).
 FAKE_LOG = [
@@ -107,8 +104,8 @@ def test_ablation_weights_parse_and_refuse_bad_input():
 @pytest.mark.timeout(1800)  # 8 tool runs; on a loaded 2-core machine past the 900 s default
 def test_quick_demo_runs_end_to_end(tmp_path):
     work_dir, data_root = str(tmp_path / 'demo'), str(tmp_path / 'data')
-    result = run_tool('tools/demo.py', '--quick', '--work-dir', work_dir, '--data-root', data_root,
-                      timeout=1500)
+    result = run_tool('-m', 'tools.demo', '--quick', '--work-dir', work_dir,
+                      '--data-root', data_root, timeout=1500)
     summary = json.load(open(osp.join(work_dir, 'summary.json')))
     assert set(summary['variants']) == {'baseline', 'diverse'}
     for name, variant in summary['variants'].items():
@@ -145,7 +142,7 @@ def test_quick_demo_runs_end_to_end(tmp_path):
 def test_each_term_alone_lowers_its_own_measure(tmp_path):
     # A few dozen steps (24 epochs of one 32-image batch) per run, large weights.
     work_dir, data_root = str(tmp_path / 'demo'), str(tmp_path / 'data')
-    run_tool('tools/demo.py', '--ablation', '--quick', '--ablation-epochs', '24',
+    run_tool('-m', 'tools.demo', '--ablation', '--quick', '--ablation-epochs', '24',
              '--work-dir', work_dir, '--data-root', data_root, '--weight', 'patch_cos=2',
              'patch_contrast=2', 'patch_mix=2', 'attn_div=2', 'weight_cond=0.5', timeout=1700)
     ablation = json.load(open(osp.join(work_dir, 'ablation.json')))['ablation']

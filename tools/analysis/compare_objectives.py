@@ -32,14 +32,9 @@ import contextlib
 import json
 import os.path as osp
 import random
-import sys
 
 import numpy as np
 import torch
-
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-if REPO_ROOT not in sys.path:
-    sys.path.insert(0, REPO_ROOT)
 
 #: ``--augment`` -> substring of the batch augment's class name.
 AUGMENT_KINDS = {'cutmix': 'CutMix', 'mixup': 'Mixup'}
@@ -221,6 +216,7 @@ def gradient_stats(grads_a, grads_b):
 def main(argv=None):
     args = parse_args(argv)
     from mmengine.logging import MMLogger
+
     import mmdiverse  # noqa: F401  (registers the modules)
     # init_weights logs every parameter at INFO
     MMLogger.get_instance('mmengine', log_level='WARNING')

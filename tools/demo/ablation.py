@@ -11,10 +11,9 @@ measure (:data:`~mmdiverse.analysis.ablation.TERM_MEASURE`) with the baseline's.
 import os.path as osp
 from typing import Callable, Dict, List, Sequence, Tuple
 
-from mmdiverse.analysis.ablation import (TERM_MEASURE, ablation_table, own_measures,
-                                         relative_change)
+from mmdiverse.analysis.ablation import TERM_MEASURE, ablation_table, own_measures, relative_change
+from .pipeline import REPO_ROOT
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ABLATION_CONFIG = 'configs/demo/vit_tiny_shapes_ablation.py'
 LOSS_TYPES = {
     'patch_cos': 'PatchCosineLoss',
@@ -127,11 +126,11 @@ def gradient_shares(runs: Dict[str, dict], cls_root: str, seed: int) -> Dict[str
     import torch
     from mmengine.config import Config
     from mmengine.dataset import pseudo_collate
+    from mmengine.runner import load_checkpoint, set_random_seed
     from mmpretrain.registry import DATASETS
 
     from mmdiverse.analysis.gradient_share import gradient_share
     from mmdiverse.apis import build_model
-    from mmengine.runner import load_checkpoint, set_random_seed
 
     shares = {}
     for name, run in runs.items():

@@ -1,0 +1,1 @@
+"""Analysis tools (thin command lines over :mod:`mmdiverse.analysis`)."""

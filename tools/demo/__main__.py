@@ -1,0 +1,81 @@
+"""``python -m tools.demo``: the demo's command line (see :mod:`tools.demo`).
+
+Writes ``summary.json``, ``summary.md`` and ``patch_similarity.png`` to
+``--work-dir`` (``ablation.json`` / ``ablation.md`` with ``--ablation``). Each
+step shows a live progress line; its full output goes to ``tool_output.log`` in
+the step's work directory, which ``summary.md`` lists with each step's time.
+``--ablation`` runs step 5 alone, ``--skip-ablation`` steps 1-4. Every number
+in the summary is measured by this run.
+"""
+import argparse
+import os
+import os.path as osp
+import time
+
+from .ablation import ABLATION_WEIGHTS, ablation_report, parse_weights, run_ablation
+from .pipeline import PRETRAIN_CONFIGS, SCALES, SEED, make_data, measure, run_tool, run_variant
+from .progress import StepRunner
+from .summary import levels_table, variants_table, write_summary
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog='python -m tools.demo',
+                                     description='The main job on the embedded default '
+                                     'data, end to end, on the CPU.')
+    parser.add_argument('--work-dir', default='work_dirs/demo')
+    parser.add_argument('--data-root', default='data/demo')
+    parser.add_argument('--quick', action='store_true',
+                        help='a reduced run (a few iterations) that checks the pipeline; '
+                        'no ablation unless --ablation')
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument('--ablation', action='store_true',
+                       help='only the per-term ablation (each diversity term alone)')
+    group.add_argument('--skip-ablation', action='store_true',
+                       help='only the pretraining / segmentation pipeline')
+    parser.add_argument('--ablation-epochs', type=int,
+                        help='epochs of each ablation run (default: the scale\'s)')
+    parser.add_argument('--weight', nargs='+', default=[], metavar='TERM=W[,W...]',
+                        help='loss_weight(s) of a term in the ablation, one run each, e.g. '
+                        f'attn_div=10 (defaults: {ABLATION_WEIGHTS})')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    scale = dict(SCALES['quick' if args.quick else 'default'])
+    if args.ablation_epochs:
+        scale['ablation_epochs'] = args.ablation_epochs
+    ablation_runs = parse_weights(args.weight)
+    start = time.time()
+    work_dir = osp.abspath(args.work_dir)
+    os.makedirs(work_dir, exist_ok=True)
+    steps = StepRunner()
+    cls_root, seg_root = make_data(osp.abspath(args.data_root), scale)
+    results = reports = plot = ablation = None
+    if not args.ablation:
+        results = {name: run_variant(steps, name, cls_root, seg_root, work_dir, scale)
+                   for name in PRETRAIN_CONFIGS}
+        reports = measure({n: r['checkpoint'] for n, r in results.items()},
+                          PRETRAIN_CONFIGS['baseline'], cls_root, scale['analysis_images'])
+        for name, report in reports.items():
+            results[name]['last_layer_patch_similarity'] = list(
+                report['patch_similarity'].values())[-1]
+        from mmdiverse.analysis import plot_redundancy
+        plot = plot_redundancy(reports, osp.join(work_dir, 'patch_similarity.png'))
+        print(variants_table(results))
+        print(levels_table(reports))
+    if args.ablation or not (args.skip_ablation or args.quick):
+        runs = run_ablation(lambda *a, **k: run_tool(steps, *a, **k), cls_root, work_dir,
+                            scale, ablation_runs)
+        ablation = ablation_report(runs, measure, cls_root, scale, SEED)
+        print(ablation['table'])
+    # Further tracks (e.g. the self-supervised one, tools/demo/selfsup.py) go here:
+    # one call that runs its steps through ``steps`` and returns its summary part.
+    total = round(time.time() - start, 1)
+    summary_md = write_summary(work_dir, steps, total, results, reports, plot, ablation)
+    print(steps.timing_table())
+    print(f'summary: {summary_md}')
+
+
+if __name__ == '__main__':
+    main()
