@@ -119,8 +119,7 @@ def test_pairs_are_resolved_and_missing_defaults_skipped(capsys, tmp_path):
 
 def test_synthetic_batches_follow_the_config():
     from mmengine.config import Config
-    load_tool()  # puts tools/benchmarks on sys.path
-    from synthetic_batches import SyntheticBatches, config_img_size
+    from tools.benchmarks.synthetic_batches import SyntheticBatches, config_img_size
     seg = Config.fromfile(osp.join(REPO_ROOT, 'configs/seg/upernet_swin_l_ade20k.py'))
     cls = Config.fromfile(osp.join(REPO_ROOT, 'configs/pretrain/swin_l_baseline.py'))
     assert config_img_size(seg) == (512, 512) and config_img_size(cls) == (384, 384)

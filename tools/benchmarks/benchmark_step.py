@@ -29,10 +29,10 @@ the step runs under ``torch.autocast('cpu', dtype)`` (no loss scaling).
 
 Usage::
 
-    python tools/benchmarks/benchmark_step.py --device cuda --amp bf16
-    python tools/benchmarks/benchmark_step.py --device cpu --batch-size 8 \\
+    python -m tools.benchmarks.benchmark_step --device cuda --amp bf16
+    python -m tools.benchmarks.benchmark_step --device cpu --batch-size 8 \\
         --iters 5 --warmup 1 --pairs deit_s24
-    python tools/benchmarks/benchmark_step.py --device cpu \\
+    python -m tools.benchmarks.benchmark_step --device cpu \\
         --pairs configs/demo/vit_tiny_shapes_diverse.py,configs/demo/vit_tiny_shapes.py
 """
 import argparse
@@ -48,13 +48,10 @@ import time
 
 import torch
 
-HERE = osp.dirname(osp.abspath(__file__))
-REPO_ROOT = osp.dirname(osp.dirname(HERE))
-for _path in (REPO_ROOT, HERE):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+from tools.benchmarks.synthetic_batches import SyntheticBatches
 
-from synthetic_batches import SyntheticBatches  # noqa: E402
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+
 
 def stock_encoder_decoder(cfg):
     """mmseg's own ``EncoderDecoder`` in place of ``TransferEncoderDecoder``

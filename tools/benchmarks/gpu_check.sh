@@ -126,7 +126,7 @@ if [[ "$tests" == 1 ]]; then
 fi
 
 log "benchmark_step.py --device $device --amp $amp ${bench_args[*]}"
-PYTHONUNBUFFERED=1 timeout 360 "$py" "$root/tools/benchmarks/benchmark_step.py" \
+PYTHONUNBUFFERED=1 timeout 360 "$py" -m tools.benchmarks.benchmark_step \
     --device "$device" --amp "$amp" --json "$out_dir/benchmark_step.json" "${bench_args[@]}" \
     2>&1 | tee "$out_dir/benchmark_step.log" | grep -v 'pkg_resources\|_bootstrap\|UserWarning'
 [[ ${PIPESTATUS[0]} -eq 0 ]] || { log "benchmark FAILED"; status=1; }

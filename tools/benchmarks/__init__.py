@@ -1,0 +1,1 @@
+"""Loss and training-step benchmarks: ``python -m tools.benchmarks.<module>``."""
