@@ -2,7 +2,7 @@
 
 Examples::
 
-    python tools/train.py configs/demo/vit_tiny_diverse_shapes.py
+    python tools/train.py configs/demo/vit_tiny_shapes_diverse.py
     python tools/train.py CONFIG --resume            # continue from work_dir's last checkpoint
     python tools/train.py CONFIG --resume PATH.pth   # continue from a given checkpoint
     python tools/train.py CONFIG --overwrite         # start over where a run left checkpoints

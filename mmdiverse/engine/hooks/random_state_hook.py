@@ -28,7 +28,10 @@ class RandomStateHook(Hook):
     building its dataloader iterator draws from torch's generator; the hook
     puts the generators back after validation, so the training streams do
     not depend on when (or whether) the run validates -- which is also what
-    makes a resumed run draw exactly what the uninterrupted run drew.
+    makes a resumed run draw exactly what the uninterrupted run drew. A
+    checkpoint saved during validation (``save_best`` saves the step's
+    checkpoint again after a new best) records the streams of before
+    validation, the ones the training goes on with.
 
     Iteration-based loops: on resume, mmengine's ``IterBasedTrainLoop.run``
     skips the batches already trained on by loading them again, through the
@@ -68,7 +71,10 @@ class RandomStateHook(Hook):
         self._before_val = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint[_KEY] = _capture()
+        # A save during validation (``save_best`` saves the best checkpoint and
+        # saves the step's checkpoint again) records the streams the training
+        # goes on with: those from before validation, which after_val puts back.
+        checkpoint[_KEY] = self._before_val if self._before_val is not None else _capture()
 
     def before_val(self, runner) -> None:
         self._before_val = _capture()

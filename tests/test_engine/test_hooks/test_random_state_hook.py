@@ -61,6 +61,24 @@ def test_validation_does_not_shift_the_training_streams():
     torch.testing.assert_close(torch.rand(3), expected)
 
 
+def test_a_checkpoint_saved_during_validation_records_the_streams_of_before_it():
+    """save_best saves the step's checkpoint again after validation drew from
+    torch's stream; a resume from it must continue where training goes on."""
+    hook = RandomStateHook()
+    torch.manual_seed(0), np.random.seed(0), random.seed(0)
+    hook.before_val(None)
+    torch.rand(100), np.random.rand(7), random.random()   # validation draws
+    checkpoint = {}
+    hook.before_save_checkpoint(None, checkpoint)          # the best-score re-save
+    hook.after_val(None)
+    training_goes_on_with = _draw()
+    torch.manual_seed(4), np.random.seed(4), random.seed(4)  # the re-seeding of a resume
+    resumed, runner = RandomStateHook(), _runner()
+    resumed.after_load_checkpoint(runner, checkpoint)
+    resumed.before_train(runner)
+    assert _draw() == training_goes_on_with
+
+
 @pytest.mark.parametrize('rank,restores', [(0, True), (1, False)])
 def test_with_diff_rank_seed_only_rank_0_restores(rank, restores):
     checkpoint, after_save = _checkpoint_then_draw()
