@@ -153,15 +153,36 @@ class CheckSegLabels:
                 f'ignore_index={self.ignore_index})')
 
 
+def check_label_size(results: dict) -> None:
+    """Refuse a label map whose size differs from its image's.
+
+    Compares ``gt_seg_map`` ``(H, W)`` with ``ori_shape``, the image's size
+    as decoded (no resize changes it); without a loaded image there is
+    nothing to compare.
+
+    Raises:
+        BadDataError: naming both files and both sizes.
+    """
+    image_size = results.get('ori_shape')
+    label_size = tuple(results['gt_seg_map'].shape[:2])
+    if image_size is not None and tuple(image_size[:2]) != label_size:
+        raise BadDataError(
+            f'label map {results.get("seg_map_path")} is {label_size[1]}x{label_size[0]} '
+            f'(width x height) but its image {results.get("img_path")} is '
+            f'{image_size[1]}x{image_size[0]}')
+
+
 @TRANSFORMS.register_module()
 class CheckedLoadAnnotations(LoadAnnotations):
     """mmseg's ``LoadAnnotations`` that checks the label map it loads.
 
     The label map (``gt_seg_map``, ``(H, W)`` uint8, after
     ``reduce_zero_label`` and the dataset's ``label_map``) must hold only
-    ``0 .. num_classes - 1`` or ``ignore_index``; a truncated or undecodable
-    file, or any other value, raises :class:`BadDataError` naming
-    ``seg_map_path``.
+    ``0 .. num_classes - 1`` or ``ignore_index``, and must be as large as its
+    image as decoded (``ori_shape``, which a ``Resize`` placed before this
+    loader, as in mmseg's test pipelines, leaves alone); a truncated or
+    undecodable file, a size mismatch or any other value raises
+    :class:`BadDataError` naming ``seg_map_path`` (and ``img_path``).
 
     Args:
         num_classes (int): Classes of the dataset (150 for ADE20K, 19 for
@@ -184,6 +205,7 @@ class CheckedLoadAnnotations(LoadAnnotations):
             problem = f'{type(error).__name__}: {error}'
         if problem is not None:
             raise BadDataError(f'cannot read label map {path}: {problem}')
+        check_label_size(results)
         self.check_labels(results)
 
     def __repr__(self) -> str:

@@ -103,6 +103,35 @@ def test_checked_annotations_name_a_truncated_label_map(tmp_path):
             dict(seg_map_path=path, reduce_zero_label=False, seg_fields=[]))
 
 
+@pytest.mark.parametrize('label_size', [(32, 32), (64, 48)])
+@pytest.mark.parametrize('resize_first', [False, True], ids=['train_order', 'val_order'])
+def test_a_label_map_of_another_size_than_its_image_names_both_files(tmp_path, label_size,
+                                                                     resize_first):
+    """Train pipelines load the labels right after the image; mmseg's test
+    pipelines resize the image first. Either way the sizes as decoded differ."""
+    from mmcv.transforms import Resize
+    image = _jpeg(str(tmp_path / 'img.jpg'), size=64)
+    label = str(tmp_path / 'label.png')
+    Image.fromarray(np.ones(label_size[::-1], np.uint8)).save(label)
+    results = CheckedLoadImageFromFile()(dict(img_path=image, seg_map_path=label,
+                                              reduce_zero_label=False, seg_fields=[]))
+    if resize_first:
+        results = Resize(scale=label_size, keep_ratio=False)(results)
+    with pytest.raises(BadDataError, match=rf'label map {label} is {label_size[0]}x'
+                       rf'{label_size[1]} .* its image {image} is 64x64'):
+        CheckedLoadAnnotations(num_classes=4)(results)
+
+
+def test_a_label_map_as_large_as_its_image_passes_after_a_resize(tmp_path):
+    from mmcv.transforms import Resize
+    image = _jpeg(str(tmp_path / 'img.jpg'), size=64)
+    label = str(tmp_path / 'label.png')
+    Image.fromarray(np.ones((64, 64), np.uint8)).save(label)
+    results = Resize(scale=(32, 32))(CheckedLoadImageFromFile()(dict(
+        img_path=image, seg_map_path=label, reduce_zero_label=False, seg_fields=[])))
+    assert CheckedLoadAnnotations(num_classes=4)(results)['gt_seg_map'].shape == (64, 64)
+
+
 def test_registered_for_mmpretrain_and_mmseg_pipelines():
     from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
     from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
