@@ -27,8 +27,9 @@ def resize_position_embedding(backbone: nn.Module, key: str, value: torch.Tensor
     """Interpolate a checkpoint's position embedding to the backbone's grid.
 
     Args:
-        backbone: The target mmpretrain backbone (``patch_embed.init_out_size``,
-            ``num_extra_tokens``, ``cls_token``, ``interpolate_mode``).
+        backbone: The target backbone: mmpretrain's (``patch_embed.init_out_size``,
+            ``num_extra_tokens``, ``cls_token``, ``interpolate_mode``) or mmseg's
+            MAE / BEiT (``patch_shape``; bicubic, as its own resize).
         key: ``'pos_embed'`` or ``'absolute_pos_embed'``.
         value: ``(1, extra + h * w, C)`` from the checkpoint.
         target: The backbone's own ``(1, extra' + H * W, C)``.
@@ -45,7 +46,11 @@ def resize_position_embedding(backbone: nn.Module, key: str, value: torch.Tensor
     from mmpretrain.models.utils import resize_pos_embed
     if value.dim() != 3 or target.dim() != 3 or value.shape[-1] != target.shape[-1]:
         raise ValueError('not a (1, L, C) position embedding of the same width')
-    extra = int(getattr(backbone, 'num_extra_tokens', 0) or 0)
+    dst_hw = tuple(_patch_grid(backbone))
+    extra = getattr(backbone, 'num_extra_tokens', None)
+    # mmseg's ViT-family backbones (its MAE / BEiT) keep no count: the
+    # entries beyond the grid are the extra tokens.
+    extra = int(target.shape[1] - dst_hw[0] * dst_hw[1] if extra is None else extra)
     if key == 'pos_embed' and getattr(backbone, 'cls_token', None) is None:
         extra = 0
     src_tokens = value.shape[1] - extra
@@ -57,8 +62,18 @@ def resize_position_embedding(backbone: nn.Module, key: str, value: torch.Tensor
     if side * side != src_tokens:
         raise ValueError(f'{value.shape[1]} entries with {extra} extra tokens '
                          'are not a square patch grid')
-    dst_hw = tuple(backbone.patch_embed.init_out_size)
     if dst_hw[0] * dst_hw[1] + extra != target.shape[1]:
         raise ValueError(f'target grid {dst_hw} does not match {tuple(target.shape)}')
     mode = getattr(backbone, 'interpolate_mode', 'bicubic')
     return resize_pos_embed(value, (side, side), dst_hw, mode, extra)
+
+
+def _patch_grid(backbone: nn.Module):
+    """``(H, W)`` patch grid of an mmpretrain (``init_out_size``) or mmseg
+    (``patch_shape``) ViT-family backbone."""
+    grid = getattr(getattr(backbone, 'patch_embed', None), 'init_out_size', None)
+    grid = grid if grid is not None else getattr(backbone, 'patch_shape', None)
+    if grid is None:
+        raise ValueError(f'{type(backbone).__name__} states no patch grid '
+                         '(patch_embed.init_out_size or patch_shape)')
+    return grid

@@ -4,7 +4,8 @@
 has put a checkpoint in the backbone's names, :func:`adapt_state_dict`
 resizes the tensors whose shape legitimately changes between pretraining and
 fine-tuning -- relative position bias tables (new window size,
-:mod:`.bias_table`) and absolute position embeddings (new image size,
+:mod:`.bias_table`; BEiT-layout tables with extra-token rows,
+:mod:`.extra_token_bias_table`) and absolute position embeddings (new image size,
 :mod:`.pos_embed`) -- and leaves out the buffers a backbone derives from its
 own configuration (``relative_position_index``, ``attn_mask``). Any other
 shape difference is left for the check step to report.
@@ -17,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from .bias_table import resize_relative_position_bias_table
+from .extra_token_bias_table import resize_table_with_extra_rows, split_extra_rows
 from .pos_embed import POS_EMBED_KEYS, resize_position_embedding
 
 #: Buffers a backbone computes from its configuration (window size); they are
@@ -34,6 +36,8 @@ def _resized(backbone: nn.Module, key: str, value: torch.Tensor,
     """The resized tensor, or None when ``key`` is not resizable."""
     if key.endswith('relative_position_bias_table') and value.dim() == 2 \
             and target.dim() == 2 and value.shape[1] == target.shape[1]:
+        if split_extra_rows(target.shape[0])[1]:   # BEiT layout: extra-token rows
+            return resize_table_with_extra_rows(value, target.shape[0])
         return resize_relative_position_bias_table(value, target.shape[0])
     if key in POS_EMBED_KEYS:
         return resize_position_embedding(backbone, key, value, target)
