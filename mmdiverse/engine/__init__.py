@@ -1,5 +1,5 @@
 """Training-loop extensions: hooks."""
-from .hooks import LossWeightWarmupHook, PatchSimilarityHook
+from .hooks import LossWeightWarmupHook, PatchSimilarityHook, SafeCheckpointHook
 from . import schedulers  # noqa: F401,E402  (registers WarmupPolyLR)
 
-__all__ = ['PatchSimilarityHook', 'LossWeightWarmupHook']
+__all__ = ['PatchSimilarityHook', 'LossWeightWarmupHook', 'SafeCheckpointHook']

@@ -16,3 +16,6 @@ __all__ += ['NonFiniteError', 'NonFiniteLossError', 'NonFiniteGradientError',
 from .class_consistency_hook import ClassConsistencyHook, ClassMismatchError  # noqa: E402
 
 __all__ += ['ClassConsistencyHook', 'ClassMismatchError']
+from .safe_checkpoint_hook import SafeCheckpointHook  # noqa: E402
+
+__all__ += ['SafeCheckpointHook']
