@@ -15,7 +15,7 @@ import time
 from .ablation import ABLATION_WEIGHTS, ablation_report, parse_weights, run_ablation
 from .pipeline import PRETRAIN_CONFIGS, SCALES, SEED, make_data, measure, run_tool, run_variant
 from .progress import StepRunner
-from .summary import levels_table, variants_table, write_summary
+from .summary import levels_table, variant_summary, variants_table, write_summary
 
 
 def parse_args(argv=None):
@@ -32,6 +32,9 @@ def parse_args(argv=None):
                        help='only the per-term ablation (each diversity term alone)')
     group.add_argument('--skip-ablation', action='store_true',
                        help='only the pretraining / segmentation pipeline')
+    parser.add_argument('--seeds', type=int, default=1,
+                        help='run the pretraining and transfer steps with seeds 0..N-1 '
+                        'and report mean ± std through tools/analysis/compare_runs.py')
     parser.add_argument('--ablation-epochs', type=int,
                         help='epochs of each ablation run (default: the scale\'s)')
     parser.add_argument('--weight', nargs='+', default=[], metavar='TERM=W[,W...]',
@@ -42,6 +45,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.seeds < 1:
+        raise SystemExit(f'--seeds {args.seeds}: give at least one seed')
     scale = dict(SCALES['quick' if args.quick else 'default'])
     if args.ablation_epochs:
         scale['ablation_epochs'] = args.ablation_epochs
@@ -52,16 +57,29 @@ def main(argv=None):
     steps = StepRunner()
     cls_root, seg_root = make_data(osp.abspath(args.data_root), scale)
     results = reports = plot = ablation = None
+    sections = {}
     if not args.ablation:
-        results = {name: run_variant(steps, name, cls_root, seg_root, work_dir, scale)
-                   for name in PRETRAIN_CONFIGS}
-        reports = measure({n: r['checkpoint'] for n, r in results.items()},
-                          PRETRAIN_CONFIGS['baseline'], cls_root, scale['analysis_images'])
-        for name, report in reports.items():
-            results[name]['last_layer_patch_similarity'] = list(
-                report['patch_similarity'].values())[-1]
+        per_variant = {name: [] for name in PRETRAIN_CONFIGS}
+        for seed in range(SEED, SEED + args.seeds):
+            for name in PRETRAIN_CONFIGS:
+                per_variant[name].append(
+                    run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed))
+        checkpoints = {f"{name}@{r['seed']}": r['checkpoint']
+                       for name, per_seed in per_variant.items() for r in per_seed}
+        seed_reports = measure(checkpoints, PRETRAIN_CONFIGS['baseline'], cls_root,
+                               scale['analysis_images'])
+        for name, per_seed in per_variant.items():
+            for r in per_seed:
+                patch = seed_reports[f"{name}@{r['seed']}"]['patch_similarity']
+                r['last_layer_patch_similarity'] = list(patch.values())[-1]
+        results = {name: variant_summary(per_seed) for name, per_seed in per_variant.items()}
+        # the curves and levels of the configs' own seed
+        reports = {name: seed_reports[f'{name}@{SEED}'] for name in PRETRAIN_CONFIGS}
         from mmdiverse.analysis import plot_redundancy
         plot = plot_redundancy(reports, osp.join(work_dir, 'patch_similarity.png'))
+        if args.seeds > 1:
+            from .seeds import compare_seeds
+            sections['seeds'] = compare_seeds(per_variant, work_dir)
         print(variants_table(results))
         print(levels_table(reports))
     if args.ablation or not (args.skip_ablation or args.quick):
@@ -70,9 +88,12 @@ def main(argv=None):
         ablation = ablation_report(runs, measure, cls_root, scale, SEED)
         print(ablation['table'])
     # Further tracks (e.g. the self-supervised one, tools/demo/selfsup.py) go here:
-    # one call that runs its steps through ``steps`` and returns its summary part.
+    # one call that runs its steps through ``steps`` and returns a summary section,
+    #   sections['selfsup'] = run_selfsup(steps, cls_root, seg_root, work_dir, scale)
+    # (a dict with 'title' and 'markdown'; it lands in summary.md and summary.json).
     total = round(time.time() - start, 1)
-    summary_md = write_summary(work_dir, steps, total, results, reports, plot, ablation)
+    summary_md = write_summary(work_dir, steps, total, results, reports, plot, ablation,
+                               sections)
     print(steps.timing_table())
     print(f'summary: {summary_md}')
 

@@ -67,40 +67,51 @@ def make_data(data_root, scale):
     return cls_root, seg_root
 
 
-def run_variant(steps, name, cls_root, seg_root, work_dir, scale):
-    """Pretrain, evaluate, transfer, fine-tune and evaluate one variant."""
+def run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed=SEED):
+    """Pretrain, evaluate, transfer, fine-tune and evaluate one variant with
+    ``randomness.seed=seed``.
+
+    Work directories are ``pretrain_<name>`` and ``seg_<name>`` for the
+    configs' own seed, with ``_seed<seed>`` appended for any other. Each run's
+    ``experiment_name`` names the variant, not the seed, so that
+    :mod:`tools.analysis.compare_runs` groups the seeds of a variant.
+    """
     start = time.time()
     config = PRETRAIN_CONFIGS[name]
-    pre_dir = osp.join(work_dir, f'pretrain_{name}')
+    suffix, label = ('', name) if seed == SEED else (f'_seed{seed}', f'{name} seed {seed}')
+    seed_opts = [] if seed == SEED else [f'randomness.seed={seed}']
+    pre_dir = osp.join(work_dir, f'pretrain_{name}{suffix}')
     epochs, interval = scale['pretrain_epochs'], scale['log_interval']
     data_opts = [f'{s}_dataloader.dataset.data_root={cls_root}' for s in ('train', 'val', 'test')]
     # --overwrite: a demo re-run replaces the previous demo run.
-    run_tool(steps, f'pretrain {name}', 'tools/train.py', config, '--work-dir', pre_dir,
-             '--overwrite', '--cfg-options', *data_opts, f'train_cfg.max_epochs={epochs}',
+    run_tool(steps, f'pretrain {label}', 'tools/train.py', config, '--work-dir', pre_dir,
+             '--overwrite', '--cfg-options', *data_opts, *seed_opts,
+             f'experiment_name=pretrain_{name}', f'train_cfg.max_epochs={epochs}',
              f'default_hooks.logger.interval={interval}', max_epochs=epochs)
     checkpoint = osp.join(pre_dir, f'epoch_{epochs}.pth')
     # logger.interval=1 in the test loops: a line per batch (mmengine logs a test
     # loop shorter than the interval not at all)
-    run_tool(steps, f'test {name}', 'tools/test.py', config, checkpoint, '--work-dir',
+    run_tool(steps, f'test {label}', 'tools/test.py', config, checkpoint, '--work-dir',
              osp.join(pre_dir, 'test'), '--cfg-options', *data_opts,
              'default_hooks.logger.interval=1')
     top1 = read_metrics(osp.join(pre_dir, 'test'))['accuracy/top1']
 
-    seg_dir = osp.join(work_dir, f'seg_{name}')
+    seg_dir = osp.join(work_dir, f'seg_{name}{suffix}')
     seg_opts = [f'{s}_dataloader.dataset.data_root={seg_root}' for s in ('train', 'val', 'test')]
     iters = scale['seg_iters']
-    run_tool(steps, f'UperNet {name}', 'tools/train.py', SEG_CONFIG, '--work-dir', seg_dir,
-             '--overwrite', '--cfg-options', *seg_opts,
+    run_tool(steps, f'UperNet {label}', 'tools/train.py', SEG_CONFIG, '--work-dir', seg_dir,
+             '--overwrite', '--cfg-options', *seg_opts, *seed_opts,
+             f'experiment_name=transfer_{name}',
              f'model.backbone.init_cfg.checkpoint={checkpoint}',
              f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
              f'default_hooks.logger.interval={interval}')
-    run_tool(steps, f'UperNet test {name}', 'tools/test.py', SEG_CONFIG,
+    run_tool(steps, f'UperNet test {label}', 'tools/test.py', SEG_CONFIG,
              osp.join(seg_dir, f'iter_{iters}.pth'), '--work-dir', osp.join(seg_dir, 'test'),
              '--cfg-options', *seg_opts, 'default_hooks.logger.interval=1')
     seg_metrics = read_metrics(osp.join(seg_dir, 'test'))
-    return dict(checkpoint=checkpoint, top1=top1, mIoU=seg_metrics['mIoU'],
-                mAcc=seg_metrics['mAcc'], aAcc=seg_metrics['aAcc'],
-                wall_time_s=round(time.time() - start, 1))
+    return dict(seed=seed, checkpoint=checkpoint, pretrain_dir=pre_dir, seg_dir=seg_dir,
+                top1=top1, mIoU=seg_metrics['mIoU'], mAcc=seg_metrics['mAcc'],
+                aAcc=seg_metrics['aAcc'], wall_time_s=round(time.time() - start, 1))
 
 
 def measure(checkpoints, config, cls_root, num_images):

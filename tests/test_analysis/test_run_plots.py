@@ -1,0 +1,59 @@
+"""mmdiverse.analysis.run_plots: what compare.png draws."""
+import matplotlib.pyplot as plt
+import pytest
+
+from mmdiverse.analysis.run_groups import RunGroup
+from mmdiverse.analysis.run_plots import plot_comparison
+from mmdiverse.analysis.run_scalars import RunScalars
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The figures plot_comparison closes, kept for inspection."""
+    figures, close = [], plt.close
+    monkeypatch.setattr(plt, 'close', figures.append)
+    yield figures
+    for fig in figures:
+        close(fig)
+
+
+def fake_run(offset):
+    train = [dict(lr=1., loss=2. - i + offset, loss_cls=1. + offset, step=i) for i in (1, 2)]
+    val = [{'accuracy/top1': 10. * i + offset, 'step': i} for i in (1, 2)]
+    return RunScalars('w', train, val, {}, '')
+
+
+def report(patch):
+    return dict(patch_similarity={f'layers.{i}': v for i, v in enumerate(patch)},
+                head_similarity={}, condition_number={'layers.0': dict(q=2., k=8., v=4.),
+                                                      'layers.1': dict(q=1., k=1., v=1.)})
+
+
+def test_one_panel_per_metric_and_loss_one_colour_per_group(tmp_path, drawn):
+    groups = [RunGroup('base', [fake_run(0.), fake_run(1.)], [0, 1]),
+              RunGroup('div', [fake_run(5.)], [0])]
+    out = plot_comparison(groups, str(tmp_path / 'c.png'))
+    assert open(out, 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
+    axes = [ax for ax in drawn[0].axes if ax.get_visible()]
+    assert [ax.get_title() for ax in axes] == ['accuracy/top1', 'loss', 'loss_cls']
+    top1 = axes[0]
+    base, div = top1.lines
+    assert list(base.get_ydata()) == [10.5, 20.5]  # the mean over the two seeds
+    assert list(div.get_ydata()) == [15., 25.]
+    assert base.get_color() != div.get_color()
+    assert len(top1.collections) == 1  # the band over seeds; none for one seed
+    assert base.get_label() == 'base (n=2)'
+
+
+def test_redundancy_panels(tmp_path, drawn):
+    groups = [RunGroup('base', [fake_run(0.)], [0])]
+    plot_comparison(groups, str(tmp_path / 'c.png'),
+                    redundancy={'base': [report([0.5, 0.7]), report([0.3, 0.5])]})
+    axes = {ax.get_title(): ax for ax in drawn[0].axes if ax.get_visible()}
+    # head similarity was not measured: no panel for it
+    assert 'attention-head similarity per block' not in axes
+    patch = axes['patch cosine similarity per block'].lines[0]
+    assert list(patch.get_ydata()) == pytest.approx([0.4, 0.6])
+    cond = axes['q/k/v condition number per block']
+    assert list(cond.lines[0].get_ydata()) == pytest.approx([4., 1.])  # geometric means
+    assert cond.get_yscale() == 'log'
