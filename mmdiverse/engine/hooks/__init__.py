@@ -19,3 +19,6 @@ __all__ += ['ClassConsistencyHook', 'ClassMismatchError']
 from .safe_checkpoint_hook import SafeCheckpointHook  # noqa: E402
 
 __all__ += ['SafeCheckpointHook']
+from .validation_resume_hook import ValidationResumeHook  # noqa: E402
+
+__all__ += ['ValidationResumeHook']
