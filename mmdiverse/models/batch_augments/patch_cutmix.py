@@ -8,6 +8,7 @@ from mmpretrain.registry import BATCH_AUGMENTS
 
 from .patch_area_targets import (BOX_ALIGNMENTS, PAIRINGS, box_patch_fractions,
                                  pairing_index, patch_soft_targets)
+from .patch_target_augment import PatchTargetAugment
 
 
 def _device_box(box: Tuple[int, int, int, int], device) -> torch.Tensor:
@@ -17,7 +18,7 @@ def _device_box(box: Tuple[int, int, int, int], device) -> torch.Tensor:
 
 
 @BATCH_AUGMENTS.register_module()
-class PatchCutMix(CutMix):
+class PatchCutMix(CutMix, PatchTargetAugment):
     r"""CutMix with per-patch soft targets; by default its box is aligned to
     the token grid.
 
@@ -49,10 +50,12 @@ class PatchCutMix(CutMix):
 
     As a plain batch augment (``__call__``) it returns ``(mixed_inputs,
     mixed_scores)`` like every mmpretrain batch augment, so it also works
-    inside a stock ``ClsDataPreprocessor``. The per-patch targets come from
+    inside a stock ``ClsDataPreprocessor`` (as a plain CutMix: the per-patch
+    targets are then not made). The per-patch targets come from
     :meth:`mix_with_patch_targets`, which
     :class:`~mmdiverse.models.batch_augments.PatchClsDataPreprocessor`
-    calls to put them into the data samples.
+    calls; they reach the model as the ``patch_targets`` entry of the
+    preprocessor's output (one ``(B, n, K)`` tensor, not per data sample).
 
     Args:
         alpha (float): Beta(alpha, alpha) parameter of the mixing ratio.

@@ -1,26 +1,19 @@
 """``ImageClassifier`` with patch-diversity regularizers."""
+import functools
 from typing import List, Optional
 
 import torch
 from mmpretrain.models import ImageClassifier
-from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..batch_augments import PatchClsDataPreprocessor, PatchCutMix
-from ..diversity import DiversityRegularizer, patch_mixing
-from ..taps import build_tap
-
-_STOCK_PREPROCESSORS = (None, 'ClsDataPreprocessor',
-                        'mmpretrain.ClsDataPreprocessor', ClsDataPreprocessor)
-#: Key of the head's classification loss: mmengine's ``parse_losses`` puts
-#: the total under ``'loss'``, which the head's own ``'loss'`` would
-#: overwrite in the log.
-HEAD_LOSS_KEY = 'loss_cls'
+from ..batch_augments import (PatchClsDataPreprocessor, PatchCutMix, PatchTargetAugment,
+                              moves_pixels)
+from ..diversity import DiversityMixin
 
 
 @MODELS.register_module()
-class DiverseImageClassifier(ImageClassifier):
+class DiverseImageClassifier(DiversityMixin, ImageClassifier):
     """Image classifier trained with patch-diversity regularizers.
 
     Papers: `Vision Transformers with Patch Diversification
@@ -38,13 +31,17 @@ class DiverseImageClassifier(ImageClassifier):
     ``loss_cls``, so mmengine's ``loss`` is the optimized total. With
     ``diversity=None`` this is ``ImageClassifier``.
 
-    **Patch mixing** (:mod:`mmdiverse.models.diversity.patch_mixing`): every
+    **Patch mixing** (one term,
+    :class:`~mmdiverse.models.diversity.patch_mixing.PatchMixingTerm`): every
     post-norm patch token goes through the head's final linear layer. The
     per-patch targets of a ``PatchCutMix`` batch arrive as the
     ``patch_targets`` argument of :meth:`forward` / :meth:`loss`, a ``(B,
-    n, K)`` tensor from ``PatchClsDataPreprocessor`` (which replaces the
-    default ``ClsDataPreprocessor`` automatically); otherwise every patch
-    takes its image's ``gt_score`` (Mixup, no mix) or one-hot ``gt_label``.
+    n, K)`` tensor from ``PatchClsDataPreprocessor`` (the preprocessor used
+    when the config's ``data_preprocessor`` names no ``type``); under Mixup
+    (or no mix) every patch takes its image's ``gt_score`` or one-hot
+    ``gt_label``. A batch mixed by an augment that moved pixels between images
+    without per-patch targets is an error naming the augment, and so is,
+    at build time, such an augment in ``train_cfg.augments``.
     They are label-smoothed like the image-level target (the epsilon of a
     ``LabelSmoothLoss`` head; override with ``diversity.patch_label_smooth``,
     0 disables). With ``PatchMixingLoss(composition='token_mean')`` the
@@ -60,6 +57,12 @@ class DiverseImageClassifier(ImageClassifier):
             ``patch_label_smooth`` (float, optional). Defaults to None.
     """
 
+    diversity_options = ('patch_label_smooth', )
+    #: Key of the head's classification loss: mmengine's ``parse_losses``
+    #: puts the total under ``'loss'``, which the head's own ``'loss'``
+    #: would overwrite in the log.
+    stock_loss_key = 'loss_cls'
+
     def __init__(self,
                  backbone: dict,
                  neck: Optional[dict] = None,
@@ -69,8 +72,9 @@ class DiverseImageClassifier(ImageClassifier):
                  train_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
-        if diversity:
-            data_preprocessor = self._patch_preprocessor(data_preprocessor)
+        if diversity and (data_preprocessor is None or isinstance(data_preprocessor, dict)):
+            data_preprocessor = dict(data_preprocessor or {})
+            data_preprocessor.setdefault('type', 'PatchClsDataPreprocessor')
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -79,72 +83,51 @@ class DiverseImageClassifier(ImageClassifier):
             train_cfg=train_cfg,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
-        self._plain_tap = None
-        self.diversity = None
-        if diversity:
-            self.diversity = DiversityRegularizer(
-                self.backbone, diversity, options=('patch_label_smooth', ))
-            if 'patch_mix' in self.diversity.losses:
-                patch_mixing.check_patch_mix_head(self.head, self.neck)
-            self._check_patch_cutmix()
-
-    @staticmethod
-    def _patch_preprocessor(cfg):
-        """Use ``PatchClsDataPreprocessor`` where the stock one would be."""
-        if cfg is None:
-            return dict(type='PatchClsDataPreprocessor')
-        if isinstance(cfg, dict) and cfg.get('type') in _STOCK_PREPROCESSORS:
-            cfg = dict(cfg)
-            cfg['type'] = 'PatchClsDataPreprocessor'
-        return cfg
-
-    @property
-    def with_diversity(self) -> bool:
-        return self.diversity is not None
-
-    @property
-    def tap(self):
-        """The tap of the regularizers, or (lazily) a default one."""
+        self.init_diversity(diversity, head=self.head, neck=self.neck)
         if self.diversity is not None:
-            return self.diversity.tap
-        if self._plain_tap is None:
-            self._plain_tap = build_tap(self.backbone)
-        return self._plain_tap
+            self._check_batch_augments()
 
-    def _check_patch_cutmix(self) -> None:
-        """Check every ``PatchCutMix`` of ``train_cfg.augments`` against the
-        backbone at build time: its ``patch_size`` must divide the backbone's
-        input size and, with the patch-mixing term, equal the stride of the
-        last tokens (else the per-patch targets would not match the tokens),
-        and its targets must reach the model (``PatchClsDataPreprocessor``).
-        What the tap cannot tell (a backbone without ``img_size``, a CNN whose
-        probe pass failed) is checked at the first batch instead.
+    def _check_batch_augments(self) -> None:
+        """Check the built ``train_cfg.augments`` against the backbone.
+
+        A ``PatchCutMix``'s ``patch_size`` must divide the backbone's input
+        size and, with the patch-mixing term, equal the stride of the last
+        tokens (else the per-patch targets would not match the tokens). With
+        the term, every augment that moves pixels between images must give
+        per-patch targets, and they must reach the model
+        (``PatchClsDataPreprocessor``). What the tap cannot tell (a backbone
+        without ``img_size``, a CNN whose probe pass failed) is checked at the
+        first batch instead.
         """
         augments = getattr(getattr(self.data_preprocessor, 'batch_augments', None),
                            'augments', None) or []
         stride, input_size = self.tap.token_stride(), self.tap.input_size()
         backbone = type(self.backbone).__name__
-        mixing = 'patch_mix' in self.diversity.losses
+        mixing = self.diversity.patch_mixing is not None
         for index, augment in enumerate(augments):
+            where = f'train_cfg.augments[{index}]'
+            if mixing and moves_pixels(augment) and not isinstance(augment, PatchTargetAugment):
+                raise ValueError(
+                    f'{where} ({type(augment).__name__}) moves pixels between images but gives '
+                    'no per-patch targets, which diversity.patch_mix needs; use PatchCutMix')
             if not isinstance(augment, PatchCutMix):
                 continue
-            key = f'train_cfg.augments[{index}].patch_size'
             size = augment.patch_size
             if input_size and (input_size[0] % size[0] or input_size[1] % size[1]):
                 raise ValueError(
-                    f'{key}={size} does not divide the {input_size[0]}x{input_size[1]} input '
-                    f'of the backbone ({backbone} img_size); use a patch_size that divides '
-                    'it (the token stride)')
+                    f'{where}.patch_size={size} does not divide the {input_size[0]}x'
+                    f'{input_size[1]} input of the backbone ({backbone} img_size); use a '
+                    'patch_size that divides it (the token stride)')
             if stride and mixing and tuple(size) != stride:
                 raise ValueError(
-                    f'{key}={size}: diversity.patch_mix needs the CutMix box on the grid of '
-                    f'the last tokens, which have a {stride[0]}x{stride[1]} px stride in '
-                    f'{backbone}; set patch_size={stride[0]}')
+                    f'{where}.patch_size={size}: diversity.patch_mix needs the CutMix box on '
+                    f'the grid of the last tokens, which have a {stride[0]}x{stride[1]} px '
+                    f'stride in {backbone}; set patch_size={stride[0]}')
             if mixing and not isinstance(self.data_preprocessor, PatchClsDataPreprocessor):
                 raise ValueError(
-                    f'train_cfg.augments[{index}] (PatchCutMix) with diversity.patch_mix '
-                    'needs data_preprocessor PatchClsDataPreprocessor to pass the '
-                    f'per-patch targets, got {type(self.data_preprocessor).__name__}')
+                    f'{where} (PatchCutMix) with diversity.patch_mix needs data_preprocessor '
+                    'PatchClsDataPreprocessor to pass the per-patch targets, got '
+                    f'{type(self.data_preprocessor).__name__}')
 
     def forward(self,
                 inputs: torch.Tensor,
@@ -173,25 +156,7 @@ class DiverseImageClassifier(ImageClassifier):
             dict[str, Tensor]: ``loss_cls`` (the head's loss), the ``loss_*``
             terms and ``patch_cos_sim``.
         """
-        if self.diversity is None:
-            return super().loss(inputs, data_samples)
-        with self.diversity.capture() as captured:
-            head_losses = super().loss(inputs, data_samples)
-        losses = {(HEAD_LOSS_KEY if k == 'loss' else k): v
-                  for k, v in head_losses.items()}
-        logits = targets = None
-        mixing = self.diversity.losses['patch_mix'] \
-            if 'patch_mix' in self.diversity.losses else None
-        if mixing is not None:
-            logits = patch_mixing.patch_logits(self.head, captured.last)
-            eps = patch_mixing.label_smoothing(
-                self.head, self.diversity.options.get('patch_label_smooth'))
-            targets = patch_mixing.patch_targets(
-                data_samples, logits, patch_targets, eps=eps,
-                last_hw=captured.last_hw, input_hw=tuple(inputs.shape[-2:]))
-            factor = patch_mixing.head_loss_factor(
-                mixing, self.diversity.term_scales['patch_mix'], logits.shape[1])
-            if factor != 1 and HEAD_LOSS_KEY in losses:
-                losses[HEAD_LOSS_KEY] = losses[HEAD_LOSS_KEY] * factor
-        losses.update(self.diversity.compute(captured, logits, targets))
-        return losses
+        return self.diversity_loss(
+            functools.partial(super().loss, inputs, data_samples),
+            data_samples=data_samples, input_hw=tuple(inputs.shape[-2:]),
+            patch_targets=patch_targets)

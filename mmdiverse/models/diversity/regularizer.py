@@ -2,15 +2,17 @@
 
 :class:`DiversityRegularizer` owns the configured loss modules and a tap on
 the backbone, and turns one captured forward pass into the ``loss_*`` terms
-of :data:`~mmdiverse.models.diversity.terms.TERM_TABLE`. A model uses it as
-"capture around the stock loss, then add the terms"::
+of :data:`~mmdiverse.models.diversity.terms.TERM_TABLE`. A model uses it
+through :class:`~mmdiverse.models.diversity.DiversityMixin` as "capture
+around the stock loss, then add the terms"::
 
     with self.diversity.capture() as captured:
         losses = super().loss(inputs, data_samples)
-    losses.update(self.diversity.compute(captured))
+    losses = self.diversity.add_terms(losses, captured)
 """
+import math
 import numbers
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn as nn
@@ -19,6 +21,7 @@ from mmpretrain.registry import MODELS
 
 from ..losses import patch_cosine_similarity
 from ..taps import BaseTap, TapOutputs, build_tap
+from .patch_mixing import PatchMixingTerm
 from .terms import DIAG_KEY, TERMS, TERMS_BY_NAME, TermInputs
 
 #: Blocks whose attention ``attn_div`` reads when ``tap.attn_layers`` is
@@ -46,9 +49,15 @@ class DiversityRegularizer(nn.Module):
             :attr:`options`, not interpreted here).
         supported_terms (Sequence[str]): Terms the owner can compute.
             Defaults to all.
+        head (nn.Module, optional): The classifier head ``patch_mix`` reads
+            (referenced, not owned). Defaults to None.
+        neck (nn.Module, optional): The classifier neck (parameter-free
+            with ``patch_mix``). Defaults to None.
 
     Attributes:
         losses (nn.ModuleDict): ``{term: loss module}``, in table order.
+        patch_mixing (PatchMixingTerm | None): Head adapter, targets and
+            composition of ``patch_mix``.
         term_scales (dict): ``{term: factor}`` multiplied onto each term
             (1.0; set by ``LossWeightWarmupHook``). A term with factor 0 is
             not computed and reported as 0.
@@ -59,7 +68,9 @@ class DiversityRegularizer(nn.Module):
                  diversity: dict,
                  cfg_key: str = 'diversity',
                  options: Sequence[str] = (),
-                 supported_terms: Sequence[str] = TERMS):
+                 supported_terms: Sequence[str] = TERMS,
+                 head: Optional[nn.Module] = None,
+                 neck: Optional[nn.Module] = None):
         super().__init__()
         cfg = dict(diversity)
         allowed = set(TERMS) | {'tap'} | set(options)
@@ -76,10 +87,17 @@ class DiversityRegularizer(nn.Module):
             if cfg.get(term) is None:
                 continue
             if term not in supported_terms:
+                why = (' (it trains patch tokens through a classifier head on '
+                       'labels)' if TERMS_BY_NAME[term].needs_head else '')
                 raise ValueError(f'{cfg_key}.{term} is not supported by this '
-                                 f'model; supported: {list(supported_terms)}')
+                                 f'model{why}; supported: {list(supported_terms)}')
             self.losses[term] = self._build_loss(term, cfg[term])
         self.term_scales: Dict[str, float] = {t: 1. for t in self.losses}
+        self.patch_mixing = None
+        if 'patch_mix' in self.losses:
+            self.patch_mixing = PatchMixingTerm(
+                self.losses['patch_mix'], head, neck,
+                label_smooth=self.options.get('patch_label_smooth'), cfg_key=cfg_key)
 
         tap_cfg.setdefault('cfg_key', f'{cfg_key}.tap')
         tap = build_tap(backbone, tap_cfg)
@@ -112,6 +130,10 @@ class DiversityRegularizer(nn.Module):
                 raise type(error)(f'{key}={dict(loss_cfg)!r} cannot be built: '
                                   f'{error}') from error
         weight = getattr(loss, 'loss_weight', None)
+        if isinstance(weight, numbers.Real) and not math.isfinite(weight):
+            raise ValueError(
+                f'{key}.loss_weight={weight} is not a finite number: every step '
+                'would be non-finite; use a finite weight >= 0 (0 turns the term off)')
         if isinstance(weight, numbers.Real) and weight < 0:
             raise ValueError(
                 f'{key}.loss_weight={weight} is negative: training would '
@@ -144,16 +166,18 @@ class DiversityRegularizer(nn.Module):
 
     def term_inputs(self,
                     captured: TapOutputs,
-                    patch_logits: Optional[torch.Tensor] = None,
-                    patch_targets: Optional[torch.Tensor] = None
-                    ) -> TermInputs:
+                    data_samples: Optional[List] = None,
+                    input_hw: Optional[Tuple[int, int]] = None,
+                    patch_targets: Optional[torch.Tensor] = None) -> TermInputs:
         """What the configured terms read from one captured forward pass.
 
         Args:
             captured (TapOutputs): Filled by :meth:`capture`.
-            patch_logits, patch_targets (Tensor, optional): ``(B, n, K)``
-                (see :mod:`mmdiverse.models.diversity.patch_mixing`);
-                required when ``patch_mix`` is configured.
+            data_samples (list, optional): The batch's data samples; read by
+                ``patch_mix`` only (image-level targets).
+            input_hw (tuple, optional): ``(H, W)`` of the inputs (messages).
+            patch_targets (Tensor, optional): ``(B, n, K)`` per-patch targets
+                of a ``PatchCutMix`` batch (``patch_mix`` only).
 
         Returns:
             TermInputs
@@ -163,26 +187,24 @@ class DiversityRegularizer(nn.Module):
                 f'{type(self._tap).__name__} captured no last tokens: did the '
                 'backbone run inside capture()?')
         tokens = self._tap.similarity_last(captured)
-        inputs = TermInputs(tokens=tokens, tokens_hw=captured.last_hw,
-                            patch_logits=patch_logits,
-                            patch_targets=patch_targets)
+        inputs = TermInputs(tokens=tokens, tokens_hw=captured.last_hw)
         if 'patch_contrast' in self.losses:
             inputs.first, inputs.first_hw = self._checked_first(captured, tokens)
         if 'attn_div' in self.losses:
             inputs.attention = self._checked_attention(captured)
         if 'weight_cond' in self.losses:
             inputs.qkv_weights = self._tap.qkv_weights()
-        if 'patch_mix' in self.losses and (patch_logits is None
-                                           or patch_targets is None):
-            raise ValueError(f'{self.cfg_key}.patch_mix needs a classifier '
-                             'head (per-patch logits and targets)')
+        if self.patch_mixing is not None:
+            if data_samples is None:
+                raise ValueError(f'{self.cfg_key}.patch_mix needs the batch\'s data '
+                                 'samples (labels)')
+            inputs.patch_logits = self.patch_mixing.logits(captured.last)
+            inputs.patch_targets = self.patch_mixing.targets(
+                data_samples, inputs.patch_logits, patch_targets,
+                last_hw=captured.last_hw, input_hw=input_hw)
         return inputs
 
-    def compute(self,
-                captured: TapOutputs,
-                patch_logits: Optional[torch.Tensor] = None,
-                patch_targets: Optional[torch.Tensor] = None
-                ) -> Dict[str, torch.Tensor]:
+    def compute(self, captured: TapOutputs, **batch) -> Dict[str, torch.Tensor]:
         """The ``loss_*`` terms and the ``patch_cos_sim`` diagnostic.
 
         Arguments as :meth:`term_inputs`. No host synchronisation: every
@@ -191,7 +213,37 @@ class DiversityRegularizer(nn.Module):
         Returns:
             dict[str, Tensor]: scalars, in table order.
         """
-        inputs = self.term_inputs(captured, patch_logits, patch_targets)
+        return self._evaluate(captured, self.term_inputs(captured, **batch))
+
+    def add_terms(self, losses: Dict[str, torch.Tensor], captured: TapOutputs,
+                  head_loss_key: Optional[str] = None,
+                  **batch) -> Dict[str, torch.Tensor]:
+        """``losses`` (the stock ones) with the terms added.
+
+        With ``patch_mix``, the head's class-token CE ``losses[head_loss_key]``
+        is weighted as its ``composition`` says
+        (:meth:`PatchMixingTerm.head_loss_factor`).
+
+        Args:
+            losses (dict): The model's stock losses (changed in place).
+            captured (TapOutputs): Filled by :meth:`capture`.
+            head_loss_key (str, optional): Key of the head's CE.
+            **batch: As :meth:`term_inputs`.
+
+        Returns:
+            dict[str, Tensor]: ``losses``, then the terms of :meth:`compute`.
+        """
+        inputs = self.term_inputs(captured, **batch)
+        if self.patch_mixing is not None and head_loss_key in losses:
+            factor = self.patch_mixing.head_loss_factor(
+                self.term_scales['patch_mix'], inputs.patch_logits.shape[1])
+            if factor != 1:
+                losses[head_loss_key] = losses[head_loss_key] * factor
+        losses.update(self._evaluate(captured, inputs))
+        return losses
+
+    def _evaluate(self, captured: TapOutputs,
+                  inputs: TermInputs) -> Dict[str, torch.Tensor]:
         out: Dict[str, torch.Tensor] = {}
         for name, loss in self.losses.items():
             term, scale = TERMS_BY_NAME[name], self.term_scales[name]

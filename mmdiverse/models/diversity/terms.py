@@ -1,9 +1,12 @@
 """The diversity terms: one table of name -> loss key -> what each reads.
 
-Every model type (``DiverseImageClassifier``, ``DiverseEncoderDecoder``)
-and every tool that lists the terms (checkpoint export, the configs' tests)
-uses :data:`TERM_TABLE`. A term reads fields of :class:`TermInputs`, the
-tensors one captured forward pass provides:
+Every model type (``DiverseImageClassifier``, ``DiverseEncoderDecoder``,
+``DiverseMAE``, ``DiverseSimMIM``, through ``DiversityMixin``) and the
+configs' tests use :data:`TERM_TABLE`. Checkpoint export does not: it reads
+the term names from the config's ``model.diversity`` itself
+(``mmdiverse.checkpoint.metadata.regularizers_from_cfg``), because the
+checkpoint package must not import the models. A term reads fields of
+:class:`TermInputs`, the tensors one captured forward pass provides:
 
 ==================  ======================  =====================================
 term                loss key                reads (:class:`TermInputs` fields)
@@ -114,9 +117,10 @@ TERM_TABLE: Tuple[DiversityTerm, ...] = (
 )
 #: ``{name: DiversityTerm}``.
 TERMS_BY_NAME = {term.name: term for term in TERM_TABLE}
-#: Term names in order (the one list; checkpoint export and configs use it).
+#: Term names in order (the one list the models and the configs' tests use).
 TERMS: Tuple[str, ...] = tuple(term.name for term in TERM_TABLE)
-#: Terms a model without a classifier head (a segmentor) can compute.
+#: Terms a model without a classifier head and labels (a segmentor, a
+#: self-supervised model) can compute.
 SEGMENTATION_TERMS: Tuple[str, ...] = tuple(
     term.name for term in TERM_TABLE if not term.needs_head)
 #: Diagnostic key (detached mean patch cosine similarity of the post-norm

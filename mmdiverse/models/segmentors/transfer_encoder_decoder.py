@@ -1,4 +1,11 @@
-"""``EncoderDecoder`` with strict loading of a pretrained backbone."""
+"""Strict loading of a pretrained backbone, for any segmentor.
+
+:class:`StrictBackboneTransfer` is a mixin (ahead of an mmseg segmentor in
+the bases); :class:`TransferEncoderDecoder` is mmseg's ``EncoderDecoder``
+with it. It is independent of the diversity terms
+(:class:`~mmdiverse.models.diversity.DiversityMixin`): a segmentor can have
+either, both (``DiverseEncoderDecoder``) or neither.
+"""
 import copy
 import logging
 from typing import Optional
@@ -13,15 +20,16 @@ _TRANSFER_KEYS = ('new_keys', 'dropped_keys')
 _PRETRAINED_KEYS = ('type', 'checkpoint', 'prefix', 'map_location')
 
 
-@MODELS.register_module()
-class TransferEncoderDecoder(EncoderDecoder):
-    """mmseg ``EncoderDecoder`` whose pretrained backbone cannot silently fail.
+class StrictBackboneTransfer:
+    """Loads the backbone's ``Pretrained`` checkpoint strictly in
+    :meth:`init_weights` (mixin of an mmseg segmentor).
 
     The pretrained backbone is given the usual mmseg way, as the backbone's
     ``init_cfg=dict(type='Pretrained', checkpoint=..., prefix='backbone.')``.
-    This segmentor takes that entry out of the backbone's ``init_cfg`` (so
-    mmengine does not load it with ``strict=False``) and, in
-    :meth:`init_weights` (called by the runner before training), loads it with
+    :meth:`init_backbone_transfer` takes that entry out of the backbone's
+    ``init_cfg`` (so mmengine does not load it with ``strict=False``) and
+    :meth:`init_weights` (called by the runner before training) runs
+    mmengine's initialisation and then loads it with
     :func:`mmdiverse.checkpoint.load_pretrained_backbone`: relative position
     bias tables and position embeddings are resized to the new window / image
     size, and any backbone tensor that is missing or mis-shaped (beyond
@@ -29,22 +37,31 @@ class TransferEncoderDecoder(EncoderDecoder):
     (beyond ``backbone_transfer.dropped_keys``) raises
     :class:`~mmdiverse.checkpoint.BackboneLoadError` naming the keys. The log
     states how many tensors were loaded (``Backbone transfer: loaded N/M
-    tensors ...``). Testing (``tools/test.py``) loads the whole segmentation
-    checkpoint instead and does not read the backbone checkpoint.
-
-    Args:
-        backbone_transfer (dict, optional): ``new_keys`` and ``dropped_keys``,
-            lists of regexes (full match, without the prefix). Defaults to
-            both empty: every backbone tensor must be in the checkpoint and
-            every checkpoint backbone tensor must be used.
-        **kwargs: As :class:`mmseg.models.EncoderDecoder`.
+    tensors ...``), after mmengine's per-parameter initialisation record
+    (which is written before the transfer). Testing (``tools/test.py``)
+    loads the whole segmentation checkpoint instead and does not read the
+    backbone checkpoint.
 
     Attributes:
+        backbone_transfer (dict): ``new_keys`` / ``dropped_keys`` regexes.
+        backbone_pretrained (dict | None): The taken ``Pretrained`` entry.
         transfer_report (TransferReport | None): What the last load did.
     """
+    #: False: leave the backbone's initialisation to mmengine entirely.
+    strict_transfer: bool = True
+    backbone_pretrained: Optional[dict] = None
+    transfer_report: Optional[TransferReport] = None
 
-    def __init__(self, *args, backbone_transfer: Optional[dict] = None, **kwargs):
-        super().__init__(*args, **kwargs)
+    def init_backbone_transfer(self, backbone_transfer: Optional[dict] = None) -> None:
+        """Check ``backbone_transfer`` and take the ``Pretrained`` entry.
+
+        Args:
+            backbone_transfer (dict, optional): ``new_keys`` and
+                ``dropped_keys``, lists of regexes (full match, without the
+                prefix). Defaults to both empty: every backbone tensor must
+                be in the checkpoint and every checkpoint backbone tensor
+                must be used.
+        """
         transfer = dict(backbone_transfer or {})
         unknown = sorted(set(transfer) - set(_TRANSFER_KEYS))
         if unknown:
@@ -52,7 +69,7 @@ class TransferEncoderDecoder(EncoderDecoder):
                              f'allowed: {list(_TRANSFER_KEYS)}')
         self.backbone_transfer = {k: list(transfer.get(k) or ()) for k in _TRANSFER_KEYS}
         self.backbone_pretrained = self._take_pretrained_cfg()
-        self.transfer_report: Optional[TransferReport] = None
+        self.transfer_report = None
 
     def _take_pretrained_cfg(self) -> Optional[dict]:
         """Remove the ``Pretrained`` entry from the backbone's ``init_cfg``."""
@@ -76,46 +93,32 @@ class TransferEncoderDecoder(EncoderDecoder):
         return cfg
 
     def init_weights(self):
-        """mmengine's initialisation, then the strict backbone transfer.
-
-        The transfer runs right after the backbone's own ``init_weights``
-        (inside mmengine's pass over the children), so the initialisation
-        record mmengine writes to the log names the checkpoint for every
-        loaded parameter.
-        """
-        if self.is_init or self.backbone_pretrained is None:
-            if not self.is_init:
-                print_log('Backbone transfer: no Pretrained init_cfg on the backbone; it '
-                          'starts from its random initialisation.', logger='current',
-                          level=logging.WARNING)
-            super().init_weights()
+        """mmengine's initialisation, then (on the first call) the strict
+        backbone transfer."""
+        first_call = not self.is_init
+        super().init_weights()
+        if not (first_call and self.strict_transfer):
             return
-        backbone = self.backbone
-        own_init = backbone.init_weights
-
-        def init_then_transfer():
-            own_init()
-            self.transfer_report = load_pretrained_backbone(
-                backbone, **self.backbone_pretrained, **self.backbone_transfer)
-            self._record_transfer(backbone)
-
-        backbone.init_weights = init_then_transfer
-        try:
-            super().init_weights()
-        finally:
-            del backbone.init_weights  # the instance attribute; the method is back
-        if self.transfer_report is None:  # the backbone had been initialised before
-            self.transfer_report = load_pretrained_backbone(
-                backbone, **self.backbone_pretrained, **self.backbone_transfer)
-
-    def _record_transfer(self, backbone) -> None:
-        """Note the transfer in mmengine's per-parameter initialisation record."""
-        info = getattr(backbone, '_params_init_info', None)
-        if info is None:
+        if self.backbone_pretrained is None:
+            print_log('Backbone transfer: no Pretrained init_cfg on the backbone; it '
+                      'starts from its random initialisation.', logger='current',
+                      level=logging.WARNING)
             return
-        loaded = set(self.transfer_report.loaded)
-        source = self.backbone_pretrained['checkpoint']
-        for name, param in backbone.named_parameters():
-            if name in loaded and param in info:
-                info[param]['init_info'] = f'Loaded from {source} (strict backbone transfer)'
-                info[param]['tmp_mean_value'] = param.data.mean().cpu()
+        self.transfer_report = load_pretrained_backbone(
+            self.backbone, **self.backbone_pretrained, **self.backbone_transfer)
+
+
+@MODELS.register_module()
+class TransferEncoderDecoder(StrictBackboneTransfer, EncoderDecoder):
+    """mmseg ``EncoderDecoder`` whose pretrained backbone cannot silently
+    fail to load (:class:`StrictBackboneTransfer`).
+
+    Args:
+        backbone_transfer (dict, optional): ``new_keys`` and ``dropped_keys``
+            (see :meth:`StrictBackboneTransfer.init_backbone_transfer`).
+        **kwargs: As :class:`mmseg.models.EncoderDecoder`.
+    """
+
+    def __init__(self, *args, backbone_transfer: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.init_backbone_transfer(backbone_transfer)

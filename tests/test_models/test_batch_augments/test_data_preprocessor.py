@@ -93,3 +93,21 @@ def test_routing_and_patch_cutmix_read_nothing_back_on_the_host(options):
         out = pre(data, training=True)
     assert not counts, dict(counts)
     assert out[PATCH_TARGETS_KEY].shape == (5, 16, 7)
+
+
+def test_the_augment_that_moved_pixels_is_named_in_the_samples():
+    np.random.seed(0)
+    pre = build_pre([dict(type='CutMix', alpha=1.0)])
+    data = pre(make_data([0, 1, 2]), training=True)
+    assert PATCH_TARGETS_KEY not in data
+    assert all(s.batch_augment == 'CutMix' for s in data['data_samples'])
+    pre = build_pre([dict(type='Mixup', alpha=0.8)])
+    data = pre(make_data([0, 1, 2]), training=True)
+    assert 'batch_augment' not in data['data_samples'][0]   # every patch's target is exact
+    assert pre.batch_augments.take_record() is None          # taken by the forward, once
+
+
+def test_probs_are_kept_as_configured():
+    pre = build_pre([dict(type='PatchCutMix', alpha=1.0, patch_size=8)], probs=[0.5])
+    assert pre.batch_augments.probs == [0.5, 0.5]
+    assert [i for i, _ in pre.batch_augments.indexed()] == [0]

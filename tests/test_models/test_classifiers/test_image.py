@@ -449,3 +449,26 @@ def test_unknown_regularizer_type_names_the_config_key():
     cfg.model.diversity.patch_cos = dict(type='PatchCosLoss', loss_weight=0.5)
     with pytest.raises(KeyError, match=r'diversity\.patch_cos=.*PatchCosLoss'):
         build_model(cfg)
+
+
+def test_an_augment_that_moves_pixels_without_patch_targets_is_refused_with_patch_mix():
+    """A stock CutMix batch would train every patch on the image's mixed score
+    (issue 20.3): refused at build time, naming the augment."""
+    cfg = vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))
+    cfg['train_cfg'] = dict(augments=[dict(type='Mixup', alpha=0.8),
+                                      dict(type='CutMix', alpha=1.0)])
+    with pytest.raises(ValueError, match=r'train_cfg\.augments\[1\] \(CutMix\) moves pixels '
+                                         r'between images but gives no per-patch targets'):
+        MODELS.build(cfg)
+    cfg['diversity'] = dict(patch_cos=ALL_TERMS['patch_cos'])   # fine without the term
+    MODELS.build(cfg)
+
+
+def test_a_patch_cutmix_batch_that_lost_its_targets_names_the_augment():
+    np.random.seed(3)
+    model = force(MODELS.build(vit_cfg(dict(patch_mix=ALL_TERMS['patch_mix']))), 1)
+    data = model.data_preprocessor(make_data(3, 32), training=True)
+    assert data['data_samples'][0].batch_augment == 'PatchCutMix'
+    data.pop('patch_targets')
+    with pytest.raises(ValueError, match=r'mixed by PatchCutMix.*no per-patch targets'):
+        model(**data, mode='loss')

@@ -10,6 +10,7 @@ from mmdiverse.models.losses import (AttentionDiversityLoss, PatchContrastiveLos
                                      PatchCosineLoss, WeightConditionLoss,
                                      patch_cosine_similarity)
 from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.registry import MODELS
 
 TERM_CFGS = dict(
     patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
@@ -108,6 +109,20 @@ def test_negative_loss_weight_is_refused_naming_the_key(term):
         DiversityRegularizer(tiny_vit(), cfg)
 
 
+@pytest.mark.parametrize('weight', [float('nan'), float('inf'), float('-inf')])
+@pytest.mark.parametrize('term', TERMS)
+def test_non_finite_loss_weight_is_refused_naming_the_key(term, weight):
+    """``nan < 0`` is False: a nan weight used to pass and stop at iteration 1
+    (issue 21.7)."""
+    loss_type = dict(TERM_CFGS, patch_mix=dict(type='PatchMixingLoss'))[term]['type']
+    with pytest.raises(ValueError, match=rf'diversity\.{term}\.loss_weight={weight} is not a '
+                                         'finite number'):
+        DiversityRegularizer(tiny_vit(), {term: dict(type=loss_type, loss_weight=weight)})
+    with pytest.raises(ValueError, match=rf'model\.diversity\.{term}\.loss_weight'):
+        built = MODELS.build(dict(type=loss_type, loss_weight=weight))
+        DiversityRegularizer(tiny_vit(), {term: built}, cfg_key='model.diversity')
+
+
 def test_negative_weight_of_a_built_module_and_zero_weight():
     with pytest.raises(ValueError, match=r'model\.diversity\.patch_cos\.loss_weight'):
         DiversityRegularizer(tiny_vit(), dict(patch_cos=PatchCosineLoss(loss_weight=-1.)),
@@ -141,10 +156,7 @@ def test_config_errors():
         DiversityRegularizer(tiny_vit(), dict(patch_cos=dict(type='PatchCosLoss')))
 
 
-def test_patch_mix_needs_logits_and_targets():
-    backbone = tiny_vit()
-    reg = DiversityRegularizer(backbone, dict(patch_mix=dict(type='PatchMixingLoss')))
-    with reg.capture() as captured:
-        backbone(torch.rand(1, 3, 32, 32))
-    with pytest.raises(ValueError, match=r'diversity\.patch_mix needs a classifier head'):
-        reg.compute(captured)
+def test_patch_mix_needs_a_classifier_head_at_build_time():
+    with pytest.raises(ValueError, match=r'diversity\.patch_mix needs a head with a final '
+                                         r'linear layer'):
+        DiversityRegularizer(tiny_vit(), dict(patch_mix=dict(type='PatchMixingLoss')))
