@@ -14,11 +14,11 @@ from . import patch_mixing
 from .mixin import DiversityMixin
 from .patch_mixing import PatchMixingTerm
 from .regularizer import DiversityRegularizer
-from .terms import (DIAG_KEY, SEGMENTATION_TERMS, TERM_TABLE, TERMS,
+from .terms import (DIAG_KEY, LABEL_FREE_TERMS, SEGMENTATION_TERMS, TERM_TABLE, TERMS,
                     TERMS_BY_NAME, DiversityTerm, TermInputs, loss_key)
 
 __all__ = [
-    'DiversityMixin', 'DiversityRegularizer', 'DiversityTerm', 'PatchMixingTerm', 'TermInputs', 'TERM_TABLE',
-    'TERMS', 'TERMS_BY_NAME', 'SEGMENTATION_TERMS', 'DIAG_KEY', 'loss_key',
+    'DiversityMixin', 'DiversityRegularizer', 'DiversityTerm', 'PatchMixingTerm', 'TermInputs',
+    'TERM_TABLE', 'TERMS', 'TERMS_BY_NAME', 'SEGMENTATION_TERMS', 'LABEL_FREE_TERMS', 'DIAG_KEY', 'loss_key',
     'patch_mixing'
 ]

@@ -24,6 +24,11 @@ from ..taps import BaseTap, TapOutputs, build_tap
 from .patch_mixing import PatchMixingTerm
 from .terms import DIAG_KEY, TERMS, TERMS_BY_NAME, TermInputs
 
+def gather_tokens(tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``(B, n, d)`` tokens, ``(B, m)`` indices -> ``(B, m, d)``."""
+    return tokens.gather(1, index.to(tokens.device).unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
+
+
 #: Blocks whose attention ``attn_div`` reads when ``tap.attn_layers`` is
 #: not given.
 DEFAULT_ATTN_LAYERS = (0, )
@@ -168,7 +173,8 @@ class DiversityRegularizer(nn.Module):
                     captured: TapOutputs,
                     data_samples: Optional[List] = None,
                     input_hw: Optional[Tuple[int, int]] = None,
-                    patch_targets: Optional[torch.Tensor] = None) -> TermInputs:
+                    patch_targets: Optional[torch.Tensor] = None,
+                    token_index: Optional[torch.Tensor] = None) -> TermInputs:
         """What the configured terms read from one captured forward pass.
 
         Args:
@@ -178,6 +184,10 @@ class DiversityRegularizer(nn.Module):
             input_hw (tuple, optional): ``(H, W)`` of the inputs (messages).
             patch_targets (Tensor, optional): ``(B, n, K)`` per-patch targets
                 of a ``PatchCutMix`` batch (``patch_mix`` only).
+            token_index (Tensor, optional): ``(B, m)`` indices into the last
+                grid: the similarity terms (and the diagnostic) read only
+                these tokens of ``tokens`` and ``first`` (SimMIM's visible
+                positions); ``first`` must then be on the last grid.
 
         Returns:
             TermInputs
@@ -190,6 +200,8 @@ class DiversityRegularizer(nn.Module):
         inputs = TermInputs(tokens=tokens, tokens_hw=captured.last_hw)
         if 'patch_contrast' in self.losses:
             inputs.first, inputs.first_hw = self._checked_first(captured, tokens)
+        if token_index is not None:
+            self._select_tokens(inputs, token_index)
         if 'attn_div' in self.losses:
             inputs.attention = self._checked_attention(captured)
         if 'weight_cond' in self.losses:
@@ -213,7 +225,8 @@ class DiversityRegularizer(nn.Module):
         Returns:
             dict[str, Tensor]: scalars, in table order.
         """
-        return self._evaluate(captured, self.term_inputs(captured, **batch))
+        inputs = self.term_inputs(captured, **batch)
+        return self._evaluate(captured, inputs, batch.get('token_index'))
 
     def add_terms(self, losses: Dict[str, torch.Tensor], captured: TapOutputs,
                   head_loss_key: Optional[str] = None,
@@ -239,11 +252,23 @@ class DiversityRegularizer(nn.Module):
                 self.term_scales['patch_mix'], inputs.patch_logits.shape[1])
             if factor != 1:
                 losses[head_loss_key] = losses[head_loss_key] * factor
-        losses.update(self._evaluate(captured, inputs))
+        losses.update(self._evaluate(captured, inputs, batch.get('token_index')))
         return losses
 
+    def _select_tokens(self, inputs: TermInputs, index: torch.Tensor) -> None:
+        """Keep the tokens ``index`` ``(B, m)`` of the last grid (in place)."""
+        if inputs.first is not None and inputs.first.shape[1] != inputs.tokens.shape[1]:
+            raise ValueError(
+                f'{self.cfg_key}.patch_contrast: the first tokens ({inputs.first_hw}) are '
+                f'not on the grid of the last tokens ({inputs.tokens_hw}), so the same '
+                'positions cannot be selected in both')
+        inputs.tokens, inputs.tokens_hw = gather_tokens(inputs.tokens, index), None
+        if inputs.first is not None:
+            inputs.first, inputs.first_hw = gather_tokens(inputs.first, index), None
+
     def _evaluate(self, captured: TapOutputs,
-                  inputs: TermInputs) -> Dict[str, torch.Tensor]:
+                  inputs: TermInputs, token_index: Optional[torch.Tensor] = None
+                  ) -> Dict[str, torch.Tensor]:
         out: Dict[str, torch.Tensor] = {}
         for name, loss in self.losses.items():
             term, scale = TERMS_BY_NAME[name], self.term_scales[name]
@@ -253,7 +278,8 @@ class DiversityRegularizer(nn.Module):
                 continue
             value = term.evaluate(loss, inputs)
             out[term.loss_key] = value if scale == 1 else value * scale
-        out[DIAG_KEY] = self.diagnostic(captured.last)
+        last = captured.last if token_index is None else gather_tokens(captured.last, token_index)
+        out[DIAG_KEY] = self.diagnostic(last)
         return out
 
     @torch.no_grad()

@@ -123,6 +123,8 @@ TERMS: Tuple[str, ...] = tuple(term.name for term in TERM_TABLE)
 #: self-supervised model) can compute.
 SEGMENTATION_TERMS: Tuple[str, ...] = tuple(
     term.name for term in TERM_TABLE if not term.needs_head)
+#: The same terms, named for what they need: no labels (self-supervised models).
+LABEL_FREE_TERMS: Tuple[str, ...] = SEGMENTATION_TERMS
 #: Diagnostic key (detached mean patch cosine similarity of the post-norm
 #: last tokens; contains no 'loss', so mmengine logs it without
 #: backpropagating it).

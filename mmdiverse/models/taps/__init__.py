@@ -56,6 +56,7 @@ Taps (type inferred from the backbone class when not given):
 tap               backbone                                     first (def.)
 ================  ===========================================  ============
 ``ViTTap``        mmpretrain ``VisionTransformer``, DeiT       block 0
+``MAEViTTap``     mmpretrain ``MAEViT`` (visible tokens only)  block 0
 ``SwinTap``       mmpretrain ``SwinTransformer``               1st block of
                                                                last stage
 ``TimmViTTap``    ``TIMMBackbone`` of a ViT-like timm model    block 0
@@ -80,6 +81,7 @@ from .builder import TAPS, build_tap, infer_tap_type, register_tap
 from .cnn import CNNTap, enumerate_blocks, feature_map_to_tokens
 from .hooks import HookSet
 from .layers import LayerIndex, LayerSpec
+from .mae_vit import MAEViTTap
 from .outputs import CaptureRequest, PerLayerCallback, TapOutputs
 from .swin import SwinTap
 from .timm_cnn import TimmCNNTap
@@ -93,5 +95,5 @@ __all__ = [
     'HookSet', 'LayerIndex', 'LayerSpec', 'SIMILARITY_TOKENS', 'build_tap',
     'infer_tap_type', 'register_tap', 'feature_map_to_tokens',
     'explicit_attention', 'TokenTap', 'ViTTap', 'SwinTap', 'CNNTap',
-    'TimmTap', 'TimmViTTap', 'TimmCNNTap', 'enumerate_blocks'
+    'TimmTap', 'TimmViTTap', 'TimmCNNTap', 'MAEViTTap', 'enumerate_blocks'
 ]

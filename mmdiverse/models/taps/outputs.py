@@ -55,14 +55,18 @@ class TapOutputs:
             ``diversity.tap.similarity_tokens='pre_norm'``, see
             docs/fidelity.md); on the grid ``last_hw``. Recorded only when
             asked for (``capture(pre_norm=True)``).
-        first_hw: Grid ``(h, w)`` of ``first``.
-        last_hw: Grid ``(h, w)`` of ``last`` (and ``last_pre_norm``).
+        first_hw: Grid ``(h, w)`` of ``first`` (None when the tokens are not
+            a grid: MAE's visible tokens).
+        last_hw: Grid ``(h, w)`` of ``last`` (and ``last_pre_norm``; None
+            as ``first_hw``).
         attn: ``{block_index: probabilities}``; ``(B, H, N, N)`` for global
             attention (``N`` includes class tokens), ``(B * nW, H, w*w, w*w)``
             for Swin window attention.
         per_layer: ``{block_index: tokens}`` output of every block (before
             any final norm), when requested.
-        per_layer_hw: ``{block_index: (h, w)}`` grids of ``per_layer``.
+        per_layer_hw: ``{block_index: (h, w)}`` grids of ``per_layer``
+            (None for a token set that is not a grid, e.g. MAE's visible
+            tokens).
     """
     first: Optional[torch.Tensor] = None
     last: Optional[torch.Tensor] = None
@@ -85,6 +89,6 @@ class TapOutputs:
 
         def store(index: int, tokens: torch.Tensor, hw) -> None:
             self.per_layer[index] = tokens
-            self.per_layer_hw[index] = (int(hw[0]), int(hw[1]))
+            self.per_layer_hw[index] = None if hw is None else (int(hw[0]), int(hw[1]))
 
         return store
