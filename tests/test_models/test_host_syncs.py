@@ -230,3 +230,88 @@ def test_cuda_training_step_under_sync_debug_mode_error(augments):
         torch.cuda.set_sync_debug_mode('default')
     check_log_vars(log_vars)
     probe.check(batch=6, tokens=(IMG // 8)**2)
+
+
+SSL_TERMS = {k: v for k, v in TERMS.items() if k != 'patch_mix'}
+SSL_MODELS = {
+    # MAE: the terms read the encoder's visible tokens (MAEViTTap).
+    'mae': dict(
+        type='DiverseMAE',
+        backbone=dict(type='MAEViT', arch=dict(embed_dims=32, num_layers=2, num_heads=2,
+                                               feedforward_channels=64),
+                      img_size=IMG, patch_size=8, mask_ratio=0.75),
+        neck=dict(type='MAEPretrainDecoder', num_patches=16, patch_size=8, embed_dim=32,
+                  decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2),
+        head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=8,
+                  loss=dict(type='PixelReconstructionLoss', criterion='L2')),
+        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(1, )))),
+    # SimMIM: the last Swin stage, masked positions included (the default).
+    'simmim': dict(
+        type='DiverseSimMIM',
+        backbone=dict(type='SimMIMSwinTransformer',
+                      arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
+                      img_size=IMG, out_indices=(1, ),
+                      stage_cfgs=dict(block_cfgs=dict(window_size=2))),
+        neck=dict(type='SimMIMLinearDecoder', in_channels=32, encoder_stride=8),
+        head=dict(type='SimMIMHead', patch_size=4,
+                  loss=dict(type='PixelReconstructionLoss', criterion='L1', channel=3)),
+        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(3, )))),
+}
+
+
+def build_ssl_step(name, device='cpu'):
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(SSL_MODELS[name]).to(device).train()
+    return model, OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-3))
+
+
+def make_ssl_batch(batch, device, seed):
+    """Uint8 images and, for SimMIM, 8x8 masks of whole 8 px cells."""
+    gen = torch.Generator().manual_seed(seed)
+    inputs = torch.randint(0, 256, (batch, 3, IMG, IMG), dtype=torch.uint8, generator=gen)
+    samples = []
+    for _ in range(batch):
+        sample = DataSample()
+        cells = (torch.rand(4, 4, generator=gen) < 0.5).float()
+        sample.set_field(cells.repeat_interleave(2, 0).repeat_interleave(2, 1), 'mask')
+        samples.append(sample.to(device) if device != 'cpu' else sample)
+    return dict(inputs=inputs.to(device), data_samples=samples)
+
+
+def check_ssl_log_vars(log_vars):
+    for key in ('loss', 'loss_rec', 'loss_patch_cos', 'loss_patch_contrast', 'loss_attn_div',
+                'loss_weight_cond', 'patch_cos_sim'):
+        assert key in log_vars, key
+        assert torch.is_tensor(log_vars[key]), f'{key} is not a tensor: read on the host'
+        assert torch.isfinite(log_vars[key]).all(), key
+
+
+@pytest.mark.parametrize('name', list(SSL_MODELS))
+def test_cpu_self_supervised_step_makes_no_host_sync_call(name, monkeypatch):
+    """The new taps (MAEViTTap's visible tokens, SwinTap on SimMIM's encoder)
+    and the self-supervised models add no host sync."""
+    model, optim = build_ssl_step(name)
+    model.train_step(make_ssl_batch(4, 'cpu', seed=0), optim)  # warm-up
+    counter = SyncCounter(monkeypatch)
+    data = make_ssl_batch(4, 'cpu', seed=1)
+    with counter:
+        log_vars = model.train_step(data, optim)
+    assert not counter.calls, ('host syncs in one diverse training step:\n' +
+                               counter.report())
+    check_ssl_log_vars(log_vars)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
+@pytest.mark.parametrize('name', list(SSL_MODELS))
+def test_cuda_self_supervised_step_under_sync_debug_mode_error(name):
+    model, optim = build_ssl_step(name, device='cuda')
+    model.train_step(make_ssl_batch(4, 'cuda', seed=0), optim)  # warm-up
+    data = make_ssl_batch(4, 'cuda', seed=1)
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode('error')
+    try:
+        log_vars = model.train_step(data, optim)
+    finally:
+        torch.cuda.set_sync_debug_mode('default')
+    check_ssl_log_vars(log_vars)

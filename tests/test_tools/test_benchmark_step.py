@@ -131,3 +131,81 @@ def test_synthetic_batches_follow_the_config():
     assert [s.gt_label.item() < 1000 for s in batch['data_samples']] == [True] * 3
     with pytest.raises(ValueError, match='at least 2 images'):
         SyntheticBatches(seg, None, batch_size=1)
+
+
+SSL_TINY = {
+    'mae': ('mae_vit_b_baseline.py', 'DiverseMAE', '''
+model = dict(
+    backbone=dict(arch=dict(_delete_=True, embed_dims=32, num_layers=2, num_heads=2,
+                            feedforward_channels=64),
+                  img_size=32, patch_size=8),
+    neck=dict(num_patches=16, patch_size=8, embed_dim=32, decoder_embed_dim=16,
+              decoder_depth=1, decoder_num_heads=2),
+    head=dict(patch_size=8))
+''', 'tap=dict(attn_layers=(1, ))'),
+    'simmim': ('simmim_swin_b_baseline.py', 'DiverseSimMIM', '''
+model = dict(
+    backbone=dict(arch=dict(_delete_=True, embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
+                  img_size=32,
+                  out_indices=(1, ), stage_cfgs=dict(block_cfgs=dict(window_size=2))),
+    neck=dict(in_channels=32, encoder_stride=8))
+train_dataloader = dict(dataset=dict(pipeline=[
+    dict(t, input_size=32, mask_patch_size=8) if t['type'] == 'SimMIMMaskGenerator' else t
+    for t in _base_.train_dataloader.dataset.pipeline]))
+''', 'tap=dict(attn_layers=(3, ))'),
+}
+
+
+def tiny_ssl_pair(tmp_path, name):
+    """A tiny baseline inheriting the project's SSL baseline config, and a
+    diverse config that only switches the model type on and adds the terms
+    (what configs/pretrain/{mae,simmim}_*_diverse.py do at full size)."""
+    baseline_file, model_type, shrink, tap = SSL_TINY[name]
+    base = osp.join(REPO_ROOT, 'configs', 'pretrain', baseline_file)
+    baseline = tmp_path / f'{name}_tiny_baseline.py'
+    baseline.write_text(f'_base_ = [{base!r}]\n{shrink}')
+    diverse = tmp_path / f'{name}_tiny_diverse.py'
+    terms = ', '.join(f"{t}=dict(type='{c}', loss_weight=0.1)" for t, c in (
+        ('patch_cos', 'PatchCosineLoss'), ('patch_contrast', 'PatchContrastiveLoss'),
+        ('attn_div', 'AttentionDiversityLoss'), ('weight_cond', 'WeightConditionLoss')))
+    diverse.write_text(f"_base_ = ['./{baseline.name}']\n"
+                       f"model = dict(type='{model_type}', diversity=dict({terms}, {tap}))\n")
+    return f'{diverse},{baseline}'
+
+
+@pytest.mark.slow
+def test_cpu_self_supervised_pairs_print_finite_figures(tmp_path, capsys):
+    """The MAE and SimMIM baselines of configs/pretrain (mmpretrain's recipes)
+    shrunk to tiny encoders at 32 px, against their diverse models."""
+    for name in SSL_TINY:
+        if not osp.isfile(osp.join(REPO_ROOT, 'configs', 'pretrain', SSL_TINY[name][0])):
+            pytest.skip(f'configs/pretrain/{SSL_TINY[name][0]} not there yet')
+    tool = load_tool()
+    rows, failed = tool.main([
+        '--device', 'cpu', '--batch-size', '2', '--iters', '2', '--warmup', '1',
+        '--img-size', '32', '--pairs', *(tiny_ssl_pair(tmp_path, n) for n in SSL_TINY)])
+    assert failed == [] and len(rows) == 2
+    for row, model in zip(rows, ('DiverseMAE', 'DiverseSimMIM')):
+        check_row(row, batch=2, size=32, mix=False)
+        assert row['diverse_model'] == model and row['baseline_model'] == model[7:]
+        assert 'loss_rec' in row['diverse']['losses']
+        assert 'loss' in row['baseline']['losses']
+    assert 'NON-FINITE' not in capsys.readouterr().out
+
+
+def test_synthetic_batches_of_self_supervised_configs():
+    from mmengine.config import Config
+    from tools.benchmarks.synthetic_batches import SyntheticBatches
+    for name, masked in (('mae_vit_b_baseline.py', False), ('simmim_swin_b_baseline.py', True)):
+        path = osp.join(REPO_ROOT, 'configs', 'pretrain', name)
+        if not osp.isfile(path):
+            continue
+        cfg = Config.fromfile(path)
+        batch = SyntheticBatches(cfg, None, batch_size=2).next()
+        assert batch['inputs'].shape[0] == 2                      # default_collate stacks
+        sample = batch['data_samples'][0]
+        assert 'gt_label' not in sample
+        assert ('mask' in sample) == masked
+        if masked:                                               # 192 px, 4 px patches, 60 %
+            assert sample.mask.shape == (48, 48)
+            assert int(sample.mask.sum()) == round(0.6 * 36) * 64

@@ -7,7 +7,8 @@ with the config's ``optim_wrapper``, gradient clipping and ``paramwise_cfg``
 included). One timed step is ``model.train_step(data, optim_wrapper)``: the
 data preprocessor with its batch augments (Mixup / PatchCutMix), forward, all
 losses, backward and the optimizer step, on a synthetic batch of random
-uint8 images (and random labels / label maps) shaped as the config's input
+uint8 images (and random labels / label maps; SimMIM masks from the config's
+mask generator) shaped as the config's input
 (``model.backbone.img_size`` of a classifier, ``data_preprocessor.size`` of
 a segmentor; ``--img-size`` overrides), collated by the config's
 ``collate_fn`` as its dataloader would.
@@ -74,6 +75,11 @@ DEFAULT_PAIRS = {
                              'configs/pretrain/diverse_vit/deit_s12_baseline.py'),
     'diverse_vit_deit_s24': ('configs/pretrain/diverse_vit/deit_s24.py',
                              'configs/pretrain/diverse_vit/deit_s24_baseline.py'),
+    # self-supervised: DiverseMAE / DiverseSimMIM against mmpretrain's MAE / SimMIM
+    'mae_vit_b': ('configs/pretrain/mae_vit_b_diverse.py',
+                  'configs/pretrain/mae_vit_b_baseline.py'),
+    'simmim_swin_b': ('configs/pretrain/simmim_swin_b_diverse.py',
+                      'configs/pretrain/simmim_swin_b_baseline.py'),
 }
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 

@@ -4,9 +4,12 @@ Used by ``benchmark_step.py``: random uint8 images ``(3, H, W)`` and random
 targets, packed as ``PackInputs`` (mmpretrain: ``DataSample`` with
 ``gt_label``) or ``PackSegInputs`` (mmseg: ``SegDataSample`` with a
 ``gt_sem_seg`` label map of ``H x W``, 5 % of it the ignore index 255) pack
-them, then collated by the config's ``train_dataloader.collate_fn``
+them (a self-supervised model, whose config names no classes: a
+``DataSample`` without labels, with the ``mask`` of the train pipeline's
+``SimMIMMaskGenerator`` if it has one), then collated by the config's ``train_dataloader.collate_fn``
 (mmengine's ``pseudo_collate`` by default).
 """
+import numpy as np
 import torch
 
 
@@ -46,12 +49,29 @@ def config_img_size(cfg):
 
 def num_classes_of(model_cfg):
     """Classes of a classifier (``head.num_classes``) or a segmentor
-    (``decode_head.num_classes``)."""
+    (``decode_head.num_classes``); ``(None, None)`` for a model without
+    classes (self-supervised)."""
     for key in ('head', 'decode_head'):
         head = model_cfg.get(key)
         if head and head.get('num_classes') is not None:
             return int(head['num_classes']), key
-    raise ValueError('model.head.num_classes / model.decode_head.num_classes not set')
+    return None, None
+
+
+def simmim_masks(cfg, count, seed):
+    """``count`` masks of the train pipeline's ``SimMIMMaskGenerator``, or None."""
+    pipeline = cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', [])
+    for transform in pipeline:
+        if transform.get('type', '').endswith('SimMIMMaskGenerator'):
+            from mmpretrain.datasets.transforms import SimMIMMaskGenerator
+            args = {k: v for k, v in transform.items() if k != 'type'}
+            generator, state = SimMIMMaskGenerator(**args), np.random.get_state()
+            np.random.seed(seed)
+            try:
+                return [torch.from_numpy(generator.transform({})['mask']) for _ in range(count)]
+            finally:
+                np.random.set_state(state)
+    return None
 
 
 class SyntheticBatches:
@@ -89,7 +109,10 @@ class SyntheticBatches:
         h, w = self.img_size
         self.images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
                        for _ in range(self.batch_size)]
-        if self.segmentation:
+        self.masks = simmim_masks(cfg, self.batch_size, seed)
+        if self.num_classes is None:
+            self.targets = None
+        elif self.segmentation:
             self.targets = []
             for _ in range(self.batch_size):
                 seg = torch.randint(0, self.num_classes, (1, h, w), generator=gen)
@@ -111,8 +134,12 @@ class SyntheticBatches:
             return sample
         from mmpretrain.structures import DataSample
         h, w = self.img_size
-        return DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w))).set_gt_label(
-            self.targets[i])
+        sample = DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
+        if self.masks is not None:
+            sample.set_field(self.masks[i].clone(), 'mask')
+        if self.targets is None:
+            return sample
+        return sample.set_gt_label(self.targets[i])
 
     def next(self):
         """A collated batch: ``dict(inputs=..., data_samples=[...])``."""
