@@ -6,6 +6,7 @@ torch.bfloat16)`` (what ``tools/benchmarks/benchmark_step.py --amp bf16``
 does there); on CUDA, when available, through mmengine's ``AmpOptimWrapper``
 in bf16 and fp16 (what ``tools/train.py --amp`` uses).
 """
+
 import copy
 
 import numpy as np
@@ -16,12 +17,30 @@ from torch.overrides import TorchFunctionMode
 
 from tests.test_models.test_host_syncs import AUGMENTS, loss_modules, make_batch, vit_classifier
 
-LOSS_TERMS = ('loss_patch_cos', 'loss_patch_contrast', 'loss_patch_mix', 'loss_attn_div',
-              'loss_weight_cond')
+LOSS_TERMS = (
+    'loss_patch_cos',
+    'loss_patch_contrast',
+    'loss_patch_mix',
+    'loss_attn_div',
+    'loss_weight_cond',
+)
 #: Products and normalisations whose precision decides the similarities and
 #: the power-iteration eigenvalue estimates.
-PRECISION_OPS = ('matmul', 'bmm', 'mm', 'mv', 'einsum', 'baddbmm', 'addmm', 'linalg',
-                 'normalize', 'cosine_similarity', 'softmax', 'cross_entropy', 'norm')
+PRECISION_OPS = (
+    'matmul',
+    'bmm',
+    'mm',
+    'mv',
+    'einsum',
+    'baddbmm',
+    'addmm',
+    'linalg',
+    'normalize',
+    'cosine_similarity',
+    'softmax',
+    'cross_entropy',
+    'norm',
+)
 
 
 class LossOpDtypes(TorchFunctionMode):
@@ -46,8 +65,11 @@ class LossOpDtypes(TorchFunctionMode):
         kwargs = kwargs or {}
         name = getattr(func, '__name__', str(func))
         if self.depth and any(op in name for op in PRECISION_OPS):
-            dtypes = {a.dtype for a in list(args) + list(kwargs.values())
-                      if torch.is_tensor(a) and a.is_floating_point()}
+            dtypes = {
+                a.dtype
+                for a in list(args) + list(kwargs.values())
+                if torch.is_tensor(a) and a.is_floating_point()
+            }
             self.calls.append((name, dtypes))
         return func(*args, **kwargs)
 
@@ -63,7 +85,7 @@ def build(device='cpu'):
     # No stochastic depth: the bf16 and fp32 passes see the same network.
     for module in model.modules():
         if type(module).__name__ == 'DropPath':
-            module.drop_prob = 0.
+            module.drop_prob = 0.0
     return model
 
 
@@ -88,24 +110,27 @@ def test_cpu_bf16_autocast_step_is_finite_and_losses_compute_in_float32():
         bf16 = loss_terms(model, data, torch.autocast('cpu', dtype=torch.bfloat16))
     recorder.remove()
 
-    for key in LOSS_TERMS + ('patch_cos_sim', ):
+    for key in LOSS_TERMS + ('patch_cos_sim',):
         assert bf16[key].dtype == torch.float32, f'{key}: {bf16[key].dtype}'
         assert torch.isfinite(bf16[key]), key
         # bf16 backbone activations, fp32 loss arithmetic: the terms stay close.
         torch.testing.assert_close(bf16[key], fp32[key], rtol=0.1, atol=1e-3, msg=key)
     assert recorder.calls, 'no product or normalisation recorded inside the losses'
-    low = [(name, dtypes) for name, dtypes in recorder.calls
-           if dtypes & {torch.bfloat16, torch.float16}]
+    low = [
+        (name, dtypes)
+        for name, dtypes in recorder.calls
+        if dtypes & {torch.bfloat16, torch.float16}
+    ]
     assert not low, f'loss computations in reduced precision: {low[:8]}'
 
     # The full step (preprocessor, forward, backward, optimizer) under autocast.
     with torch.autocast('cpu', dtype=torch.bfloat16):
         log_vars = model.train_step(make_batch(6, 'cpu', seed=2), optim)
-    for key in ('loss', ) + LOSS_TERMS:
+    for key in ('loss',) + LOSS_TERMS:
         assert torch.isfinite(log_vars[key]), key
     assert all(torch.isfinite(p).all() for p in model.parameters())
     # the persistent power-iteration state of WeightConditionLoss stays float32
-    (weight_cond, ) = loss_modules(model, ('WeightConditionLoss', ))
+    (weight_cond,) = loss_modules(model, ('WeightConditionLoss',))
     buffers = list(weight_cond.buffers())
     assert buffers
     assert all(b.dtype == torch.float32 for b in buffers if b.is_floating_point())
@@ -115,16 +140,19 @@ def test_cpu_bf16_autocast_step_is_finite_and_losses_compute_in_float32():
 @pytest.mark.parametrize('dtype', ['bfloat16', 'float16'])
 def test_cuda_amp_optim_wrapper_step_is_finite(dtype):
     from mmengine.optim import AmpOptimWrapper
+
     model = build('cuda').train()
-    optim = AmpOptimWrapper(optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3),
-                            dtype=dtype)
+    optim = AmpOptimWrapper(optimizer=torch.optim.AdamW(model.parameters(), lr=1e-3), dtype=dtype)
     recorder = LossOpDtypes(model)
     with recorder:
         for step in range(3):
             log_vars = model.train_step(make_batch(6, 'cuda', seed=step), optim)
     recorder.remove()
-    for key in ('loss', ) + LOSS_TERMS:
+    for key in ('loss',) + LOSS_TERMS:
         assert torch.isfinite(log_vars[key]), key
-    low = [(name, dtypes) for name, dtypes in recorder.calls
-           if dtypes & {torch.bfloat16, torch.float16}]
+    low = [
+        (name, dtypes)
+        for name, dtypes in recorder.calls
+        if dtypes & {torch.bfloat16, torch.float16}
+    ]
     assert not low, f'loss computations in reduced precision: {low[:8]}'

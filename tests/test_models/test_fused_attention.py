@@ -5,6 +5,7 @@ Issue 15, item 3: with the PyTorch profiler, one diverse training step of a
 ``aten::scaled_dot_product_attention`` in the forward pass of the other two
 blocks only, and inference calls it in all four.
 """
+
 import numpy as np
 import torch
 from mmengine.optim import OptimWrapper
@@ -26,9 +27,10 @@ def sdpa_calls(fn):
 def test_only_tapped_blocks_run_explicit_attention():
     torch.manual_seed(0)
     np.random.seed(0)
-    model = vit_classifier(AUGMENTS['patch_cutmix'], num_layers=NUM_LAYERS,
-                           attn_layers=ATTN_LAYERS).train()
-    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.))
+    model = vit_classifier(
+        AUGMENTS['patch_cutmix'], num_layers=NUM_LAYERS, attn_layers=ATTN_LAYERS
+    ).train()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.0))
     data = make_batch(4, 'cpu', seed=0)
     log_vars = {}
 

@@ -17,6 +17,7 @@ of ``WeightConditionLoss`` may be set up once); the second step is checked.
 The logged diagnostic ``patch_cos_sim`` stays a tensor (logging reads it once
 per logging interval, outside the step).
 """
+
 import collections
 import os.path as osp
 import traceback
@@ -26,10 +27,10 @@ import pytest
 import torch
 from mmengine.optim import OptimWrapper
 from mmengine.registry import DefaultScope
-
-import mmdiverse  # noqa: F401
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+
+import mmdiverse  # noqa: F401
 
 NUM_CLASSES = 4
 IMG = 32
@@ -41,37 +42,53 @@ TERMS = dict(
     weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
 )
 #: Tensor methods through which Python code makes the host wait for the device.
-SYNC_METHODS = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__',
-                'nonzero')
+SYNC_METHODS = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__', 'nonzero')
 TORCH_ROOT = osp.dirname(torch.__file__)
-LOSS_TYPES = ('PatchCosineLoss', 'PatchContrastiveLoss', 'PatchMixingLoss',
-              'AttentionDiversityLoss', 'WeightConditionLoss')
+LOSS_TYPES = (
+    'PatchCosineLoss',
+    'PatchContrastiveLoss',
+    'PatchMixingLoss',
+    'AttentionDiversityLoss',
+    'WeightConditionLoss',
+)
 
 
-def vit_classifier(augments, num_layers=2, attn_layers=(0, )):
+def vit_classifier(augments, num_layers=2, attn_layers=(0,)):
     """A small ViT ``DiverseImageClassifier`` with all five terms."""
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(dict(
-            type='DiverseImageClassifier',
-            data_preprocessor=dict(num_classes=NUM_CLASSES),
-            backbone=dict(type='VisionTransformer',
-                          arch=dict(embed_dims=32, num_layers=num_layers, num_heads=2,
-                                    feedforward_channels=64),
-                          img_size=IMG, patch_size=8, drop_path_rate=0.1),
-            head=dict(type='VisionTransformerClsHead', num_classes=NUM_CLASSES,
-                      in_channels=32,
-                      loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
-                                mode='original')),
-            diversity=dict(TERMS, tap=dict(first_layer=0, attn_layers=attn_layers)),
-            train_cfg=dict(augments=augments)))
+        return MODELS.build(
+            dict(
+                type='DiverseImageClassifier',
+                data_preprocessor=dict(num_classes=NUM_CLASSES),
+                backbone=dict(
+                    type='VisionTransformer',
+                    arch=dict(
+                        embed_dims=32, num_layers=num_layers, num_heads=2, feedforward_channels=64
+                    ),
+                    img_size=IMG,
+                    patch_size=8,
+                    drop_path_rate=0.1,
+                ),
+                head=dict(
+                    type='VisionTransformerClsHead',
+                    num_classes=NUM_CLASSES,
+                    in_channels=32,
+                    loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+                ),
+                diversity=dict(TERMS, tap=dict(first_layer=0, attn_layers=attn_layers)),
+                train_cfg=dict(augments=augments),
+            )
+        )
 
 
 AUGMENTS = {
     # PatchCutMix alone: every batch takes the per-patch target route.
     'patch_cutmix': [dict(type='PatchCutMix', alpha=1.0, patch_size=8)],
     # The configs' pair (mmpretrain's Mixup + PatchCutMix, chosen per batch).
-    'mixup_patch_cutmix': [dict(type='Mixup', alpha=0.8),
-                           dict(type='PatchCutMix', alpha=1.0, patch_size=8)],
+    'mixup_patch_cutmix': [
+        dict(type='Mixup', alpha=0.8),
+        dict(type='PatchCutMix', alpha=1.0, patch_size=8),
+    ],
 }
 
 
@@ -106,9 +123,8 @@ class SyncCounter:
         getitem = torch.Tensor.__getitem__
 
         def checked_getitem(tensor, index):
-            indices = index if isinstance(index, tuple) else (index, )
-            if self.active and any(torch.is_tensor(i) and i.dtype == torch.bool
-                                   for i in indices):
+            indices = index if isinstance(index, tuple) else (index,)
+            if self.active and any(torch.is_tensor(i) and i.dtype == torch.bool for i in indices):
                 self._record('x[bool_mask]')
             return getitem(tensor, index)
 
@@ -129,6 +145,7 @@ class SyncCounter:
             if self.active:
                 self._record(f'Tensor.{name}')
             return method(tensor, *args, **kwargs)
+
         counted.__name__ = name
         return counted
 
@@ -163,8 +180,9 @@ class PatchRouteProbe:
                 def counted(*args, _mix=mix, **kwargs):
                     self.mixed += 1
                     return _mix(*args, **kwargs)
+
                 augment.mix_with_patch_targets = counted
-        (loss, ) = loss_modules(model, ('PatchMixingLoss', ))
+        (loss,) = loss_modules(model, ('PatchMixingLoss',))
         loss.register_forward_pre_hook(lambda m, args: self.targets.append(args[1].detach()))
 
     def check(self, batch, tokens):
@@ -175,8 +193,15 @@ class PatchRouteProbe:
 
 
 def check_log_vars(log_vars):
-    for key in ('loss', 'loss_patch_cos', 'loss_patch_contrast', 'loss_patch_mix',
-                'loss_attn_div', 'loss_weight_cond', 'patch_cos_sim'):
+    for key in (
+        'loss',
+        'loss_patch_cos',
+        'loss_patch_contrast',
+        'loss_patch_mix',
+        'loss_attn_div',
+        'loss_weight_cond',
+        'patch_cos_sim',
+    ):
         assert key in log_vars, key
         assert torch.is_tensor(log_vars[key]), f'{key} is not a tensor: read on the host'
         assert torch.isfinite(log_vars[key]).all(), key
@@ -191,17 +216,16 @@ def test_cpu_training_step_makes_no_host_sync_call(augments, monkeypatch):
     data = make_batch(6, 'cpu', seed=1)
     with counter:
         log_vars = model.train_step(data, optim)
-    assert not counter.calls, ('host syncs in one diverse training step:\n' +
-                               counter.report())
+    assert not counter.calls, 'host syncs in one diverse training step:\n' + counter.report()
     check_log_vars(log_vars)
     if augments == 'patch_cutmix':
-        probe.check(batch=6, tokens=(IMG // 8)**2)
+        probe.check(batch=6, tokens=(IMG // 8) ** 2)
 
 
 def test_counter_catches_item_bool_and_mask_index(monkeypatch):
     """The hooks see what they are meant to see (negative control)."""
     counter = SyncCounter(monkeypatch)
-    x = torch.arange(4.)
+    x = torch.arange(4.0)
     with counter:
         x.sum().item()
         if x.max() > 2:
@@ -211,7 +235,7 @@ def test_counter_catches_item_bool_and_mask_index(monkeypatch):
         assert name in names, counter.report()
     assert f'{__file__}:' in names  # the caller is named, not the hook
     with counter:
-        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.).step()
+        torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0).step()
     assert sum(counter.calls.values()) == 4  # nothing from inside torch
 
 
@@ -229,7 +253,7 @@ def test_cuda_training_step_under_sync_debug_mode_error(augments):
     finally:
         torch.cuda.set_sync_debug_mode('default')
     check_log_vars(log_vars)
-    probe.check(batch=6, tokens=(IMG // 8)**2)
+    probe.check(batch=6, tokens=(IMG // 8) ** 2)
 
 
 SSL_TERMS = {k: v for k, v in TERMS.items() if k != 'patch_mix'}
@@ -237,25 +261,48 @@ SSL_MODELS = {
     # MAE: the terms read the encoder's visible tokens (MAEViTTap).
     'mae': dict(
         type='DiverseMAE',
-        backbone=dict(type='MAEViT', arch=dict(embed_dims=32, num_layers=2, num_heads=2,
-                                               feedforward_channels=64),
-                      img_size=IMG, patch_size=8, mask_ratio=0.75),
-        neck=dict(type='MAEPretrainDecoder', num_patches=16, patch_size=8, embed_dim=32,
-                  decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2),
-        head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=8,
-                  loss=dict(type='PixelReconstructionLoss', criterion='L2')),
-        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(1, )))),
+        backbone=dict(
+            type='MAEViT',
+            arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+            img_size=IMG,
+            patch_size=8,
+            mask_ratio=0.75,
+        ),
+        neck=dict(
+            type='MAEPretrainDecoder',
+            num_patches=16,
+            patch_size=8,
+            embed_dim=32,
+            decoder_embed_dim=16,
+            decoder_depth=1,
+            decoder_num_heads=2,
+        ),
+        head=dict(
+            type='MAEPretrainHead',
+            norm_pix=True,
+            patch_size=8,
+            loss=dict(type='PixelReconstructionLoss', criterion='L2'),
+        ),
+        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(1,))),
+    ),
     # SimMIM: the last Swin stage, masked positions included (the default).
     'simmim': dict(
         type='DiverseSimMIM',
-        backbone=dict(type='SimMIMSwinTransformer',
-                      arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
-                      img_size=IMG, out_indices=(1, ),
-                      stage_cfgs=dict(block_cfgs=dict(window_size=2))),
+        backbone=dict(
+            type='SimMIMSwinTransformer',
+            arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
+            img_size=IMG,
+            out_indices=(1,),
+            stage_cfgs=dict(block_cfgs=dict(window_size=2)),
+        ),
         neck=dict(type='SimMIMLinearDecoder', in_channels=32, encoder_stride=8),
-        head=dict(type='SimMIMHead', patch_size=4,
-                  loss=dict(type='PixelReconstructionLoss', criterion='L1', channel=3)),
-        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(3, )))),
+        head=dict(
+            type='SimMIMHead',
+            patch_size=4,
+            loss=dict(type='PixelReconstructionLoss', criterion='L1', channel=3),
+        ),
+        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(3,))),
+    ),
 }
 
 
@@ -280,8 +327,15 @@ def make_ssl_batch(batch, device, seed):
 
 
 def check_ssl_log_vars(log_vars):
-    for key in ('loss', 'loss_rec', 'loss_patch_cos', 'loss_patch_contrast', 'loss_attn_div',
-                'loss_weight_cond', 'patch_cos_sim'):
+    for key in (
+        'loss',
+        'loss_rec',
+        'loss_patch_cos',
+        'loss_patch_contrast',
+        'loss_attn_div',
+        'loss_weight_cond',
+        'patch_cos_sim',
+    ):
         assert key in log_vars, key
         assert torch.is_tensor(log_vars[key]), f'{key} is not a tensor: read on the host'
         assert torch.isfinite(log_vars[key]).all(), key
@@ -297,8 +351,7 @@ def test_cpu_self_supervised_step_makes_no_host_sync_call(name, monkeypatch):
     data = make_ssl_batch(4, 'cpu', seed=1)
     with counter:
         log_vars = model.train_step(data, optim)
-    assert not counter.calls, ('host syncs in one diverse training step:\n' +
-                               counter.report())
+    assert not counter.calls, 'host syncs in one diverse training step:\n' + counter.report()
     check_ssl_log_vars(log_vars)
 
 

@@ -36,6 +36,7 @@ Usage::
     python -m tools.benchmarks.benchmark_step --device cpu \\
         --pairs configs/demo/vit_tiny_shapes_diverse.py,configs/demo/vit_tiny_shapes.py
 """
+
 import argparse
 import contextlib
 import gc
@@ -66,20 +67,33 @@ def stock_encoder_decoder(cfg):
 DEFAULT_PAIRS = {
     'deit_s24': ('configs/pretrain/deit_s24_diverse.py', 'configs/pretrain/deit_s24_baseline.py'),
     'swin_l': ('configs/pretrain/swin_l_diverse.py', 'configs/pretrain/swin_l_baseline.py'),
-    'upernet_swin_l': ('configs/seg/upernet_swin_l_ade20k_diverse_ft.py',
-                       'configs/seg/upernet_swin_l_ade20k.py'),
+    'upernet_swin_l': (
+        'configs/seg/upernet_swin_l_ade20k_diverse_ft.py',
+        'configs/seg/upernet_swin_l_ade20k.py',
+    ),
     # regularizers off: our TransferEncoderDecoder against mmseg's EncoderDecoder
-    'upernet_swin_l_transfer': ('configs/seg/upernet_swin_l_ade20k.py',
-                                'configs/seg/upernet_swin_l_ade20k.py', stock_encoder_decoder),
-    'diverse_vit_deit_s12': ('configs/pretrain/diverse_vit/deit_s12.py',
-                             'configs/pretrain/diverse_vit/deit_s12_baseline.py'),
-    'diverse_vit_deit_s24': ('configs/pretrain/diverse_vit/deit_s24.py',
-                             'configs/pretrain/diverse_vit/deit_s24_baseline.py'),
+    'upernet_swin_l_transfer': (
+        'configs/seg/upernet_swin_l_ade20k.py',
+        'configs/seg/upernet_swin_l_ade20k.py',
+        stock_encoder_decoder,
+    ),
+    'diverse_vit_deit_s12': (
+        'configs/pretrain/diverse_vit/deit_s12.py',
+        'configs/pretrain/diverse_vit/deit_s12_baseline.py',
+    ),
+    'diverse_vit_deit_s24': (
+        'configs/pretrain/diverse_vit/deit_s24.py',
+        'configs/pretrain/diverse_vit/deit_s24_baseline.py',
+    ),
     # self-supervised: DiverseMAE / DiverseSimMIM against mmpretrain's MAE / SimMIM
-    'mae_vit_b': ('configs/pretrain/mae_vit_b_diverse.py',
-                  'configs/pretrain/mae_vit_b_baseline.py'),
-    'simmim_swin_b': ('configs/pretrain/simmim_swin_b_diverse.py',
-                      'configs/pretrain/simmim_swin_b_baseline.py'),
+    'mae_vit_b': (
+        'configs/pretrain/mae_vit_b_diverse.py',
+        'configs/pretrain/mae_vit_b_baseline.py',
+    ),
+    'simmim_swin_b': (
+        'configs/pretrain/simmim_swin_b_diverse.py',
+        'configs/pretrain/simmim_swin_b_baseline.py',
+    ),
 }
 AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
@@ -87,24 +101,44 @@ AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument(
-        '--pairs', nargs='+', default=list(DEFAULT_PAIRS),
+        '--pairs',
+        nargs='+',
+        default=list(DEFAULT_PAIRS),
         help='names of default pairs (' + ', '.join(DEFAULT_PAIRS) + ') or '
-        '"DIVERSE.py,BASELINE.py" (default: all default pairs whose files exist)')
+        '"DIVERSE.py,BASELINE.py" (default: all default pairs whose files exist)',
+    )
     parser.add_argument('--device', choices=['cpu', 'cuda'], default='cuda')
-    parser.add_argument('--amp', choices=sorted(AMP_DTYPES), default=None,
-                        help='mixed precision dtype (default: fp32)')
-    parser.add_argument('--batch-size', type=int, default=None,
-                        help="images per step (default: the config's "
-                        'train_dataloader.batch_size)')
-    parser.add_argument('--img-size', type=int, nargs='+', default=None,
-                        help='input H [W] instead of the config size')
+    parser.add_argument(
+        '--amp',
+        choices=sorted(AMP_DTYPES),
+        default=None,
+        help='mixed precision dtype (default: fp32)',
+    )
+    parser.add_argument(
+        '--batch-size',
+        type=int,
+        default=None,
+        help="images per step (default: the config's train_dataloader.batch_size)",
+    )
+    parser.add_argument(
+        '--img-size',
+        type=int,
+        nargs='+',
+        default=None,
+        help='input H [W] instead of the config size',
+    )
     parser.add_argument('--iters', type=int, default=10, help='timed rounds per pair')
     parser.add_argument('--warmup', type=int, default=3, help='untimed steps per model')
-    parser.add_argument('--cfg-options', nargs='+', default=[],
-                        help='key=value overrides applied to both configs of every pair')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        default=[],
+        help='key=value overrides applied to both configs of every pair',
+    )
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--json', dest='json_out', default=None,
-                        help='write the figures to this JSON file')
+    parser.add_argument(
+        '--json', dest='json_out', default=None, help='write the figures to this JSON file'
+    )
     args = parser.parse_args(argv)
     if args.iters < 1 or args.warmup < 0:
         parser.error('--iters must be >= 1 and --warmup >= 0')
@@ -123,15 +157,19 @@ def resolve_pairs(entries):
             diverse, baseline = osp.join(REPO_ROOT, diverse), osp.join(REPO_ROOT, baseline)
             missing = [p for p in (diverse, baseline) if not osp.isfile(p)]
             if missing:
-                print(f'note: skipping pair {entry}: '
-                      f'{", ".join(osp.relpath(p, REPO_ROOT) for p in missing)} not found')
+                print(
+                    f'note: skipping pair {entry}: '
+                    f'{", ".join(osp.relpath(p, REPO_ROOT) for p in missing)} not found'
+                )
                 continue
             pairs.append((entry, diverse, baseline, edit[0] if edit else None))
             continue
         parts = entry.split(',')
         if len(parts) != 2:
-            raise SystemExit(f'--pairs {entry!r}: expected a default pair name '
-                             f'({", ".join(DEFAULT_PAIRS)}) or DIVERSE.py,BASELINE.py')
+            raise SystemExit(
+                f'--pairs {entry!r}: expected a default pair name '
+                f'({", ".join(DEFAULT_PAIRS)}) or DIVERSE.py,BASELINE.py'
+            )
         for path in parts:
             if not osp.isfile(path):
                 raise SystemExit(f'--pairs {entry!r}: config file not found: {path}')
@@ -142,6 +180,7 @@ def resolve_pairs(entries):
 
 def parse_cfg_options(options):
     from mmengine.config import DictAction
+
     parsed = {}
     for option in options:
         if '=' not in option:
@@ -159,6 +198,7 @@ class StepRunner:
         from mmengine.optim import build_optim_wrapper
 
         from mmdiverse.apis import build_model
+
         self.config = config
         cfg = Config.fromfile(config)
         if cfg_options:
@@ -185,8 +225,9 @@ class StepRunner:
         self.model = build_model(cfg).to(self.device)
         self.model.train()
         self.optim_wrapper = build_optim_wrapper(self.model, optim_cfg)
-        self.batches = SyntheticBatches(cfg, self.model, args.batch_size, args.img_size,
-                                        seed=args.seed)
+        self.batches = SyntheticBatches(
+            cfg, self.model, args.batch_size, args.img_size, seed=args.seed
+        )
         self.batch_size = self.batches.batch_size
         self.step_s, self.peak_bytes, self.log_vars = [], 0, {}
 
@@ -205,8 +246,10 @@ class StepRunner:
 
     def loss_values(self):
         """``{name: float}`` of the last step's logged terms (one sync, after timing)."""
-        return {k: float(v.detach().float().cpu()) if torch.is_tensor(v) else float(v)
-                for k, v in self.log_vars.items()}
+        return {
+            k: float(v.detach().float().cpu()) if torch.is_tensor(v) else float(v)
+            for k, v in self.log_vars.items()
+        }
 
     def release(self):
         del self.model, self.optim_wrapper, self.batches
@@ -268,16 +311,17 @@ class PeakMemory:
         return self
 
     def __exit__(self, *exc):
-        self.bytes = (torch.cuda.max_memory_allocated() if self.cuda
-                      else self._vm_hwm())
+        self.bytes = torch.cuda.max_memory_allocated() if self.cuda else self._vm_hwm()
         return False
 
 
 def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options, baseline_edit=None):
     """Warm up both, alternate timed steps; the pair's figures."""
     torch.manual_seed(args.seed)
-    runners = dict(diverse=StepRunner(diverse_cfg, args, cfg_options),
-                   baseline=StepRunner(baseline_cfg, args, cfg_options, baseline_edit))
+    runners = dict(
+        diverse=StepRunner(diverse_cfg, args, cfg_options),
+        baseline=StepRunner(baseline_cfg, args, cfg_options, baseline_edit),
+    )
     for _ in range(args.warmup):
         for runner in runners.values():
             runner.step(timed=False)
@@ -288,55 +332,86 @@ def benchmark_pair(name, diverse_cfg, baseline_cfg, args, cfg_options, baseline_
             runners[key].step(timed=True)
         div_s, base_s = runners['diverse'].step_s[-1], runners['baseline'].step_s[-1]
         ratios.append(base_s / div_s)
-        print(f'  {name} round {i + 1}/{args.iters}: diverse {div_s:.3f} s, '
-              f'baseline {base_s:.3f} s', flush=True)
+        print(
+            f'  {name} round {i + 1}/{args.iters}: diverse {div_s:.3f} s, baseline {base_s:.3f} s',
+            flush=True,
+        )
     costs = [1 / r for r in ratios]  # diverse step time / baseline step time, per round
-    quartiles = (statistics.quantiles(costs, n=4, method='inclusive')[::2]
-                 if len(costs) > 1 else costs * 2)
-    row = dict(pair=name, device=args.device, amp=args.amp or 'fp32', iters=args.iters,
-               warmup=args.warmup, throughput_ratio=statistics.median(ratios),
-               ratios=ratios, step_cost_ratio=statistics.median(costs),
-               step_cost_quartiles=quartiles)
+    quartiles = (
+        statistics.quantiles(costs, n=4, method='inclusive')[::2] if len(costs) > 1 else costs * 2
+    )
+    row = dict(
+        pair=name,
+        device=args.device,
+        amp=args.amp or 'fp32',
+        iters=args.iters,
+        warmup=args.warmup,
+        throughput_ratio=statistics.median(ratios),
+        ratios=ratios,
+        step_cost_ratio=statistics.median(costs),
+        step_cost_quartiles=quartiles,
+    )
     for key, runner in runners.items():
         row[f'{key}_model'] = type(runner.model).__name__
         median_s = statistics.median(runner.step_s)
         losses = runner.loss_values()
         row[key] = dict(
-            config=osp.relpath(runner.config, REPO_ROOT), batch_size=runner.batch_size,
-            img_size=list(runner.batches.img_size), median_step_s=median_s,
-            img_per_s=runner.batch_size / median_s, step_s=runner.step_s,
-            peak_mib=runner.peak_bytes / 2**20, losses=losses,
-            non_finite=sorted(k for k, v in losses.items() if not math.isfinite(v)))
+            config=osp.relpath(runner.config, REPO_ROOT),
+            batch_size=runner.batch_size,
+            img_size=list(runner.batches.img_size),
+            median_step_s=median_s,
+            img_per_s=runner.batch_size / median_s,
+            step_s=runner.step_s,
+            peak_mib=runner.peak_bytes / 2**20,
+            losses=losses,
+            non_finite=sorted(k for k, v in losses.items() if not math.isfinite(v)),
+        )
         runner.release()
     return row
 
 
 def format_table(rows):
-    header = ('pair', 'B', 'size', 'diverse img/s', 'baseline img/s', 'ratio',
-              'step cost (quartiles)', 'diverse peak MiB', 'baseline peak MiB', 'loss terms')
+    header = (
+        'pair',
+        'B',
+        'size',
+        'diverse img/s',
+        'baseline img/s',
+        'ratio',
+        'step cost (quartiles)',
+        'diverse peak MiB',
+        'baseline peak MiB',
+        'loss terms',
+    )
     lines = [header]
     for r in rows:
         d, b = r['diverse'], r['baseline']
         bad = d['non_finite'] + b['non_finite']
-        lines.append((r['pair'], str(d['batch_size']), 'x'.join(map(str, d['img_size'])),
-                      f"{d['img_per_s']:.2f}", f"{b['img_per_s']:.2f}",
-                      f"{r['throughput_ratio']:.3f}",
-                      '{:.3f} ({:.3f}-{:.3f})'.format(r['step_cost_ratio'],
-                                                      *r['step_cost_quartiles']),
-                      f"{d['peak_mib']:.0f}",
-                      f"{b['peak_mib']:.0f}",
-                      'finite' if not bad else 'NON-FINITE: ' + ', '.join(bad)))
+        lines.append(
+            (
+                r['pair'],
+                str(d['batch_size']),
+                'x'.join(map(str, d['img_size'])),
+                f'{d["img_per_s"]:.2f}',
+                f'{b["img_per_s"]:.2f}',
+                f'{r["throughput_ratio"]:.3f}',
+                '{:.3f} ({:.3f}-{:.3f})'.format(r['step_cost_ratio'], *r['step_cost_quartiles']),
+                f'{d["peak_mib"]:.0f}',
+                f'{b["peak_mib"]:.0f}',
+                'finite' if not bad else 'NON-FINITE: ' + ', '.join(bad),
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    out = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(line, widths)) + ' |'
-           for line in lines]
+    out = ['| ' + ' | '.join(c.ljust(w) for c, w in zip(line, widths)) + ' |' for line in lines]
     out.insert(1, '|' + '|'.join('-' * (w + 2) for w in widths) + '|')
     return '\n'.join(out)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmdiverse  # noqa: F401  (registers the models, hooks and compat fixes)
     from mmengine.logging import MMLogger
+
+    import mmdiverse  # noqa: F401  (registers the models, hooks and compat fixes)
 
     # The current logger: mmengine's per-parameter build messages stay out of the table.
     MMLogger.get_instance('benchmark_step', log_level='WARNING')
@@ -344,18 +419,26 @@ def main(argv=None):
     if not pairs:
         raise SystemExit('no pair to benchmark')
     cfg_options = parse_cfg_options(args.cfg_options)
-    device = (torch.cuda.get_device_name() if args.device == 'cuda'
-              else f'cpu ({torch.get_num_threads()} threads)')
-    print(f'device: {device}; torch {torch.__version__}; amp: {args.amp or "fp32"}; '
-          f'{args.warmup} warm-up steps, {args.iters} alternated rounds')
+    device = (
+        torch.cuda.get_device_name()
+        if args.device == 'cuda'
+        else f'cpu ({torch.get_num_threads()} threads)'
+    )
+    print(
+        f'device: {device}; torch {torch.__version__}; amp: {args.amp or "fp32"}; '
+        f'{args.warmup} warm-up steps, {args.iters} alternated rounds'
+    )
     rows, failed = [], []
     for name, diverse, baseline, edit in pairs:
         try:
             rows.append(benchmark_pair(name, diverse, baseline, args, cfg_options, edit))
         except torch.cuda.OutOfMemoryError as error:
             # One pair too large for the device: report it, measure the others.
-            print(f'note: pair {name} ran out of GPU memory ({str(error).splitlines()[0]}); '
-                  'try a smaller --batch-size for it', flush=True)
+            print(
+                f'note: pair {name} ran out of GPU memory ({str(error).splitlines()[0]}); '
+                'try a smaller --batch-size for it',
+                flush=True,
+            )
             failed.append(name)
             gc.collect()
             torch.cuda.empty_cache()
@@ -366,16 +449,21 @@ def main(argv=None):
     print(format_table(rows))
     if failed:
         print(f'not measured (out of GPU memory): {", ".join(failed)}')
-    print('ratio: diverse/baseline img/s, median over the alternated rounds; step cost: '
-          'diverse/baseline step time, median and quartiles over the rounds; peak memory '
-          'includes both models of the pair (' +
-          ('torch.cuda.max_memory_allocated' if args.device == 'cuda' else 'RSS high-water mark')
-          + ')')
+    print(
+        'ratio: diverse/baseline img/s, median over the alternated rounds; step cost: '
+        'diverse/baseline step time, median and quartiles over the rounds; peak memory '
+        'includes both models of the pair ('
+        + ('torch.cuda.max_memory_allocated' if args.device == 'cuda' else 'RSS high-water mark')
+        + ')'
+    )
     if args.json_out:
         os.makedirs(osp.dirname(osp.abspath(args.json_out)), exist_ok=True)
         with open(args.json_out, 'w') as f:
-            json.dump(dict(device=device, torch=torch.__version__, rows=rows,
-                       out_of_memory=failed), f, indent=1)
+            json.dump(
+                dict(device=device, torch=torch.__version__, rows=rows, out_of_memory=failed),
+                f,
+                indent=1,
+            )
     return rows, failed
 
 

@@ -6,9 +6,10 @@ targets, packed as ``PackInputs`` (mmpretrain: ``DataSample`` with
 ``gt_sem_seg`` label map of ``H x W``, 5 % of it the ignore index 255) pack
 them (a self-supervised model, whose config names no classes: a
 ``DataSample`` without labels, with the ``mask`` of the train pipeline's
-``SimMIMMaskGenerator`` if it has one), then collated by the config's ``train_dataloader.collate_fn``
-(mmengine's ``pseudo_collate`` by default).
+``SimMIMMaskGenerator`` if it has one), then collated by the config's
+``train_dataloader.collate_fn`` (mmengine's ``pseudo_collate`` by default).
 """
+
 import numpy as np
 import torch
 
@@ -43,8 +44,10 @@ def config_img_size(cfg):
     for transform in pipeline:
         if transform.get('type', '').endswith('RandomResizedCrop'):
             return _pair(transform['scale'], 'train_pipeline RandomResizedCrop.scale')
-    raise ValueError(f'{cfg.filename}: cannot tell the input size (no model.backbone.img_size, '
-                     'data_preprocessor.size, crop_size or RandomResizedCrop); pass --img-size')
+    raise ValueError(
+        f'{cfg.filename}: cannot tell the input size (no model.backbone.img_size, '
+        'data_preprocessor.size, crop_size or RandomResizedCrop); pass --img-size'
+    )
 
 
 def num_classes_of(model_cfg):
@@ -64,6 +67,7 @@ def simmim_masks(cfg, count, seed):
     for transform in pipeline:
         if transform.get('type', '').endswith('SimMIMMaskGenerator'):
             from mmpretrain.datasets.transforms import SimMIMMaskGenerator
+
             args = {k: v for k, v in transform.items() if k != 'type'}
             generator, state = SimMIMMaskGenerator(**args), np.random.get_state()
             np.random.seed(seed)
@@ -90,6 +94,7 @@ class SyntheticBatches:
 
     def __init__(self, cfg, model, batch_size=None, img_size=None, seed=0):
         from mmengine.registry import FUNCTIONS
+
         self.img_size = _pair(img_size, '--img-size') if img_size else config_img_size(cfg)
         self.batch_size = int(batch_size or cfg.train_dataloader.batch_size)
         self.num_classes, head_key = num_classes_of(cfg.model)
@@ -97,18 +102,24 @@ class SyntheticBatches:
         if self.segmentation and self.batch_size < 2:
             # UperNet's pyramid pooling normalises 1x1 pooled maps: BatchNorm in
             # training needs more than one value per channel.
-            raise ValueError(f'{cfg.filename}: a segmentation training step needs a batch '
-                             f'of at least 2 images (BatchNorm), got --batch-size '
-                             f'{self.batch_size}')
+            raise ValueError(
+                f'{cfg.filename}: a segmentation training step needs a batch '
+                f'of at least 2 images (BatchNorm), got --batch-size '
+                f'{self.batch_size}'
+            )
         collate_cfg = cfg.train_dataloader.get('collate_fn') or dict(type='pseudo_collate')
         self.collate = FUNCTIONS.get(collate_cfg['type'])
         if self.collate is None:
-            raise ValueError(f'train_dataloader.collate_fn.type={collate_cfg["type"]!r} '
-                             'is not in mmengine FUNCTIONS')
+            raise ValueError(
+                f'train_dataloader.collate_fn.type={collate_cfg["type"]!r} '
+                'is not in mmengine FUNCTIONS'
+            )
         gen = torch.Generator().manual_seed(seed)
         h, w = self.img_size
-        self.images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
-                       for _ in range(self.batch_size)]
+        self.images = [
+            torch.randint(0, 256, (3, h, w), dtype=torch.uint8, generator=gen)
+            for _ in range(self.batch_size)
+        ]
         self.masks = simmim_masks(cfg, self.batch_size, seed)
         if self.num_classes is None:
             self.targets = None
@@ -119,20 +130,31 @@ class SyntheticBatches:
                 seg[torch.rand((1, h, w), generator=gen) < 0.05] = 255
                 self.targets.append(seg)
         else:
-            self.targets = torch.randint(0, self.num_classes, (self.batch_size, ),
-                                         generator=gen).tolist()
+            self.targets = torch.randint(
+                0, self.num_classes, (self.batch_size,), generator=gen
+            ).tolist()
 
     def _sample(self, i):
         if self.segmentation:
             from mmengine.structures import PixelData
             from mmseg.structures import SegDataSample
+
             h, w = self.img_size
-            sample = SegDataSample(metainfo=dict(
-                img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w), scale_factor=(1., 1.),
-                flip=False, flip_direction=None, reduce_zero_label=False))
+            sample = SegDataSample(
+                metainfo=dict(
+                    img_shape=(h, w),
+                    ori_shape=(h, w),
+                    pad_shape=(h, w),
+                    scale_factor=(1.0, 1.0),
+                    flip=False,
+                    flip_direction=None,
+                    reduce_zero_label=False,
+                )
+            )
             sample.gt_sem_seg = PixelData(data=self.targets[i].clone())
             return sample
         from mmpretrain.structures import DataSample
+
         h, w = self.img_size
         sample = DataSample(metainfo=dict(img_shape=(h, w), ori_shape=(h, w)))
         if self.masks is not None:
@@ -143,5 +165,9 @@ class SyntheticBatches:
 
     def next(self):
         """A collated batch: ``dict(inputs=..., data_samples=[...])``."""
-        return self.collate([dict(inputs=self.images[i], data_samples=self._sample(i))
-                             for i in range(self.batch_size)])
+        return self.collate(
+            [
+                dict(inputs=self.images[i], data_samples=self._sample(i))
+                for i in range(self.batch_size)
+            ]
+        )

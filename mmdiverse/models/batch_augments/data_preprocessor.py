@@ -24,6 +24,7 @@ through ``RandomBatchAugment``, whose contract is ``(inputs, scores) ->
 Under Mixup (or no augment) every patch's target is its image's
 ``gt_score``, exactly; the output then has no ``patch_targets``.
 """
+
 import copy
 import dataclasses
 from typing import List, Optional, Tuple
@@ -48,8 +49,7 @@ def moves_pixels(augment) -> bool:
     """Whether ``augment`` pastes image regions (CutMix, ResizeMix, ...), so
     that a patch's target is not its image's mixed score (Mixup blends whole
     images: it is). mmpretrain's ``CutMix`` subclasses ``Mixup``."""
-    return augment is not None and (isinstance(augment, CutMix)
-                                    or not isinstance(augment, Mixup))
+    return augment is not None and (isinstance(augment, CutMix) or not isinstance(augment, Mixup))
 
 
 @dataclasses.dataclass
@@ -62,6 +62,7 @@ class MixRecord:
         patch_targets (Tensor | None): ``(B, n, K)`` per-patch soft targets
             of a :class:`PatchTargetAugment`.
     """
+
     augment: Optional[str] = None
     patch_targets: Optional[torch.Tensor] = None
 
@@ -82,7 +83,8 @@ class PatchRandomBatchAugment(RandomBatchAugment):
             inputs, scores = batch_input, batch_score.float()
         elif isinstance(aug, PatchTargetAugment):
             inputs, scores, record.patch_targets = aug.mix_with_patch_targets(
-                batch_input, batch_score.float())
+                batch_input, batch_score.float()
+            )
         else:
             inputs, scores = aug(batch_input, batch_score)
         self._record = record
@@ -130,8 +132,7 @@ class PatchClsDataPreprocessor(ClsDataPreprocessor):
         """
         data = super().forward(data, training)
         augments = self.batch_augments
-        record = augments.take_record() if isinstance(
-            augments, PatchRandomBatchAugment) else None
+        record = augments.take_record() if isinstance(augments, PatchRandomBatchAugment) else None
         if record is None:
             return data
         if record.augment is not None:

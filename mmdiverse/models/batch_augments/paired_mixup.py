@@ -1,4 +1,5 @@
 """Mixup with a choice of how images are paired (Diverse-ViT's mirror)."""
+
 from typing import Tuple
 
 import numpy as np
@@ -36,12 +37,12 @@ class PairedMixup(Mixup):
     def __init__(self, alpha: float, pairing: str = 'permutation'):
         super().__init__(alpha=alpha)
         if pairing not in PAIRINGS:
-            raise ValueError(f'PairedMixup: pairing={pairing!r}, expected one '
-                             f'of {list(PAIRINGS)}')
+            raise ValueError(f'PairedMixup: pairing={pairing!r}, expected one of {list(PAIRINGS)}')
         self.pairing = pairing
 
-    def mix(self, batch_inputs: torch.Tensor,
-            batch_scores: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def mix(
+        self, batch_inputs: torch.Tensor, batch_scores: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Mix ``(B, C, H, W)`` inputs and ``(B, K)`` scores.
 
         Returns:
@@ -50,8 +51,7 @@ class PairedMixup(Mixup):
         if self.pairing == 'permutation':
             return super().mix(batch_inputs, batch_scores)
         lam = np.random.beta(self.alpha, self.alpha)
-        index = pairing_index(batch_inputs.size(0), self.pairing,
-                              device=batch_inputs.device)
+        index = pairing_index(batch_inputs.size(0), self.pairing, device=batch_inputs.device)
         mixed_inputs = lam * batch_inputs + (1 - lam) * batch_inputs[index]
         index = index.to(batch_scores.device)
         mixed_scores = lam * batch_scores + (1 - lam) * batch_scores[index]

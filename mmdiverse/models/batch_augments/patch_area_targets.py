@@ -24,6 +24,7 @@ Diverse-ViT: a box in pixels, a boundary patch's target is the area share of
 each source inside it, images paired with their mirror in the batch). See
 docs/fidelity.md.
 """
+
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -41,19 +42,18 @@ def _pair(value, name: str) -> Tuple[int, int]:
         value = (value, value)
     value = tuple(int(v) for v in value)
     if len(value) != 2 or min(value) < 1:
-        raise ValueError(f'{name} must be a positive int or (h, w), '
-                         f'got {value}')
+        raise ValueError(f'{name} must be a positive int or (h, w), got {value}')
     return value
 
 
-def _grid(img_hw, patch_hw) -> Tuple[Tuple[int, int], Tuple[int, int],
-                                     Tuple[int, int]]:
-    (img_h, img_w), (ph, pw) = (_pair(img_hw, 'img_hw'),
-                                _pair(patch_hw, 'patch_hw'))
+def _grid(img_hw, patch_hw) -> Tuple[Tuple[int, int], Tuple[int, int], Tuple[int, int]]:
+    (img_h, img_w), (ph, pw) = (_pair(img_hw, 'img_hw'), _pair(patch_hw, 'patch_hw'))
     if img_h % ph or img_w % pw:
-        raise ValueError(f'patch_hw={(ph, pw)} does not divide the image '
-                         f'{img_h}x{img_w}; use the token stride of the '
-                         'backbone and an input size that is a multiple')
+        raise ValueError(
+            f'patch_hw={(ph, pw)} does not divide the image '
+            f'{img_h}x{img_w}; use the token stride of the '
+            'backbone and an input size that is a multiple'
+        )
     return (img_h, img_w), (ph, pw), (img_h // ph, img_w // pw)
 
 
@@ -63,15 +63,18 @@ def _boxes(box: BoxLike, device, dtype) -> torch.Tensor:
         device = box.device if device is None else device
     boxes = torch.as_tensor(box, dtype=dtype, device=device)
     if boxes.dim() not in (1, 2) or boxes.shape[-1] != 4:
-        raise ValueError('box must be (y1, y2, x1, x2) or a (B, 4) tensor, '
-                         f'got shape {tuple(boxes.shape)}')
+        raise ValueError(
+            f'box must be (y1, y2, x1, x2) or a (B, 4) tensor, got shape {tuple(boxes.shape)}'
+        )
     return boxes.view(-1, 4)
 
 
-def snap_box_to_grid(box: BoxLike,
-                     patch_hw,
-                     device: Optional[torch.device] = None,
-                     dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def snap_box_to_grid(
+    box: BoxLike,
+    patch_hw,
+    device: Optional[torch.device] = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     """Move every box edge to the nearest patch boundary (halves round up).
 
     Args:
@@ -88,33 +91,33 @@ def snap_box_to_grid(box: BoxLike,
     return torch.floor(boxes / size + 0.5) * size
 
 
-def box_lam(box: BoxLike, img_hw,
-            device: Optional[torch.device] = None,
-            dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def box_lam(
+    box: BoxLike, img_hw, device: Optional[torch.device] = None, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """``lam = 1 - box area / (H W)`` of clipped boxes, ``(B,)``."""
     img_h, img_w = _pair(img_hw, 'img_hw')
     boxes = _boxes(box, device, dtype)
     height = (boxes[:, 1] - boxes[:, 0]).clamp_min(0)
     width = (boxes[:, 3] - boxes[:, 2]).clamp_min(0)
-    return 1. - height * width / float(img_h * img_w)
+    return 1.0 - height * width / float(img_h * img_w)
 
 
-def _overlap(lo: torch.Tensor, hi: torch.Tensor, cells: int,
-             size: int) -> torch.Tensor:
+def _overlap(lo: torch.Tensor, hi: torch.Tensor, cells: int, size: int) -> torch.Tensor:
     """``(B, cells)`` covered share of each cell of ``[c size, (c+1) size)``
     by the interval ``[lo, hi)``."""
     start = torch.arange(cells, device=lo.device, dtype=lo.dtype) * size
-    covered = (torch.minimum(hi.unsqueeze(-1), start + size) -
-               torch.maximum(lo.unsqueeze(-1), start))
+    covered = torch.minimum(hi.unsqueeze(-1), start + size) - torch.maximum(lo.unsqueeze(-1), start)
     return covered.clamp_min(0) / size
 
 
-def box_patch_fractions(box: BoxLike,
-                        img_hw,
-                        patch_hw,
-                        box_alignment: str = 'pixel',
-                        device: Optional[torch.device] = None,
-                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def box_patch_fractions(
+    box: BoxLike,
+    img_hw,
+    patch_hw,
+    box_alignment: str = 'pixel',
+    device: Optional[torch.device] = None,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
     r"""Share of every patch's area that lies inside the pasted box.
 
     For patch ``(r, c)`` of the ``(H / ph) x (W / pw)`` grid:
@@ -147,8 +150,7 @@ def box_patch_fractions(box: BoxLike,
         row-major (``B = 1`` for a single box: it broadcasts over a batch).
     """
     if box_alignment not in BOX_ALIGNMENTS:
-        raise ValueError(f'box_alignment must be one of {BOX_ALIGNMENTS}, '
-                         f'got {box_alignment!r}')
+        raise ValueError(f'box_alignment must be one of {BOX_ALIGNMENTS}, got {box_alignment!r}')
     _, (ph, pw), (gh, gw) = _grid(img_hw, patch_hw)
     boxes = _boxes(box, device, dtype)
     if box_alignment == 'patch':
@@ -158,11 +160,12 @@ def box_patch_fractions(box: BoxLike,
     return (rows.unsqueeze(-1) * cols.unsqueeze(-2)).flatten(1)
 
 
-def pairing_index(batch_size: int,
-                  pairing: str = 'permutation',
-                  device: Optional[torch.device] = None,
-                  generator: Optional[torch.Generator] = None
-                  ) -> torch.Tensor:
+def pairing_index(
+    batch_size: int,
+    pairing: str = 'permutation',
+    device: Optional[torch.device] = None,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """Index of the image each image is mixed with, ``(B,)`` int64.
 
     - ``'permutation'``: ``torch.randperm(B)`` (mmpretrain's Mixup/CutMix).
@@ -182,8 +185,7 @@ def pairing_index(batch_size: int,
         Tensor: ``(B,)`` index into the batch.
     """
     if pairing not in PAIRINGS:
-        raise ValueError(f'pairing must be one of {PAIRINGS}, '
-                         f'got {pairing!r}')
+        raise ValueError(f'pairing must be one of {PAIRINGS}, got {pairing!r}')
     if batch_size < 1:
         raise ValueError(f'batch_size must be >= 1, got {batch_size}')
     if pairing == 'mirror':
@@ -191,8 +193,9 @@ def pairing_index(batch_size: int,
     return torch.randperm(batch_size, device=device, generator=generator)
 
 
-def patch_soft_targets(scores: torch.Tensor, index: torch.Tensor,
-                       fractions: torch.Tensor) -> torch.Tensor:
+def patch_soft_targets(
+    scores: torch.Tensor, index: torch.Tensor, fractions: torch.Tensor
+) -> torch.Tensor:
     r"""Per-patch soft targets of a CutMix batch.
 
     .. math::
@@ -214,14 +217,16 @@ def patch_soft_targets(scores: torch.Tensor, index: torch.Tensor,
         ``mean`` over patches equals the image-level mixed score.
     """
     if scores.dim() != 2 or index.shape != scores.shape[:1]:
-        raise ValueError('patch_soft_targets expects scores (B, K) and '
-                         f'index (B,), got {tuple(scores.shape)} and '
-                         f'{tuple(index.shape)}')
+        raise ValueError(
+            'patch_soft_targets expects scores (B, K) and '
+            f'index (B,), got {tuple(scores.shape)} and '
+            f'{tuple(index.shape)}'
+        )
     if fractions.dim() != 2 or fractions.shape[0] not in (1, len(scores)):
-        raise ValueError('patch_soft_targets expects fractions (B, n) or '
-                         f'(1, n), got {tuple(fractions.shape)}')
+        raise ValueError(
+            f'patch_soft_targets expects fractions (B, n) or (1, n), got {tuple(fractions.shape)}'
+        )
     own = scores.unsqueeze(1)  # (B, 1, K)
     partner = scores[index.to(scores.device)].unsqueeze(1)
-    weight = fractions.to(device=scores.device,
-                          dtype=scores.dtype).unsqueeze(-1)  # (B|1, n, 1)
+    weight = fractions.to(device=scores.device, dtype=scores.dtype).unsqueeze(-1)  # (B|1, n, 1)
     return own + weight * (partner - own)

@@ -1,4 +1,5 @@
 """CutMix aligned to the token grid, with per-patch soft targets."""
+
 from typing import List, Optional, Tuple
 
 import numpy as np
@@ -6,8 +7,13 @@ import torch
 from mmpretrain.models.utils.batch_augments import CutMix
 from mmpretrain.registry import BATCH_AUGMENTS
 
-from .patch_area_targets import (BOX_ALIGNMENTS, PAIRINGS, box_patch_fractions,
-                                 pairing_index, patch_soft_targets)
+from .patch_area_targets import (
+    BOX_ALIGNMENTS,
+    PAIRINGS,
+    box_patch_fractions,
+    pairing_index,
+    patch_soft_targets,
+)
 from .patch_target_augment import PatchTargetAugment
 
 
@@ -71,28 +77,31 @@ class PatchCutMix(CutMix, PatchTargetAugment):
             ``randperm``) or ``'mirror'`` (Diverse-ViT, ``flip(0)``).
     """
 
-    def __init__(self,
-                 alpha: float,
-                 patch_size=16,
-                 cutmix_minmax: Optional[List[float]] = None,
-                 box_alignment: str = 'patch',
-                 pairing: str = 'permutation'):
-        super().__init__(
-            alpha=alpha, cutmix_minmax=cutmix_minmax, correct_lam=True)
+    def __init__(
+        self,
+        alpha: float,
+        patch_size=16,
+        cutmix_minmax: Optional[List[float]] = None,
+        box_alignment: str = 'patch',
+        pairing: str = 'permutation',
+    ):
+        super().__init__(alpha=alpha, cutmix_minmax=cutmix_minmax, correct_lam=True)
         if box_alignment not in BOX_ALIGNMENTS:
-            raise ValueError(f'PatchCutMix: box_alignment={box_alignment!r}, '
-                             f'expected one of {list(BOX_ALIGNMENTS)}')
+            raise ValueError(
+                f'PatchCutMix: box_alignment={box_alignment!r}, '
+                f'expected one of {list(BOX_ALIGNMENTS)}'
+            )
         if pairing not in PAIRINGS:
-            raise ValueError(f'PatchCutMix: pairing={pairing!r}, expected one '
-                             f'of {list(PAIRINGS)}')
+            raise ValueError(f'PatchCutMix: pairing={pairing!r}, expected one of {list(PAIRINGS)}')
         self.box_alignment = box_alignment
         self.pairing = pairing
         if isinstance(patch_size, int):
             patch_size = (patch_size, patch_size)
         patch_size = tuple(int(p) for p in patch_size)
         if len(patch_size) != 2 or min(patch_size) < 1:
-            raise ValueError('PatchCutMix: patch_size must be a positive int '
-                             f'or (h, w), got {patch_size}')
+            raise ValueError(
+                f'PatchCutMix: patch_size must be a positive int or (h, w), got {patch_size}'
+            )
         self.patch_size = patch_size
 
     def token_grid(self, img_shape: Tuple[int, int]) -> Tuple[int, int]:
@@ -102,23 +111,21 @@ class PatchCutMix(CutMix, PatchTargetAugment):
             raise ValueError(
                 f'PatchCutMix: patch_size={self.patch_size} does not divide '
                 f'the input shape {img_h}x{img_w}; resize/crop inputs to a '
-                'multiple of patch_size or set patch_size to the token stride')
+                'multiple of patch_size or set patch_size to the token stride'
+            )
         return img_h // ph, img_w // pw
 
-    def sample_box(self, grid: Tuple[int, int],
-                   lam: float) -> Tuple[int, int, int, int]:
+    def sample_box(self, grid: Tuple[int, int], lam: float) -> Tuple[int, int, int, int]:
         """A box ``(y1, y2, x1, x2)`` in token units, clipped to ``grid``."""
         gh, gw = grid
         if self.cutmix_minmax is not None:
             lo, hi = self.cutmix_minmax
-            cut_h = np.random.randint(int(gh * lo), max(int(gh * hi),
-                                                        int(gh * lo) + 1))
-            cut_w = np.random.randint(int(gw * lo), max(int(gw * hi),
-                                                        int(gw * lo) + 1))
+            cut_h = np.random.randint(int(gh * lo), max(int(gh * hi), int(gh * lo) + 1))
+            cut_w = np.random.randint(int(gw * lo), max(int(gw * hi), int(gw * lo) + 1))
             y1 = np.random.randint(0, gh - cut_h + 1)
             x1 = np.random.randint(0, gw - cut_w + 1)
             return y1, y1 + cut_h, x1, x1 + cut_w
-        ratio = np.sqrt(1. - lam)
+        ratio = np.sqrt(1.0 - lam)
         cut_h, cut_w = int(round(gh * ratio)), int(round(gw * ratio))
         cy, cx = np.random.randint(0, gh), np.random.randint(0, gw)
         y1, x1 = cy - cut_h // 2, cx - cut_w // 2
@@ -144,13 +151,13 @@ class PatchCutMix(CutMix, PatchTargetAugment):
         """
         return self._mix(batch_inputs, batch_scores, patch_targets=True)
 
-    def mix(self, batch_inputs: torch.Tensor,
-            batch_scores: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def mix(
+        self, batch_inputs: torch.Tensor, batch_scores: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
         """The mmpretrain batch-augment contract: ``(inputs, scores)``."""
         return self._mix(batch_inputs, batch_scores, patch_targets=False)
 
-    def pixel_box(self, img_shape: Tuple[int, int],
-                  lam: float) -> Tuple[int, int, int, int]:
+    def pixel_box(self, img_shape: Tuple[int, int], lam: float) -> Tuple[int, int, int, int]:
         """The box ``(y1, y2, x1, x2)`` in pixels: on the token grid
         (``box_alignment='patch'``) or anywhere (``'pixel'``, mmpretrain's
         ``CutMix.cutmix_bbox_and_lam``)."""
@@ -163,33 +170,34 @@ class PatchCutMix(CutMix, PatchTargetAugment):
 
     def _mix(self, batch_inputs, batch_scores, patch_targets):
         if batch_scores.ndim != 2:
-            raise ValueError('PatchCutMix expects batch scores of shape '
-                             f'(B, K), got {tuple(batch_scores.shape)}')
+            raise ValueError(
+                f'PatchCutMix expects batch scores of shape (B, K), got {tuple(batch_scores.shape)}'
+            )
         img_shape = tuple(batch_inputs.shape[-2:])
         self.token_grid(img_shape)  # patch_size must divide the input
         batch_scores = batch_scores.float()
         lam = np.random.beta(self.alpha, self.alpha)
-        index = pairing_index(batch_inputs.size(0), self.pairing,
-                              device=batch_inputs.device)
+        index = pairing_index(batch_inputs.size(0), self.pairing, device=batch_inputs.device)
         y1, y2, x1, x2 = self.pixel_box(img_shape, lam)
 
         mixed = batch_inputs.clone()
         mixed[..., y1:y2, x1:x2] = batch_inputs[index, :, y1:y2, x1:x2]
 
         index = index.to(batch_scores.device)
-        lam = 1. - (y2 - y1) * (x2 - x1) / float(img_shape[0] * img_shape[1])
-        mixed_scores = lam * batch_scores + (1. - lam) * batch_scores[index]
+        lam = 1.0 - (y2 - y1) * (x2 - x1) / float(img_shape[0] * img_shape[1])
+        mixed_scores = lam * batch_scores + (1.0 - lam) * batch_scores[index]
         if not patch_targets:
             return mixed, mixed_scores
         # (1, n) share of every patch inside the box (0 or 1 on the grid)
         fractions = box_patch_fractions(
-            _device_box((y1, y2, x1, x2), batch_scores.device), img_shape,
-            self.patch_size, 'pixel')
-        return mixed, mixed_scores, patch_soft_targets(batch_scores, index,
-                                                       fractions)
+            _device_box((y1, y2, x1, x2), batch_scores.device), img_shape, self.patch_size, 'pixel'
+        )
+        return mixed, mixed_scores, patch_soft_targets(batch_scores, index, fractions)
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(alpha={self.alpha}, patch_size='
-                f'{self.patch_size}, cutmix_minmax={self.cutmix_minmax}, '
-                f'box_alignment={self.box_alignment!r}, '
-                f'pairing={self.pairing!r})')
+        return (
+            f'{type(self).__name__}(alpha={self.alpha}, patch_size='
+            f'{self.patch_size}, cutmix_minmax={self.cutmix_minmax}, '
+            f'box_alignment={self.box_alignment!r}, '
+            f'pairing={self.pairing!r})'
+        )

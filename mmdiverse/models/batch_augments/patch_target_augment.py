@@ -1,4 +1,5 @@
 """The interface of batch augments that also yield per-patch targets."""
+
 import abc
 from typing import Tuple
 

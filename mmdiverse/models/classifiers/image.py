@@ -1,4 +1,5 @@
 """``ImageClassifier`` with patch-diversity regularizers."""
+
 import functools
 from typing import List, Optional
 
@@ -7,8 +8,7 @@ from mmpretrain.models import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from ..batch_augments import (PatchClsDataPreprocessor, PatchCutMix, PatchTargetAugment,
-                              moves_pixels)
+from ..batch_augments import PatchClsDataPreprocessor, PatchCutMix, PatchTargetAugment, moves_pixels
 from ..diversity import DiversityMixin
 
 
@@ -57,21 +57,23 @@ class DiverseImageClassifier(DiversityMixin, ImageClassifier):
             ``patch_label_smooth`` (float, optional). Defaults to None.
     """
 
-    diversity_options = ('patch_label_smooth', )
+    diversity_options = ('patch_label_smooth',)
     #: Key of the head's classification loss: mmengine's ``parse_losses``
     #: puts the total under ``'loss'``, which the head's own ``'loss'``
     #: would overwrite in the log.
     stock_loss_key = 'loss_cls'
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: Optional[dict] = None,
-                 head: Optional[dict] = None,
-                 diversity: Optional[dict] = None,
-                 pretrained: Optional[str] = None,
-                 train_cfg: Optional[dict] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+    def __init__(
+        self,
+        backbone: dict,
+        neck: Optional[dict] = None,
+        head: Optional[dict] = None,
+        diversity: Optional[dict] = None,
+        pretrained: Optional[str] = None,
+        train_cfg: Optional[dict] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[dict] = None,
+    ):
         if diversity and (data_preprocessor is None or isinstance(data_preprocessor, dict)):
             data_preprocessor = dict(data_preprocessor or {})
             data_preprocessor.setdefault('type', 'PatchClsDataPreprocessor')
@@ -82,7 +84,8 @@ class DiverseImageClassifier(DiversityMixin, ImageClassifier):
             pretrained=pretrained,
             train_cfg=train_cfg,
             data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg)
+            init_cfg=init_cfg,
+        )
         self.init_diversity(diversity, head=self.head, neck=self.neck)
         if self.diversity is not None:
             self._check_batch_augments()
@@ -99,8 +102,9 @@ class DiverseImageClassifier(DiversityMixin, ImageClassifier):
         without ``img_size``, a CNN whose probe pass failed) is checked at the
         first batch instead.
         """
-        augments = getattr(getattr(self.data_preprocessor, 'batch_augments', None),
-                           'augments', None) or []
+        augments = (
+            getattr(getattr(self.data_preprocessor, 'batch_augments', None), 'augments', None) or []
+        )
         stride, input_size = self.tap.token_stride(), self.tap.input_size()
         backbone = type(self.backbone).__name__
         mixing = self.diversity.patch_mixing is not None
@@ -109,7 +113,8 @@ class DiverseImageClassifier(DiversityMixin, ImageClassifier):
             if mixing and moves_pixels(augment) and not isinstance(augment, PatchTargetAugment):
                 raise ValueError(
                     f'{where} ({type(augment).__name__}) moves pixels between images but gives '
-                    'no per-patch targets, which diversity.patch_mix needs; use PatchCutMix')
+                    'no per-patch targets, which diversity.patch_mix needs; use PatchCutMix'
+                )
             if not isinstance(augment, PatchCutMix):
                 continue
             size = augment.patch_size
@@ -117,33 +122,40 @@ class DiverseImageClassifier(DiversityMixin, ImageClassifier):
                 raise ValueError(
                     f'{where}.patch_size={size} does not divide the {input_size[0]}x'
                     f'{input_size[1]} input of the backbone ({backbone} img_size); use a '
-                    'patch_size that divides it (the token stride)')
+                    'patch_size that divides it (the token stride)'
+                )
             if stride and mixing and tuple(size) != stride:
                 raise ValueError(
                     f'{where}.patch_size={size}: diversity.patch_mix needs the CutMix box on '
                     f'the grid of the last tokens, which have a {stride[0]}x{stride[1]} px '
-                    f'stride in {backbone}; set patch_size={stride[0]}')
+                    f'stride in {backbone}; set patch_size={stride[0]}'
+                )
             if mixing and not isinstance(self.data_preprocessor, PatchClsDataPreprocessor):
                 raise ValueError(
                     f'{where} (PatchCutMix) with diversity.patch_mix needs data_preprocessor '
                     'PatchClsDataPreprocessor to pass the per-patch targets, got '
-                    f'{type(self.data_preprocessor).__name__}')
+                    f'{type(self.data_preprocessor).__name__}'
+                )
 
-    def forward(self,
-                inputs: torch.Tensor,
-                data_samples: Optional[List[DataSample]] = None,
-                mode: str = 'tensor',
-                patch_targets: Optional[torch.Tensor] = None):
+    def forward(
+        self,
+        inputs: torch.Tensor,
+        data_samples: Optional[List[DataSample]] = None,
+        mode: str = 'tensor',
+        patch_targets: Optional[torch.Tensor] = None,
+    ):
         """``ImageClassifier.forward``; ``patch_targets`` (``(B, n, K)``,
         from ``PatchClsDataPreprocessor``) goes to :meth:`loss`."""
         if mode == 'loss':
             return self.loss(inputs, data_samples, patch_targets)
         return super().forward(inputs, data_samples, mode)
 
-    def loss(self,
-             inputs: torch.Tensor,
-             data_samples: List[DataSample],
-             patch_targets: Optional[torch.Tensor] = None) -> dict:
+    def loss(
+        self,
+        inputs: torch.Tensor,
+        data_samples: List[DataSample],
+        patch_targets: Optional[torch.Tensor] = None,
+    ) -> dict:
         """The stock classification loss plus the configured diversity terms.
 
         Args:
@@ -158,5 +170,7 @@ class DiverseImageClassifier(DiversityMixin, ImageClassifier):
         """
         return self.diversity_loss(
             functools.partial(super().loss, inputs, data_samples),
-            data_samples=data_samples, input_hw=tuple(inputs.shape[-2:]),
-            patch_targets=patch_targets)
+            data_samples=data_samples,
+            input_hw=tuple(inputs.shape[-2:]),
+            patch_targets=patch_targets,
+        )

@@ -10,15 +10,35 @@
 * :mod:`.mixin`: :class:`DiversityMixin`, the one way a model type gets the
   terms (classifier, segmentor, self-supervised models).
 """
+
 from . import patch_mixing
 from .mixin import DiversityMixin
 from .patch_mixing import PatchMixingTerm
 from .regularizer import DiversityRegularizer
-from .terms import (DIAG_KEY, LABEL_FREE_TERMS, SEGMENTATION_TERMS, TERM_TABLE, TERMS,
-                    TERMS_BY_NAME, DiversityTerm, TermInputs, loss_key)
+from .terms import (
+    DIAG_KEY,
+    LABEL_FREE_TERMS,
+    SEGMENTATION_TERMS,
+    TERM_TABLE,
+    TERMS,
+    TERMS_BY_NAME,
+    DiversityTerm,
+    TermInputs,
+    loss_key,
+)
 
 __all__ = [
-    'DiversityMixin', 'DiversityRegularizer', 'DiversityTerm', 'PatchMixingTerm', 'TermInputs',
-    'TERM_TABLE', 'TERMS', 'TERMS_BY_NAME', 'SEGMENTATION_TERMS', 'LABEL_FREE_TERMS', 'DIAG_KEY', 'loss_key',
-    'patch_mixing'
+    'DiversityMixin',
+    'DiversityRegularizer',
+    'DiversityTerm',
+    'PatchMixingTerm',
+    'TermInputs',
+    'TERM_TABLE',
+    'TERMS',
+    'TERMS_BY_NAME',
+    'SEGMENTATION_TERMS',
+    'LABEL_FREE_TERMS',
+    'DIAG_KEY',
+    'loss_key',
+    'patch_mixing',
 ]

@@ -20,6 +20,7 @@ What a model type adds is only what differs: which terms it supports, where
 its tokens are (the tap of its backbone) and, for classifiers, the head that
 patch mixing reads.
 """
+
 import copy
 from typing import Callable, Dict, Optional, Tuple
 
@@ -48,6 +49,7 @@ class DiversityMixin:
         diversity (DiversityRegularizer | None): The terms; None when the
             config gives none (the model is then its stock base class).
     """
+
     diversity_terms: Tuple[str, ...] = TERMS
     diversity_cfg_key: str = 'diversity'
     diversity_options: Tuple[str, ...] = ()
@@ -61,9 +63,13 @@ class DiversityMixin:
         self.diversity = None
         if diversity:
             self.diversity = DiversityRegularizer(
-                self.backbone, diversity, cfg_key=self.diversity_cfg_key,
-                options=self.diversity_options, supported_terms=self.diversity_terms,
-                **regularizer_kwargs)
+                self.backbone,
+                diversity,
+                cfg_key=self.diversity_cfg_key,
+                options=self.diversity_options,
+                supported_terms=self.diversity_terms,
+                **regularizer_kwargs,
+            )
 
     @property
     def with_diversity(self) -> bool:
@@ -79,8 +85,9 @@ class DiversityMixin:
             self._plain_tap = build_tap(self.backbone)
         return self._plain_tap
 
-    def diversity_loss(self, stock_loss: Callable[[], Dict[str, torch.Tensor]],
-                       **batch) -> Dict[str, torch.Tensor]:
+    def diversity_loss(
+        self, stock_loss: Callable[[], Dict[str, torch.Tensor]], **batch
+    ) -> Dict[str, torch.Tensor]:
         """The stock loss run inside the tap's capture, plus the terms.
 
         Args:

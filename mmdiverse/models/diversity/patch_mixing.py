@@ -21,6 +21,7 @@ layer on the label of the image its pixels come from.
   targets is refused;
 * the composition with the head's CE (:meth:`~PatchMixingTerm.head_loss_factor`).
 """
+
 from typing import List, Optional, Tuple
 
 import torch
@@ -32,20 +33,25 @@ from mmpretrain.structures import DataSample
 from ..batch_augments import BATCH_AUGMENT_KEY
 
 
-def check_patch_mix_head(head: Optional[nn.Module], neck: Optional[nn.Module],
-                         cfg_key: str = 'diversity') -> None:
+def check_patch_mix_head(
+    head: Optional[nn.Module], neck: Optional[nn.Module], cfg_key: str = 'diversity'
+) -> None:
     """Raise unless the tokens can go through ``head``'s last layer."""
-    if head is None or not (isinstance(head, VisionTransformerClsHead)
-                            or isinstance(getattr(head, 'fc', None), nn.Linear)):
+    if head is None or not (
+        isinstance(head, VisionTransformerClsHead)
+        or isinstance(getattr(head, 'fc', None), nn.Linear)
+    ):
         raise ValueError(
             f'{cfg_key}.patch_mix needs a head with a final linear layer '
             '(VisionTransformerClsHead `layers.head` or LinearClsHead `fc`), '
-            f'got {type(head).__name__}')
+            f'got {type(head).__name__}'
+        )
     if neck is not None and any(True for _ in neck.parameters()):
         raise ValueError(
             f'{cfg_key}.patch_mix feeds patch tokens straight to the head; the '
             f'neck {type(neck).__name__} has parameters that the tokens would '
-            'skip. Use a parameter-free neck (e.g. GlobalAveragePooling) or none.')
+            'skip. Use a parameter-free neck (e.g. GlobalAveragePooling) or none.'
+        )
 
 
 def label_smoothing(head: nn.Module, override: Optional[float] = None) -> float:
@@ -57,7 +63,7 @@ def label_smoothing(head: nn.Module, override: Optional[float] = None) -> float:
     loss_module = getattr(head, 'loss_module', None)
     if isinstance(loss_module, LabelSmoothLoss) and loss_module.mode != 'multi_label':
         return float(loss_module._eps)
-    return 0.
+    return 0.0
 
 
 class PatchMixingTerm:
@@ -74,10 +80,14 @@ class PatchMixingTerm:
         cfg_key (str): Config path for error messages.
     """
 
-    def __init__(self, loss: nn.Module, head: Optional[nn.Module],
-                 neck: Optional[nn.Module] = None,
-                 label_smooth: Optional[float] = None,
-                 cfg_key: str = 'diversity'):
+    def __init__(
+        self,
+        loss: nn.Module,
+        head: Optional[nn.Module],
+        neck: Optional[nn.Module] = None,
+        label_smooth: Optional[float] = None,
+        cfg_key: str = 'diversity',
+    ):
         check_patch_mix_head(head, neck, cfg_key)
         self.loss, self.head, self.cfg_key = loss, head, cfg_key
         self.eps = label_smoothing(head, label_smooth)
@@ -91,12 +101,14 @@ class PatchMixingTerm:
             return head.layers.head(tokens)
         return head.fc(tokens)
 
-    def targets(self,
-                data_samples: List[DataSample],
-                logits: torch.Tensor,
-                patch_targets: Optional[torch.Tensor] = None,
-                last_hw: Optional[Tuple[int, int]] = None,
-                input_hw: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    def targets(
+        self,
+        data_samples: List[DataSample],
+        logits: torch.Tensor,
+        patch_targets: Optional[torch.Tensor] = None,
+        last_hw: Optional[Tuple[int, int]] = None,
+        input_hw: Optional[Tuple[int, int]] = None,
+    ) -> torch.Tensor:
         """``(B, n, K)`` label-smoothed per-patch soft targets, float32 on
         ``logits.device``.
 
@@ -123,11 +135,12 @@ class PatchMixingTerm:
                 raise ValueError(
                     f'{self.cfg_key}.patch_mix: this batch was mixed by {augment}, which '
                     'moves pixels between images, but no per-patch targets arrived '
-                    '(patch_targets); use PatchCutMix through PatchClsDataPreprocessor')
+                    '(patch_targets); use PatchCutMix through PatchClsDataPreprocessor'
+                )
             targets = self._image_targets(data_samples, logits)
             targets = targets.unsqueeze(1).expand(-1, num_tokens, -1)
         if self.eps:
-            targets = targets * (1. - self.eps) + self.eps / num_classes
+            targets = targets * (1.0 - self.eps) + self.eps / num_classes
         return targets
 
     def _check_shape(self, patch_targets, shape, last_hw, input_hw) -> None:
@@ -136,13 +149,16 @@ class PatchMixingTerm:
             return
         hint = ''
         if last_hw and input_hw:
-            hint = (f' (input {input_hw[0]}x{input_hw[1]}, token grid '
-                    f'{last_hw[0]}x{last_hw[1]}: set PatchCutMix '
-                    f'patch_size={input_hw[0] // last_hw[0]})')
+            hint = (
+                f' (input {input_hw[0]}x{input_hw[1]}, token grid '
+                f'{last_hw[0]}x{last_hw[1]}: set PatchCutMix '
+                f'patch_size={input_hw[0] // last_hw[0]})'
+            )
         raise ValueError(
             f'{self.cfg_key}.patch_mix: the batch augment gave per-patch targets of '
             f'shape {tuple(patch_targets.shape)}, but the model has {batch} images x '
-            f'{num_tokens} last tokens x {num_classes} classes{hint}')
+            f'{num_tokens} last tokens x {num_classes} classes{hint}'
+        )
 
     @staticmethod
     def _image_targets(data_samples: List[DataSample], logits: torch.Tensor) -> torch.Tensor:
@@ -151,8 +167,9 @@ class PatchMixingTerm:
             image = torch.stack([s.gt_score for s in data_samples])
             return image.to(device=logits.device, dtype=torch.float32)
         labels = torch.cat([s.gt_label for s in data_samples]).to(logits.device).view(-1, 1)
-        return logits.new_zeros((logits.shape[0], logits.shape[-1]),
-                                dtype=torch.float32).scatter_(1, labels, 1.)
+        return logits.new_zeros((logits.shape[0], logits.shape[-1]), dtype=torch.float32).scatter_(
+            1, labels, 1.0
+        )
 
     def head_loss_factor(self, scale: float, num_patches: int) -> float:
         """Factor of the head's class-token CE next to ``loss_patch_mix``.
@@ -165,4 +182,4 @@ class PatchMixingTerm:
         the factor linearly from 1 (term off: the plain CE) to that value.
         """
         full = self.loss.class_token_weight(num_patches)
-        return 1. + scale * (full - 1.)
+        return 1.0 + scale * (full - 1.0)

@@ -10,6 +10,7 @@ around the stock loss, then add the terms"::
         losses = super().loss(inputs, data_samples)
     losses = self.diversity.add_terms(losses, captured)
 """
+
 import math
 import numbers
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -24,6 +25,7 @@ from ..taps import BaseTap, TapOutputs, build_tap
 from .patch_mixing import PatchMixingTerm
 from .terms import DIAG_KEY, TERMS, TERMS_BY_NAME, TermInputs
 
+
 def gather_tokens(tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``(B, n, d)`` tokens, ``(B, m)`` indices -> ``(B, m, d)``."""
     return tokens.gather(1, index.to(tokens.device).unsqueeze(-1).expand(-1, -1, tokens.shape[-1]))
@@ -31,7 +33,7 @@ def gather_tokens(tokens: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 #: Blocks whose attention ``attn_div`` reads when ``tap.attn_layers`` is
 #: not given.
-DEFAULT_ATTN_LAYERS = (0, )
+DEFAULT_ATTN_LAYERS = (0,)
 
 
 class DiversityRegularizer(nn.Module):
@@ -68,21 +70,22 @@ class DiversityRegularizer(nn.Module):
             not computed and reported as 0.
     """
 
-    def __init__(self,
-                 backbone: nn.Module,
-                 diversity: dict,
-                 cfg_key: str = 'diversity',
-                 options: Sequence[str] = (),
-                 supported_terms: Sequence[str] = TERMS,
-                 head: Optional[nn.Module] = None,
-                 neck: Optional[nn.Module] = None):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        diversity: dict,
+        cfg_key: str = 'diversity',
+        options: Sequence[str] = (),
+        supported_terms: Sequence[str] = TERMS,
+        head: Optional[nn.Module] = None,
+        neck: Optional[nn.Module] = None,
+    ):
         super().__init__()
         cfg = dict(diversity)
         allowed = set(TERMS) | {'tap'} | set(options)
         unknown = sorted(set(cfg) - allowed)
         if unknown:
-            raise ValueError(f'{cfg_key}: unknown keys {unknown}; allowed: '
-                             f'{sorted(allowed)}')
+            raise ValueError(f'{cfg_key}: unknown keys {unknown}; allowed: {sorted(allowed)}')
         self.cfg_key = cfg_key
         self.options = {k: cfg.pop(k) for k in options if k in cfg}
         tap_cfg = dict(cfg.pop('tap', None) or {})
@@ -92,22 +95,30 @@ class DiversityRegularizer(nn.Module):
             if cfg.get(term) is None:
                 continue
             if term not in supported_terms:
-                why = (' (it trains patch tokens through a classifier head on '
-                       'labels)' if TERMS_BY_NAME[term].needs_head else '')
-                raise ValueError(f'{cfg_key}.{term} is not supported by this '
-                                 f'model{why}; supported: {list(supported_terms)}')
+                why = (
+                    ' (it trains patch tokens through a classifier head on labels)'
+                    if TERMS_BY_NAME[term].needs_head
+                    else ''
+                )
+                raise ValueError(
+                    f'{cfg_key}.{term} is not supported by this '
+                    f'model{why}; supported: {list(supported_terms)}'
+                )
             self.losses[term] = self._build_loss(term, cfg[term])
-        self.term_scales: Dict[str, float] = {t: 1. for t in self.losses}
+        self.term_scales: Dict[str, float] = {t: 1.0 for t in self.losses}
         self.patch_mixing = None
         if 'patch_mix' in self.losses:
             self.patch_mixing = PatchMixingTerm(
-                self.losses['patch_mix'], head, neck,
-                label_smooth=self.options.get('patch_label_smooth'), cfg_key=cfg_key)
+                self.losses['patch_mix'],
+                head,
+                neck,
+                label_smooth=self.options.get('patch_label_smooth'),
+                cfg_key=cfg_key,
+            )
 
         tap_cfg.setdefault('cfg_key', f'{cfg_key}.tap')
         tap = build_tap(backbone, tap_cfg)
-        if ('attn_div' in self.losses and tap.supports_attention
-                and not tap.attn_layers):
+        if 'attn_div' in self.losses and tap.supports_attention and not tap.attn_layers:
             tap.set_attn_layers(DEFAULT_ATTN_LAYERS)
         tap.validate(
             first='patch_contrast' in self.losses,
@@ -116,7 +127,9 @@ class DiversityRegularizer(nn.Module):
             keys=dict(
                 first=f'{cfg_key}.patch_contrast',
                 attn=f'{cfg_key}.attn_div',
-                weights=f'{cfg_key}.weight_cond'))
+                weights=f'{cfg_key}.weight_cond',
+            ),
+        )
         # A plain attribute: the tap references the backbone owned by the
         # model; deepcopy (EMA) maps it to the copied backbone.
         self._tap = tap
@@ -132,18 +145,19 @@ class DiversityRegularizer(nn.Module):
                 with DefaultScope.overwrite_default_scope('mmpretrain'):
                     loss = MODELS.build(loss_cfg)
             except (KeyError, TypeError) as error:
-                raise type(error)(f'{key}={dict(loss_cfg)!r} cannot be built: '
-                                  f'{error}') from error
+                raise type(error)(f'{key}={dict(loss_cfg)!r} cannot be built: {error}') from error
         weight = getattr(loss, 'loss_weight', None)
         if isinstance(weight, numbers.Real) and not math.isfinite(weight):
             raise ValueError(
                 f'{key}.loss_weight={weight} is not a finite number: every step '
-                'would be non-finite; use a finite weight >= 0 (0 turns the term off)')
+                'would be non-finite; use a finite weight >= 0 (0 turns the term off)'
+            )
         if isinstance(weight, numbers.Real) and weight < 0:
             raise ValueError(
                 f'{key}.loss_weight={weight} is negative: training would '
                 'maximize what the term penalizes; use a weight >= 0 (0 '
-                'turns the term off)')
+                'turns the term off)'
+            )
         return loss
 
     @property
@@ -156,25 +170,29 @@ class DiversityRegularizer(nn.Module):
 
     def set_term_scale(self, term: str, scale: float) -> None:
         """Set the factor of ``term`` (``'all'``: every configured term)."""
-        terms = self.terms if term == 'all' else (term, )
+        terms = self.terms if term == 'all' else (term,)
         for t in terms:
             if t not in self.term_scales:
-                raise KeyError(f'{self.cfg_key}.{t} is not configured; '
-                               f'configured: {list(self.terms)}')
+                raise KeyError(
+                    f'{self.cfg_key}.{t} is not configured; configured: {list(self.terms)}'
+                )
             self.term_scales[t] = float(scale)
 
     def capture(self):
         """The tap's capture context with what the configured terms need
         (the pre-norm last tokens too, with ``similarity_tokens='pre_norm'``)."""
-        return self._tap.capture(first='patch_contrast' in self.losses,
-                                 attn='attn_div' in self.losses)
+        return self._tap.capture(
+            first='patch_contrast' in self.losses, attn='attn_div' in self.losses
+        )
 
-    def term_inputs(self,
-                    captured: TapOutputs,
-                    data_samples: Optional[List] = None,
-                    input_hw: Optional[Tuple[int, int]] = None,
-                    patch_targets: Optional[torch.Tensor] = None,
-                    token_index: Optional[torch.Tensor] = None) -> TermInputs:
+    def term_inputs(
+        self,
+        captured: TapOutputs,
+        data_samples: Optional[List] = None,
+        input_hw: Optional[Tuple[int, int]] = None,
+        patch_targets: Optional[torch.Tensor] = None,
+        token_index: Optional[torch.Tensor] = None,
+    ) -> TermInputs:
         """What the configured terms read from one captured forward pass.
 
         Args:
@@ -195,7 +213,8 @@ class DiversityRegularizer(nn.Module):
         if captured.last is None:
             raise RuntimeError(
                 f'{type(self._tap).__name__} captured no last tokens: did the '
-                'backbone run inside capture()?')
+                'backbone run inside capture()?'
+            )
         tokens = self._tap.similarity_last(captured)
         inputs = TermInputs(tokens=tokens, tokens_hw=captured.last_hw)
         if 'patch_contrast' in self.losses:
@@ -208,12 +227,17 @@ class DiversityRegularizer(nn.Module):
             inputs.qkv_weights = self._tap.qkv_weights()
         if self.patch_mixing is not None:
             if data_samples is None:
-                raise ValueError(f'{self.cfg_key}.patch_mix needs the batch\'s data '
-                                 'samples (labels)')
+                raise ValueError(
+                    f"{self.cfg_key}.patch_mix needs the batch's data samples (labels)"
+                )
             inputs.patch_logits = self.patch_mixing.logits(captured.last)
             inputs.patch_targets = self.patch_mixing.targets(
-                data_samples, inputs.patch_logits, patch_targets,
-                last_hw=captured.last_hw, input_hw=input_hw)
+                data_samples,
+                inputs.patch_logits,
+                patch_targets,
+                last_hw=captured.last_hw,
+                input_hw=input_hw,
+            )
         return inputs
 
     def compute(self, captured: TapOutputs, **batch) -> Dict[str, torch.Tensor]:
@@ -228,9 +252,13 @@ class DiversityRegularizer(nn.Module):
         inputs = self.term_inputs(captured, **batch)
         return self._evaluate(captured, inputs, batch.get('token_index'))
 
-    def add_terms(self, losses: Dict[str, torch.Tensor], captured: TapOutputs,
-                  head_loss_key: Optional[str] = None,
-                  **batch) -> Dict[str, torch.Tensor]:
+    def add_terms(
+        self,
+        losses: Dict[str, torch.Tensor],
+        captured: TapOutputs,
+        head_loss_key: Optional[str] = None,
+        **batch,
+    ) -> Dict[str, torch.Tensor]:
         """``losses`` (the stock ones) with the terms added.
 
         With ``patch_mix``, the head's class-token CE ``losses[head_loss_key]``
@@ -249,7 +277,8 @@ class DiversityRegularizer(nn.Module):
         inputs = self.term_inputs(captured, **batch)
         if self.patch_mixing is not None and head_loss_key in losses:
             factor = self.patch_mixing.head_loss_factor(
-                self.term_scales['patch_mix'], inputs.patch_logits.shape[1])
+                self.term_scales['patch_mix'], inputs.patch_logits.shape[1]
+            )
             if factor != 1:
                 losses[head_loss_key] = losses[head_loss_key] * factor
         losses.update(self._evaluate(captured, inputs, batch.get('token_index')))
@@ -261,20 +290,20 @@ class DiversityRegularizer(nn.Module):
             raise ValueError(
                 f'{self.cfg_key}.patch_contrast: the first tokens ({inputs.first_hw}) are '
                 f'not on the grid of the last tokens ({inputs.tokens_hw}), so the same '
-                'positions cannot be selected in both')
+                'positions cannot be selected in both'
+            )
         inputs.tokens, inputs.tokens_hw = gather_tokens(inputs.tokens, index), None
         if inputs.first is not None:
             inputs.first, inputs.first_hw = gather_tokens(inputs.first, index), None
 
-    def _evaluate(self, captured: TapOutputs,
-                  inputs: TermInputs, token_index: Optional[torch.Tensor] = None
-                  ) -> Dict[str, torch.Tensor]:
+    def _evaluate(
+        self, captured: TapOutputs, inputs: TermInputs, token_index: Optional[torch.Tensor] = None
+    ) -> Dict[str, torch.Tensor]:
         out: Dict[str, torch.Tensor] = {}
         for name, loss in self.losses.items():
             term, scale = TERMS_BY_NAME[name], self.term_scales[name]
             if scale == 0:
-                out[term.loss_key] = inputs.tokens.new_zeros(
-                    (), dtype=torch.float32)
+                out[term.loss_key] = inputs.tokens.new_zeros((), dtype=torch.float32)
                 continue
             value = term.evaluate(loss, inputs)
             out[term.loss_key] = value if scale == 1 else value * scale
@@ -296,7 +325,8 @@ class DiversityRegularizer(nn.Module):
         if first is None:
             raise RuntimeError(
                 f'{self.cfg_key}.patch_contrast: the first tap {name!r} did '
-                'not fire during the forward pass')
+                'not fire during the forward pass'
+            )
         if first.shape[-1] != tokens.shape[-1]:
             raise ValueError(
                 f'{self.cfg_key}.patch_contrast: the first tap {name!r} has '
@@ -304,7 +334,8 @@ class DiversityRegularizer(nn.Module):
                 f'{tokens.shape[-1]}; set {self.cfg_key}.tap.first_layer to a '
                 'layer whose input has the final width, or remove '
                 f'{self.cfg_key}.patch_contrast. '
-                f'{self._tap.valid_layers_message()}')
+                f'{self._tap.valid_layers_message()}'
+            )
         return first, captured.first_hw
 
     def _checked_attention(self, captured: TapOutputs) -> Tuple[torch.Tensor, ...]:
@@ -313,9 +344,9 @@ class DiversityRegularizer(nn.Module):
         if missing:
             raise RuntimeError(
                 f'{self.cfg_key}.attn_div: no attention captured for '
-                f'{[self._tap.layer_names[i] for i in missing]}')
+                f'{[self._tap.layer_names[i] for i in missing]}'
+            )
         return tuple(captured.attn[i] for i in layers)
 
     def extra_repr(self) -> str:
-        return (f'tap={self._tap!r}, '
-                f'similarity_tokens={self._tap.similarity_tokens!r}')
+        return f'tap={self._tap!r}, similarity_tokens={self._tap.similarity_tokens!r}'

@@ -23,6 +23,7 @@ Papers: `Vision Transformers with Patch Diversification
 `The Principle of Diversity <https://arxiv.org/abs/2203.06345>`_ (attention,
 weight).
 """
+
 import dataclasses
 from typing import Callable, List, Optional, Tuple
 
@@ -50,6 +51,7 @@ class TermInputs:
             through the classifier head's last layer (classifiers only).
         patch_targets: ``(B, n, K)`` per-patch soft targets.
     """
+
     tokens: torch.Tensor
     tokens_hw: Optional[Tuple[int, int]] = None
     first: Optional[torch.Tensor] = None
@@ -94,6 +96,7 @@ class DiversityTerm:
         needs_head: Reads classifier-head outputs (not available to
             segmentors).
     """
+
     name: str
     loss_key: str
     reads: Tuple[str, ...]
@@ -103,17 +106,22 @@ class DiversityTerm:
 
 #: The terms, in the order they are computed and logged.
 TERM_TABLE: Tuple[DiversityTerm, ...] = (
-    DiversityTerm('patch_cos', 'loss_patch_cos', ('tokens', ), _tokens),
-    DiversityTerm('patch_contrast', 'loss_patch_contrast',
-                  ('first', 'tokens', 'first_hw', 'tokens_hw'),
-                  _first_and_tokens),
-    DiversityTerm('patch_mix', 'loss_patch_mix',
-                  ('patch_logits', 'patch_targets'),
-                  _patch_logits_and_targets, needs_head=True),
-    DiversityTerm('attn_div', 'loss_attn_div', ('attention', ),
-                  _attention_mean),
-    DiversityTerm('weight_cond', 'loss_weight_cond', ('qkv_weights', ),
-                  _qkv_weights),
+    DiversityTerm('patch_cos', 'loss_patch_cos', ('tokens',), _tokens),
+    DiversityTerm(
+        'patch_contrast',
+        'loss_patch_contrast',
+        ('first', 'tokens', 'first_hw', 'tokens_hw'),
+        _first_and_tokens,
+    ),
+    DiversityTerm(
+        'patch_mix',
+        'loss_patch_mix',
+        ('patch_logits', 'patch_targets'),
+        _patch_logits_and_targets,
+        needs_head=True,
+    ),
+    DiversityTerm('attn_div', 'loss_attn_div', ('attention',), _attention_mean),
+    DiversityTerm('weight_cond', 'loss_weight_cond', ('qkv_weights',), _qkv_weights),
 )
 #: ``{name: DiversityTerm}``.
 TERMS_BY_NAME = {term.name: term for term in TERM_TABLE}
@@ -121,8 +129,7 @@ TERMS_BY_NAME = {term.name: term for term in TERM_TABLE}
 TERMS: Tuple[str, ...] = tuple(term.name for term in TERM_TABLE)
 #: Terms a model without a classifier head and labels (a segmentor, a
 #: self-supervised model) can compute.
-SEGMENTATION_TERMS: Tuple[str, ...] = tuple(
-    term.name for term in TERM_TABLE if not term.needs_head)
+SEGMENTATION_TERMS: Tuple[str, ...] = tuple(term.name for term in TERM_TABLE if not term.needs_head)
 #: The same terms, named for what they need: no labels (self-supervised models).
 LABEL_FREE_TERMS: Tuple[str, ...] = SEGMENTATION_TERMS
 #: Diagnostic key (detached mean patch cosine similarity of the post-norm

@@ -1,8 +1,9 @@
 """Attention-head diversity regularizer (Chen et al. 2022, Diverse-ViT)."""
+
 import torch
+from mmpretrain.registry import MODELS
 from torch.autograd.function import once_differentiable
 
-from mmpretrain.registry import MODELS
 from .utils import autocast_off, check_rank, to_compute
 
 
@@ -19,7 +20,7 @@ class _HeadSimilarity(torch.autograd.Function):
     @staticmethod
     def forward(ctx, maps: torch.Tensor, eps: float) -> torch.Tensor:
         norms = torch.linalg.vector_norm(maps, dim=-1)  # (B, H)
-        inv = 1. / norms.clamp_min(eps)
+        inv = 1.0 / norms.clamp_min(eps)
         head_sum = torch.einsum('bhk,bh->bk', maps, inv)  # s, (B, K)
         ctx.save_for_backward(maps, inv, head_sum, norms >= eps)
         heads = maps.shape[1]
@@ -30,17 +31,17 @@ class _HeadSimilarity(torch.autograd.Function):
     def backward(ctx, grad_out: torch.Tensor):
         maps, inv, head_sum, unclamped = ctx.saved_tensors
         heads = maps.shape[1]
-        coef = (2. / heads**2) * grad_out.to(maps.dtype).unsqueeze(-1)
+        coef = (2.0 / heads**2) * grad_out.to(maps.dtype).unsqueeze(-1)
         grad = head_sum.unsqueeze(1) * (coef * inv).unsqueeze(-1)
         projection = torch.einsum('bk,bhk->bh', head_sum, maps)
-        radial = torch.where(unclamped, -coef * projection * inv**3, 0.)
+        radial = torch.where(unclamped, -coef * projection * inv**3, 0.0)
         grad.addcmul_(maps, radial.unsqueeze(-1))
         return grad, None
 
 
-def attention_head_similarity(attn: torch.Tensor,
-                              eps: float = 1e-8,
-                              reduction: str = 'mean') -> torch.Tensor:
+def attention_head_similarity(
+    attn: torch.Tensor, eps: float = 1e-8, reduction: str = 'mean'
+) -> torch.Tensor:
     r"""Mean cosine similarity between the flattened attention maps of heads.
 
     For each image, flatten head :math:`a`'s map to :math:`A_a \in R^{N^2}`,
@@ -67,8 +68,7 @@ def attention_head_similarity(attn: torch.Tensor,
     """
     check_rank('attention_head_similarity', 'attn', attn, '(B, H, N, N)')
     if reduction not in ('mean', 'none'):
-        raise ValueError(f"reduction must be 'mean' or 'none', "
-                         f'got {reduction!r}')
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     with autocast_off(attn.device):
         maps = to_compute(attn).flatten(2)  # (B, H, N*N)
         per_image = _HeadSimilarity.apply(maps, eps)

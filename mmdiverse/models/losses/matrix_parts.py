@@ -11,6 +11,7 @@ faults cost as much as the products on the CPU), and handing back one
 per parameter. Products part by part do neither; only the small results
 (``G`` rows of a few vectors) are concatenated.
 """
+
 from typing import List, Sequence
 
 import torch
@@ -21,8 +22,7 @@ def part_sizes(parts: Sequence[torch.Tensor]) -> List[int]:
     return [int(p.shape[0]) for p in parts]
 
 
-def parts_times(parts: Sequence[torch.Tensor],
-                right: torch.Tensor) -> torch.Tensor:
+def parts_times(parts: Sequence[torch.Tensor], right: torch.Tensor) -> torch.Tensor:
     """``W @ right`` for the stack ``W`` of ``parts``.
 
     Args:
@@ -36,8 +36,7 @@ def parts_times(parts: Sequence[torch.Tensor],
     return torch.cat([torch.bmm(p, r) for p, r in zip(parts, rights)])
 
 
-def times_parts(left: torch.Tensor,
-                parts: Sequence[torch.Tensor]) -> torch.Tensor:
+def times_parts(left: torch.Tensor, parts: Sequence[torch.Tensor]) -> torch.Tensor:
     """``left @ W`` for the stack ``W`` of ``parts``.
 
     Args:
@@ -51,8 +50,9 @@ def times_parts(left: torch.Tensor,
     return torch.cat([torch.bmm(l_, p) for l_, p in zip(lefts, parts)])
 
 
-def outer_parts(left: torch.Tensor, right: torch.Tensor,
-                sizes: Sequence[int]) -> List[torch.Tensor]:
+def outer_parts(
+    left: torch.Tensor, right: torch.Tensor, sizes: Sequence[int]
+) -> List[torch.Tensor]:
     """``left @ right`` (a sum of rank-one terms) cut into parts.
 
     Args:
@@ -64,5 +64,4 @@ def outer_parts(left: torch.Tensor, right: torch.Tensor,
         list[Tensor]: ``(k_i, m, n)`` products, one tensor each (the
         gradients of the parts, without a ``(G, m, n)`` intermediate).
     """
-    return [torch.bmm(l_, r) for l_, r in zip(left.split(sizes),
-                                              right.split(sizes))]
+    return [torch.bmm(l_, r) for l_, r in zip(left.split(sizes), right.split(sizes))]

@@ -1,16 +1,17 @@
 """Patch-wise contrastive regularizer (Gong et al. 2021)."""
+
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
-
 from mmpretrain.registry import MODELS
-from .utils import (autocast_off, check_rank, check_same_batch, fmt_shape,
-                    normalize, to_compute)
+
+from .utils import autocast_off, check_rank, check_same_batch, fmt_shape, normalize, to_compute
 
 
-def pool_tokens_to_grid(tokens: torch.Tensor, src_hw: Tuple[int, int],
-                        dst_hw: Tuple[int, int]) -> torch.Tensor:
+def pool_tokens_to_grid(
+    tokens: torch.Tensor, src_hw: Tuple[int, int], dst_hw: Tuple[int, int]
+) -> torch.Tensor:
     """Adaptive-average-pool a ``(B, h*w, d)`` token grid to another grid.
 
     Tokens are row-major (``index = row * w + col``), as Swin / ViT emit
@@ -27,8 +28,9 @@ def pool_tokens_to_grid(tokens: torch.Tensor, src_hw: Tuple[int, int],
     batch, n, dim = tokens.shape
     (h, w), (oh, ow) = tuple(src_hw), tuple(dst_hw)
     if h * w != n:
-        raise ValueError(f'grid {tuple(src_hw)} does not match '
-                         f'{n} tokens of shape {fmt_shape(tokens)}')
+        raise ValueError(
+            f'grid {tuple(src_hw)} does not match {n} tokens of shape {fmt_shape(tokens)}'
+        )
     if (h, w) == (oh, ow):
         return tokens
     grid = tokens.transpose(1, 2).reshape(batch, dim, h, w)
@@ -36,10 +38,9 @@ def pool_tokens_to_grid(tokens: torch.Tensor, src_hw: Tuple[int, int],
     return pooled.flatten(2).transpose(1, 2)
 
 
-def patch_contrastive_loss(first: torch.Tensor,
-                           last: torch.Tensor,
-                           eps: float = 1e-8,
-                           reduction: str = 'mean') -> torch.Tensor:
+def patch_contrastive_loss(
+    first: torch.Tensor, last: torch.Tensor, eps: float = 1e-8, reduction: str = 'mean'
+) -> torch.Tensor:
     r"""Patch-wise contrastive term between two aligned token sets.
 
     With :math:`s_{ij} = \hat f_i \cdot \hat l_j` and
@@ -72,17 +73,20 @@ def patch_contrastive_loss(first: torch.Tensor,
     check_rank(owner, 'first', first, '(B, n, d)')
     check_rank(owner, 'last', last, '(B, n, d)')
     if first.shape != last.shape:
-        raise ValueError(f'{owner} expects first and last of the same shape, '
-                         f'got first {fmt_shape(first)} and last '
-                         f'{fmt_shape(last)}')
+        raise ValueError(
+            f'{owner} expects first and last of the same shape, '
+            f'got first {fmt_shape(first)} and last '
+            f'{fmt_shape(last)}'
+        )
     if reduction not in ('mean', 'none'):
-        raise ValueError(f"reduction must be 'mean' or 'none', "
-                         f'got {reduction!r}')
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     n = last.shape[1]
     if n < 2:
-        raise ValueError(f'{owner} needs at least 2 tokens (the other '
-                         f'tokens are the negatives), got last '
-                         f'{fmt_shape(last)}')
+        raise ValueError(
+            f'{owner} needs at least 2 tokens (the other '
+            f'tokens are the negatives), got last '
+            f'{fmt_shape(last)}'
+        )
     with autocast_off(last.device):
         f = normalize(to_compute(first), eps)
         lst = normalize(to_compute(last), eps)
@@ -122,20 +126,21 @@ class PatchContrastiveLoss(torch.nn.Module):
         eps (float): Norm clamp. Defaults to 1e-8.
     """
 
-    def __init__(self,
-                 loss_weight: float = 1.0,
-                 detach_first: bool = True,
-                 eps: float = 1e-8) -> None:
+    def __init__(
+        self, loss_weight: float = 1.0, detach_first: bool = True, eps: float = 1e-8
+    ) -> None:
         super().__init__()
         self.loss_weight = loss_weight
         self.detach_first = detach_first
         self.eps = eps
 
-    def forward(self,
-                first: torch.Tensor,
-                last: torch.Tensor,
-                first_hw: Optional[Tuple[int, int]] = None,
-                last_hw: Optional[Tuple[int, int]] = None) -> torch.Tensor:
+    def forward(
+        self,
+        first: torch.Tensor,
+        last: torch.Tensor,
+        first_hw: Optional[Tuple[int, int]] = None,
+        last_hw: Optional[Tuple[int, int]] = None,
+    ) -> torch.Tensor:
         """Compute the loss.
 
         Args:
@@ -155,28 +160,31 @@ class PatchContrastiveLoss(torch.nn.Module):
         check_rank(owner, 'last', last, '(B, n, d)')
         check_same_batch(owner, ('first', 'last'), (first, last))
         if first.shape[-1] != last.shape[-1]:
-            raise ValueError(f'{owner} expects first and last of the same '
-                             f'width d, got first {fmt_shape(first)} and last '
-                             f'{fmt_shape(last)}')
+            raise ValueError(
+                f'{owner} expects first and last of the same '
+                f'width d, got first {fmt_shape(first)} and last '
+                f'{fmt_shape(last)}'
+            )
         if self.detach_first:
             first = first.detach()
         if (first_hw is None) != (last_hw is None):
-            raise ValueError(f'{owner} needs both first_hw and last_hw or '
-                             f'neither, got first_hw={first_hw}, '
-                             f'last_hw={last_hw}')
+            raise ValueError(
+                f'{owner} needs both first_hw and last_hw or '
+                f'neither, got first_hw={first_hw}, '
+                f'last_hw={last_hw}'
+            )
         if first_hw is not None:
             if last_hw[0] * last_hw[1] != last.shape[1]:
-                raise ValueError(f'last_hw {tuple(last_hw)} does not match '
-                                 f'last {fmt_shape(last)}')
+                raise ValueError(f'last_hw {tuple(last_hw)} does not match last {fmt_shape(last)}')
             # pool in (at least) fp32: bf16 averages lose precision
             first = pool_tokens_to_grid(to_compute(first), first_hw, last_hw)
         elif first.shape[1] != last.shape[1]:
-            raise ValueError(f'{owner}: first {fmt_shape(first)} and last '
-                             f'{fmt_shape(last)} have different token grids; '
-                             f'pass first_hw=(h, w) and last_hw=(h, w)')
-        return self.loss_weight * patch_contrastive_loss(
-            first, last, self.eps)
+            raise ValueError(
+                f'{owner}: first {fmt_shape(first)} and last '
+                f'{fmt_shape(last)} have different token grids; '
+                f'pass first_hw=(h, w) and last_hw=(h, w)'
+            )
+        return self.loss_weight * patch_contrastive_loss(first, last, self.eps)
 
     def extra_repr(self) -> str:
-        return (f'loss_weight={self.loss_weight}, '
-                f'detach_first={self.detach_first}, eps={self.eps}')
+        return f'loss_weight={self.loss_weight}, detach_first={self.detach_first}, eps={self.eps}'

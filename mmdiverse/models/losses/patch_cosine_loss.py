@@ -1,15 +1,15 @@
 """Patch-wise cosine similarity regularizer (Gong et al. 2021)."""
+
 import torch
+from mmpretrain.registry import MODELS
 from torch.autograd.function import once_differentiable
 
-from mmpretrain.registry import MODELS
 from .utils import autocast_off, check_rank, normalize, to_compute
 
 _REDUCTIONS = ('mean', 'none')
 
 
-def _rows_per_chunk(batch: int, n: int, elem_size: int,
-                    max_chunk_mib: float) -> int:
+def _rows_per_chunk(batch: int, n: int, elem_size: int, max_chunk_mib: float) -> int:
     """Rows of the ``(B, rows, n)`` similarity block that fit the budget."""
     budget = int(max_chunk_mib * 2**20)
     return max(1, min(n, budget // max(1, batch * n * elem_size)))
@@ -50,8 +50,7 @@ class _OffDiagAbsGramSum(torch.autograd.Function):
             for start in range(0, n, rows):
                 size = min(rows, n - start)
                 # (B, size, n - start): square part then the strict upper part
-                block = torch.bmm(x[:, start:start + size],
-                                  x[:, start:].transpose(1, 2))
+                block = torch.bmm(x[:, start : start + size], x[:, start:].transpose(1, 2))
                 block.diagonal(dim1=1, dim2=2).zero_()
                 block.abs_()
                 total += block[:, :, :size].sum(dim=(1, 2)).double()
@@ -67,29 +66,31 @@ class _OffDiagAbsGramSum(torch.autograd.Function):
             x, signs = ctx.saved_tensors
             with autocast_off(x.device):
                 return torch.bmm(signs, x).mul_(scale.to(x.dtype)), None
-        x, = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         grad = torch.zeros_like(x)
         with autocast_off(x.device):
             for start in range(0, n, rows):
                 size = min(rows, n - start)
                 stop = start + size
-                block = torch.bmm(x[:, start:stop],
-                                  x[:, start:].transpose(1, 2))
+                block = torch.bmm(x[:, start:stop], x[:, start:].transpose(1, 2))
                 block.sign_()
                 block.diagonal(dim1=1, dim2=2).zero_()
                 grad[:, start:stop] += torch.bmm(block, x[:, start:])
                 if stop < n:
                     grad[:, stop:] += torch.bmm(
-                        block[:, :, size:].transpose(1, 2), x[:, start:stop])
+                        block[:, :, size:].transpose(1, 2), x[:, start:stop]
+                    )
             grad.mul_(scale.to(x.dtype))
         return grad, None
 
 
-def patch_cosine_similarity(tokens: torch.Tensor,
-                            absolute: bool = True,
-                            eps: float = 1e-8,
-                            reduction: str = 'mean',
-                            max_chunk_mib: float = 64.) -> torch.Tensor:
+def patch_cosine_similarity(
+    tokens: torch.Tensor,
+    absolute: bool = True,
+    eps: float = 1e-8,
+    reduction: str = 'mean',
+    max_chunk_mib: float = 64.0,
+) -> torch.Tensor:
     r"""Mean pairwise cosine similarity of patch tokens, per image.
 
     With :math:`\hat h_i = h_i / \max(\|h_i\|, \epsilon)`:
@@ -131,18 +132,19 @@ def patch_cosine_similarity(tokens: torch.Tensor,
     """
     check_rank('patch_cosine_similarity', 'tokens', tokens, '(B, n, d)')
     if reduction not in _REDUCTIONS:
-        raise ValueError(f'reduction must be one of {_REDUCTIONS}, '
-                         f'got {reduction!r}')
+        raise ValueError(f'reduction must be one of {_REDUCTIONS}, got {reduction!r}')
     batch, n, _ = tokens.shape
     if batch == 0 or n == 0:
-        raise ValueError('patch_cosine_similarity expects at least one image '
-                         f'and one token, got {tuple(tokens.shape)}')
+        raise ValueError(
+            'patch_cosine_similarity expects at least one image '
+            f'and one token, got {tuple(tokens.shape)}'
+        )
     with autocast_off(tokens.device):
         x = normalize(to_compute(tokens), eps)
         if not absolute:
             per_image = x.sum(dim=1).pow(2).sum(dim=-1) / (n * n)
         elif n == 1:
-            per_image = x.sum(dim=(1, 2)) * 0.  # no pairs; keeps the graph
+            per_image = x.sum(dim=(1, 2)) * 0.0  # no pairs; keeps the graph
         else:
             rows = _rows_per_chunk(batch, n, x.element_size(), max_chunk_mib)
             per_image = _OffDiagAbsGramSum.apply(x, rows) / (n * (n - 1))
@@ -177,11 +179,13 @@ class PatchCosineLoss(torch.nn.Module):
             absolute form (forward and backward). Defaults to 64.
     """
 
-    def __init__(self,
-                 loss_weight: float = 1.0,
-                 absolute: bool = True,
-                 eps: float = 1e-8,
-                 max_chunk_mib: float = 64.) -> None:
+    def __init__(
+        self,
+        loss_weight: float = 1.0,
+        absolute: bool = True,
+        eps: float = 1e-8,
+        max_chunk_mib: float = 64.0,
+    ) -> None:
         super().__init__()
         self.loss_weight = loss_weight
         self.absolute = absolute
@@ -199,8 +203,8 @@ class PatchCosineLoss(torch.nn.Module):
         """
         check_rank(type(self).__name__, 'tokens', tokens, '(B, n, d)')
         return self.loss_weight * patch_cosine_similarity(
-            tokens, self.absolute, self.eps, 'mean', self.max_chunk_mib)
+            tokens, self.absolute, self.eps, 'mean', self.max_chunk_mib
+        )
 
     def extra_repr(self) -> str:
-        return (f'loss_weight={self.loss_weight}, absolute={self.absolute}, '
-                f'eps={self.eps}')
+        return f'loss_weight={self.loss_weight}, absolute={self.absolute}, eps={self.eps}'

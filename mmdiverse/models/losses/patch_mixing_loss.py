@@ -1,8 +1,9 @@
 """Patch-wise mixing loss: per-patch soft-target cross-entropy (Gong 2021)."""
+
 import torch
+from mmpretrain.registry import MODELS
 from torch.autograd.function import once_differentiable
 
-from mmpretrain.registry import MODELS
 from .utils import autocast_off, check_rank, fmt_shape, to_compute
 
 _CHUNK_BYTES = 8 * 2**20
@@ -19,15 +20,15 @@ class _SoftTargetCrossEntropy(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, logits: torch.Tensor,
-                targets: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         ctx.save_for_backward(logits, targets)
         rows = max(1, _CHUNK_BYTES // max(1, logits[0].nbytes))
         out = logits.new_empty(logits.shape[0])
         for start in range(0, logits.shape[0], rows):
-            log_prob = torch.log_softmax(logits[start:start + rows], dim=-1)
-            out[start:start + rows] = -torch.einsum(
-                'mk,mk->m', targets[start:start + rows], log_prob)
+            log_prob = torch.log_softmax(logits[start : start + rows], dim=-1)
+            out[start : start + rows] = -torch.einsum(
+                'mk,mk->m', targets[start : start + rows], log_prob
+            )
         return out
 
     @staticmethod
@@ -46,9 +47,9 @@ class _SoftTargetCrossEntropy(torch.autograd.Function):
         return grad_logits, grad_targets
 
 
-def patch_mixing_loss(patch_logits: torch.Tensor,
-                      patch_targets: torch.Tensor,
-                      reduction: str = 'mean') -> torch.Tensor:
+def patch_mixing_loss(
+    patch_logits: torch.Tensor, patch_targets: torch.Tensor, reduction: str = 'mean'
+) -> torch.Tensor:
     r"""Soft-target cross-entropy of every patch, vectorized over patches.
 
     .. math::
@@ -68,22 +69,23 @@ def patch_mixing_loss(patch_logits: torch.Tensor,
     check_rank(owner, 'patch_logits', patch_logits, '(B, n, K)')
     check_rank(owner, 'patch_targets', patch_targets, '(B, n, K)')
     if patch_logits.shape != patch_targets.shape:
-        raise ValueError(f'{owner} expects patch_logits and patch_targets of '
-                         f'the same shape (B, n, K), got patch_logits '
-                         f'{fmt_shape(patch_logits)} and patch_targets '
-                         f'{fmt_shape(patch_targets)}')
+        raise ValueError(
+            f'{owner} expects patch_logits and patch_targets of '
+            f'the same shape (B, n, K), got patch_logits '
+            f'{fmt_shape(patch_logits)} and patch_targets '
+            f'{fmt_shape(patch_targets)}'
+        )
     if reduction not in ('mean', 'none'):
-        raise ValueError(f"reduction must be 'mean' or 'none', "
-                         f'got {reduction!r}')
+        raise ValueError(f"reduction must be 'mean' or 'none', got {reduction!r}")
     batch, n, classes = patch_logits.shape
     if patch_logits.numel() == 0:
-        raise ValueError(f'{owner} expects non-empty inputs, got '
-                         f'{fmt_shape(patch_logits)}')
+        raise ValueError(f'{owner} expects non-empty inputs, got {fmt_shape(patch_logits)}')
     with autocast_off(patch_logits.device):
         logits = to_compute(patch_logits)
         targets = patch_targets.to(logits.dtype)
         per_patch = _SoftTargetCrossEntropy.apply(
-            logits.reshape(-1, classes), targets.reshape(-1, classes))
+            logits.reshape(-1, classes), targets.reshape(-1, classes)
+        )
         per_image = per_patch.view(batch, n).mean(dim=1)
     return per_image.mean() if reduction == 'mean' else per_image
 
@@ -128,12 +130,12 @@ class PatchMixingLoss(torch.nn.Module):
             Defaults to ``'separate'``.
     """
 
-    def __init__(self, loss_weight: float = 1.0,
-                 composition: str = 'separate') -> None:
+    def __init__(self, loss_weight: float = 1.0, composition: str = 'separate') -> None:
         super().__init__()
         if composition not in COMPOSITIONS:
-            raise ValueError(f'PatchMixingLoss.composition={composition!r}: '
-                             f'expected one of {list(COMPOSITIONS)}')
+            raise ValueError(
+                f'PatchMixingLoss.composition={composition!r}: expected one of {list(COMPOSITIONS)}'
+            )
         self.loss_weight = loss_weight
         self.composition = composition
 
@@ -141,11 +143,10 @@ class PatchMixingLoss(torch.nn.Module):
         """Weight of the head's class-token CE next to this loss:
         1 (``'separate'``) or ``loss_weight / (n + 1)`` (``'token_mean'``)."""
         if self.composition == 'separate':
-            return 1.
+            return 1.0
         return self.loss_weight / (num_patches + 1)
 
-    def forward(self, patch_logits: torch.Tensor,
-                patch_targets: torch.Tensor) -> torch.Tensor:
+    def forward(self, patch_logits: torch.Tensor, patch_targets: torch.Tensor) -> torch.Tensor:
         """Compute the loss.
 
         Args:
@@ -159,10 +160,12 @@ class PatchMixingLoss(torch.nn.Module):
         check_rank(owner, 'patch_logits', patch_logits, '(B, n, K)')
         check_rank(owner, 'patch_targets', patch_targets, '(B, n, K)')
         if patch_logits.shape != patch_targets.shape:
-            raise ValueError(f'{owner} expects patch_logits and '
-                             f'patch_targets of the same shape (B, n, K), got '
-                             f'patch_logits {fmt_shape(patch_logits)} and '
-                             f'patch_targets {fmt_shape(patch_targets)}')
+            raise ValueError(
+                f'{owner} expects patch_logits and '
+                f'patch_targets of the same shape (B, n, K), got '
+                f'patch_logits {fmt_shape(patch_logits)} and '
+                f'patch_targets {fmt_shape(patch_targets)}'
+            )
         mean = patch_mixing_loss(patch_logits, patch_targets)
         if self.composition == 'token_mean':
             n = patch_logits.shape[1]
@@ -170,5 +173,4 @@ class PatchMixingLoss(torch.nn.Module):
         return self.loss_weight * mean
 
     def extra_repr(self) -> str:
-        return (f'loss_weight={self.loss_weight}, '
-                f'composition={self.composition!r}')
+        return f'loss_weight={self.loss_weight}, composition={self.composition!r}'

@@ -4,6 +4,7 @@ The default estimator of
 :class:`~mmdiverse.models.losses.WeightConditionLoss`
 (``estimator='persistent'``, see docs/fidelity.md).
 """
+
 from typing import Sequence, Tuple, Union
 
 import torch
@@ -12,8 +13,9 @@ from torch.autograd.function import once_differentiable
 from .matrix_parts import outer_parts, part_sizes, parts_times, times_parts
 
 
-def unit_rows(vec: torch.Tensor, fallback: torch.Tensor,
-               eps: float) -> Tuple[torch.Tensor, torch.Tensor]:
+def unit_rows(
+    vec: torch.Tensor, fallback: torch.Tensor, eps: float
+) -> Tuple[torch.Tensor, torch.Tensor]:
     """Normalize rows of ``vec``; rows with norm <= eps keep ``fallback``."""
     norm = torch.linalg.vector_norm(vec, dim=-1, keepdim=True)
     unit = torch.where(norm > eps, vec / norm.clamp_min(eps), fallback)
@@ -21,11 +23,12 @@ def unit_rows(vec: torch.Tensor, fallback: torch.Tensor,
 
 
 @torch.no_grad()
-def power_iteration_extremes(weights: Union[torch.Tensor,
-                                            Sequence[torch.Tensor]],
-                             vectors: torch.Tensor,
-                             num_iters: int,
-                             eps: float = 1e-12) -> torch.Tensor:
+def power_iteration_extremes(
+    weights: Union[torch.Tensor, Sequence[torch.Tensor]],
+    vectors: torch.Tensor,
+    num_iters: int,
+    eps: float = 1e-12,
+) -> torch.Tensor:
     r"""Refine right singular vectors of the largest and smallest ``sigma``.
 
     Only products of ``W`` and ``W^T`` with the two vectors (``O(m n)``,
@@ -96,8 +99,7 @@ class SpectralGap(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, grad_out):
         images, vectors, gap = ctx.saved_tensors
-        signs = images.new_tensor([1., -1.])
+        signs = images.new_tensor([1.0, -1.0])
         coef = (4 * grad_out.to(gap.dtype) * gap).view(-1, 1, 1)
         grads = outer_parts(images * signs * coef, vectors, ctx.sizes)
-        return (None, None,
-                *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))
+        return (None, None, *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))

@@ -4,6 +4,7 @@ The weight-conditioning estimator of Diverse-ViT (Chen et al. 2022), used
 by :class:`~mmdiverse.models.losses.WeightConditionLoss` with
 ``estimator='fresh_rayleigh'`` (see docs/fidelity.md).
 """
+
 from typing import Optional, Sequence
 
 import torch
@@ -13,12 +14,13 @@ from .matrix_parts import outer_parts, part_sizes, parts_times, times_parts
 from .utils import compute_dtype
 
 
-def uniform_start_vectors(num: int,
-                          size: int,
-                          device: torch.device,
-                          dtype: torch.dtype,
-                          generator: Optional[torch.Generator] = None
-                          ) -> torch.Tensor:
+def uniform_start_vectors(
+    num: int,
+    size: int,
+    device: torch.device,
+    dtype: torch.dtype,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """``(num, 2, size)`` fresh ``U[0, 1)`` start vectors.
 
     Drawn in float32 (the values do not depend on the weights' dtype) from
@@ -29,13 +31,11 @@ def uniform_start_vectors(num: int,
     if generator is None:
         vec = torch.rand(shape, device=device, dtype=torch.float32)
     else:
-        vec = torch.rand(shape, generator=generator,
-                         device=generator.device, dtype=torch.float32)
+        vec = torch.rand(shape, generator=generator, device=generator.device, dtype=torch.float32)
     return vec.to(device=device, dtype=dtype)
 
 
-def rayleigh_extremes(parts: Sequence[torch.Tensor],
-                      vectors: torch.Tensor) -> torch.Tensor:
+def rayleigh_extremes(parts: Sequence[torch.Tensor], vectors: torch.Tensor) -> torch.Tensor:
     r"""Diverse-ViT's estimates of :math:`\sigma_{max}^2` and
     :math:`\sigma_{min}^2`, differentiable w.r.t. the weights.
 
@@ -84,14 +84,18 @@ def rayleigh_extremes(parts: Sequence[torch.Tensor],
     """
     parts = list(parts)
     shapes = {tuple(p.shape[1:]) for p in parts}
-    if (not parts or len(shapes) != 1 or any(p.dim() != 3 for p in parts)
-            or vectors.shape != (sum(part_sizes(parts)), 2,
-                                 parts[0].shape[-1])):
+    if (
+        not parts
+        or len(shapes) != 1
+        or any(p.dim() != 3 for p in parts)
+        or vectors.shape != (sum(part_sizes(parts)), 2, parts[0].shape[-1])
+    ):
         raise ValueError(
             'rayleigh_extremes expects parts (k_i, m, n) of one (m, n) and '
             'vectors (sum k_i, 2, n), got parts '
             f'{[tuple(p.shape) for p in parts]} and vectors '
-            f'{tuple(vectors.shape)}')
+            f'{tuple(vectors.shape)}'
+        )
     return RayleighExtremes.apply(vectors, *parts)
 
 
@@ -126,24 +130,25 @@ class RayleighExtremes(torch.autograd.Function):
         images = parts_times(weights, vectors.transpose(1, 2))  # [a, b]
         gram = times_parts(images.transpose(1, 2), weights)  # [y_1, z]
         w_y = parts_times(weights, gram.transpose(1, 2))  # [c, d]
-        b, y_1, z, c, d = (images[..., 1], gram[:, 0], gram[:, 1],
-                           w_y[..., 0], w_y[..., 1])
+        b, y_1, z, c, d = (images[..., 1], gram[:, 0], gram[:, 1], w_y[..., 0], w_y[..., 1])
         norm_y1 = y_1.pow(2).sum(-1)
         lam_max = c.pow(2).sum(-1) / norm_y1.clamp_min(tiny)
         y_2 = z - lam_max.unsqueeze(-1) * vectors[:, 1]
         e = d - lam_max.unsqueeze(-1) * b
         norm_y2 = y_2.pow(2).sum(-1)
         lam_min = e.pow(2).sum(-1) / norm_y2.clamp_min(tiny)
-        ctx.save_for_backward(vectors, images, gram, w_y, y_2, e, norm_y1,
-                              norm_y2, lam_max, lam_min, *weights)
+        ctx.save_for_backward(
+            vectors, images, gram, w_y, y_2, e, norm_y1, norm_y2, lam_max, lam_min, *weights
+        )
         ctx.dtypes = [p.dtype for p in parts]
         return torch.stack((lam_max, lam_min), dim=-1)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_lam):
-        (vectors, images, gram, w_y, y_2, e, norm_y1, norm_y2, lam_max,
-         lam_min, *weights) = ctx.saved_tensors
+        (vectors, images, gram, w_y, y_2, e, norm_y1, norm_y2, lam_max, lam_min, *weights) = (
+            ctx.saved_tensors
+        )
         tiny = torch.finfo(vectors.dtype).tiny
         grad_lam = grad_lam.to(vectors.dtype)
         a, b = images[..., 0], images[..., 1]
@@ -152,15 +157,13 @@ class RayleighExtremes(torch.autograd.Function):
         # lambda_min = |e|^2 / |y_2|^2 (clamp_min passes where >= tiny)
         den_2 = norm_y2.clamp_min(tiny)
         g_e = (2 * grad_lam[:, 1] / den_2).unsqueeze(-1) * e
-        g_y2 = (-2 * grad_lam[:, 1] * lam_min / den_2 *
-                (norm_y2 >= tiny)).unsqueeze(-1) * y_2
+        g_y2 = (-2 * grad_lam[:, 1] * lam_min / den_2 * (norm_y2 >= tiny)).unsqueeze(-1) * y_2
         # e = d - lam_max b, y_2 = z - lam_max x_2
-        g_max = (grad_lam[:, 0] - (g_e * b).sum(-1) - (g_y2 * x_2).sum(-1))
+        g_max = grad_lam[:, 0] - (g_e * b).sum(-1) - (g_y2 * x_2).sum(-1)
         # lambda_max = |c|^2 / |y_1|^2
         den_1 = norm_y1.clamp_min(tiny)
         g_c = (2 * g_max / den_1).unsqueeze(-1) * c
-        g_y1 = (-2 * g_max * lam_max / den_1 *
-                (norm_y1 >= tiny)).unsqueeze(-1) * y_1
+        g_y1 = (-2 * g_max * lam_max / den_1 * (norm_y1 >= tiny)).unsqueeze(-1) * y_1
         # c, d = W y_1, W z: y_1 and z receive W^T [g_c, g_e]
         back = times_parts(torch.stack((g_c, g_e), dim=1), weights)
         g_y1 = g_y1 + back[:, 0]
@@ -170,7 +173,6 @@ class RayleighExtremes(torch.autograd.Function):
         g_a = fwd[..., 0]
         g_b = fwd[..., 1] - lam_max.unsqueeze(-1) * g_e
         left = torch.stack((g_c, g_e, a, b, g_a, g_b), dim=-1)  # (G, m, 6)
-        right = torch.stack((y_1, z, g_y1, g_z, vectors[:, 0], x_2),
-                            dim=1)  # (G, 6, n)
+        right = torch.stack((y_1, z, g_y1, g_z, vectors[:, 0], x_2), dim=1)  # (G, 6, n)
         grads = outer_parts(left, right, part_sizes(weights))
         return (None, *(g.to(dtype) for g, dtype in zip(grads, ctx.dtypes)))

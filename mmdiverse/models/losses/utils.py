@@ -4,6 +4,7 @@ Every regularizer computes its similarities / eigen estimates in at least
 float32, even under AMP autocast: half-precision inputs are upcast, float64
 inputs stay float64 (so the tests can compare against float64 references).
 """
+
 import contextlib
 from typing import Sequence
 
@@ -26,15 +27,12 @@ def check_rank(owner: str, name: str, tensor, layout: str) -> None:
     """
     ndim = layout.count(',') + 1
     if not torch.is_tensor(tensor):
-        raise ValueError(f'{owner} expects {name} of shape {layout}, '
-                         f'got {type(tensor).__name__}')
+        raise ValueError(f'{owner} expects {name} of shape {layout}, got {type(tensor).__name__}')
     if tensor.dim() != ndim:
-        raise ValueError(f'{owner} expects {name} of shape {layout}, '
-                         f'got {fmt_shape(tensor)}')
+        raise ValueError(f'{owner} expects {name} of shape {layout}, got {fmt_shape(tensor)}')
 
 
-def check_same_batch(owner: str, names: Sequence[str],
-                     tensors: Sequence[torch.Tensor]) -> None:
+def check_same_batch(owner: str, names: Sequence[str], tensors: Sequence[torch.Tensor]) -> None:
     """Raise ``ValueError`` if the tensors differ in their first dimension."""
     if len({int(t.shape[0]) for t in tensors}) > 1:
         got = ', '.join(f'{n} {fmt_shape(t)}' for n, t in zip(names, tensors))

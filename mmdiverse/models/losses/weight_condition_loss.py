@@ -1,13 +1,13 @@
 """Weight-conditioning regularizer (Chen et al. 2022, Diverse-ViT)."""
+
 from collections import OrderedDict
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 import torch
-
 from mmpretrain.registry import MODELS
+
 from .matrix_parts import parts_times
-from .power_iteration import (SpectralGap, power_iteration_extremes,
-                              unit_rows)
+from .power_iteration import SpectralGap, power_iteration_extremes, unit_rows
 from .rayleigh_extremes import rayleigh_extremes, uniform_start_vectors
 from .utils import autocast_off, compute_dtype, fmt_shape
 
@@ -102,20 +102,24 @@ class WeightConditionLoss(torch.nn.Module):
             leave it None (the global RNG). Defaults to None.
     """
 
-    def __init__(self,
-                 loss_weight: float = 1.0,
-                 num_iters: int = 1,
-                 init_iters: int = 10,
-                 eps: float = 1e-12,
-                 estimator: str = 'persistent',
-                 generator: Optional[torch.Generator] = None) -> None:
+    def __init__(
+        self,
+        loss_weight: float = 1.0,
+        num_iters: int = 1,
+        init_iters: int = 10,
+        eps: float = 1e-12,
+        estimator: str = 'persistent',
+        generator: Optional[torch.Generator] = None,
+    ) -> None:
         super().__init__()
         if num_iters < 0 or init_iters < 0:
-            raise ValueError('num_iters and init_iters must be >= 0, got '
-                             f'{num_iters} and {init_iters}')
+            raise ValueError(
+                f'num_iters and init_iters must be >= 0, got {num_iters} and {init_iters}'
+            )
         if estimator not in ESTIMATORS:
-            raise ValueError(f'{type(self).__name__}: estimator must be one '
-                             f'of {ESTIMATORS}, got {estimator!r}')
+            raise ValueError(
+                f'{type(self).__name__}: estimator must be one of {ESTIMATORS}, got {estimator!r}'
+            )
         self.loss_weight = loss_weight
         self.num_iters = num_iters
         self.init_iters = init_iters
@@ -125,15 +129,13 @@ class WeightConditionLoss(torch.nn.Module):
 
     # ---------------------------------------------------------------- state
     @staticmethod
-    def _initial_vectors(index: int, size: int,
-                         device: torch.device) -> torch.Tensor:
+    def _initial_vectors(index: int, size: int, device: torch.device) -> torch.Tensor:
         gen = torch.Generator().manual_seed(_INIT_SEED + index)
         vec = torch.randn(2, size, generator=gen, dtype=torch.float32)
         vec = vec / torch.linalg.vector_norm(vec, dim=-1, keepdim=True)
         return vec.to(device)
 
-    def _vectors(self, index: int, size: int,
-                 device: torch.device) -> Tuple[torch.Tensor, bool]:
+    def _vectors(self, index: int, size: int, device: torch.device) -> Tuple[torch.Tensor, bool]:
         """Stored vectors of matrix ``index`` and whether they are new."""
         name = f'{_BUFFER_PREFIX}{index}'
         buf = self._buffers.get(name)
@@ -146,8 +148,12 @@ class WeightConditionLoss(torch.nn.Module):
         """Write back in place (keeps the buffer object) or (re)create."""
         name = f'{_BUFFER_PREFIX}{index}'
         buf = self._buffers.get(name)
-        if (buf is not None and buf.shape == vec.shape
-                and buf.device == vec.device and buf.dtype == torch.float32):
+        if (
+            buf is not None
+            and buf.shape == vec.shape
+            and buf.device == vec.device
+            and buf.dtype == torch.float32
+        ):
             buf.copy_(vec)
         else:
             self.register_buffer(name, vec.detach().float().clone())
@@ -157,12 +163,11 @@ class WeightConditionLoss(torch.nn.Module):
         # that loading restores them instead of reporting unexpected keys.
         for key, value in state_dict.items():
             if key.startswith(prefix + _BUFFER_PREFIX):
-                name = key[len(prefix):]
-                if name[len(_BUFFER_PREFIX):].isdigit():
+                name = key[len(prefix) :]
+                if name[len(_BUFFER_PREFIX) :].isdigit():
                     current = self._buffers.get(name)
                     if current is None or current.shape != value.shape:
-                        self.register_buffer(
-                            name, torch.empty_like(value, dtype=torch.float32))
+                        self.register_buffer(name, torch.empty_like(value, dtype=torch.float32))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     # -------------------------------------------------------------- compute
@@ -170,27 +175,28 @@ class WeightConditionLoss(torch.nn.Module):
         """The entries as parts ``(k, rows, cols)`` (a matrix is ``k = 1``)."""
         owner = type(self).__name__
         if torch.is_tensor(weights) or not hasattr(weights, '__iter__'):
-            got = (fmt_shape(weights) if torch.is_tensor(weights) else
-                   type(weights).__name__)
-            raise ValueError(f'{owner} expects a list of weight matrices '
-                             f'(rows, cols) or (k, rows, cols), got {got}')
+            got = fmt_shape(weights) if torch.is_tensor(weights) else type(weights).__name__
+            raise ValueError(
+                f'{owner} expects a list of weight matrices '
+                f'(rows, cols) or (k, rows, cols), got {got}'
+            )
         weights = list(weights)
         if len(weights) == 0:
             raise ValueError(f'{owner} expects at least one weight matrix')
         parts = []
         for i, w in enumerate(weights):
-            if not torch.is_tensor(w) or w.dim() not in (2, 3) or (
-                    w.numel() == 0):
+            if not torch.is_tensor(w) or w.dim() not in (2, 3) or (w.numel() == 0):
                 got = fmt_shape(w) if torch.is_tensor(w) else type(w).__name__
-                raise ValueError(f'{owner} expects weights[{i}] of shape '
-                                 f'(rows, cols) or (k, rows, cols), got {got}')
+                raise ValueError(
+                    f'{owner} expects weights[{i}] of shape '
+                    f'(rows, cols) or (k, rows, cols), got {got}'
+                )
             parts.append(w.unsqueeze(0) if w.dim() == 2 else w)
         return parts
 
-    def forward(self,
-                weights: Iterable[torch.Tensor],
-                vectors: Optional[Sequence[torch.Tensor]] = None
-                ) -> torch.Tensor:
+    def forward(
+        self, weights: Iterable[torch.Tensor], vectors: Optional[Sequence[torch.Tensor]] = None
+    ) -> torch.Tensor:
         """Compute the loss.
 
         Args:
@@ -217,8 +223,7 @@ class WeightConditionLoss(torch.nn.Module):
         groups = OrderedDict()
         start = 0
         for part in parts:
-            oriented = (part if part.shape[1] >= part.shape[2] else
-                        part.transpose(1, 2))
+            oriented = part if part.shape[1] >= part.shape[2] else part.transpose(1, 2)
             key = (tuple(oriented.shape[1:]), part.device, part.dtype)
             groups.setdefault(key, []).append((start, oriented))
             start += part.shape[0]
@@ -237,25 +242,24 @@ class WeightConditionLoss(torch.nn.Module):
     def _check_vectors(self, parts, vectors) -> List[torch.Tensor]:
         owner = type(self).__name__
         if self.estimator != 'fresh_rayleigh':
-            raise ValueError(f'{owner}: explicit vectors need '
-                             "estimator='fresh_rayleigh'")
+            raise ValueError(f"{owner}: explicit vectors need estimator='fresh_rayleigh'")
         vectors = list(vectors)
         sizes = [min(p.shape[1:]) for p in parts for _ in range(p.shape[0])]
         if len(vectors) != len(sizes):
-            raise ValueError(f'{owner} expects one vectors entry per weight '
-                             f'matrix, got {len(vectors)} for {len(sizes)}')
+            raise ValueError(
+                f'{owner} expects one vectors entry per weight '
+                f'matrix, got {len(vectors)} for {len(sizes)}'
+            )
         for i, (size, v) in enumerate(zip(sizes, vectors)):
             if not torch.is_tensor(v) or v.shape != (2, size):
                 got = fmt_shape(v) if torch.is_tensor(v) else type(v).__name__
-                raise ValueError(f'{owner} expects vectors[{i}] of shape '
-                                 f'(2, {size}), got {got}')
+                raise ValueError(f'{owner} expects vectors[{i}] of shape (2, {size}), got {got}')
         return vectors
 
     @staticmethod
     def _indices(members) -> List[int]:
         """The matrix numbers of a group's parts, in order."""
-        return [start + k for start, part in members
-                for k in range(part.shape[0])]
+        return [start + k for start, part in members for k in range(part.shape[0])]
 
     def _fresh_group_gap(self, members, vectors) -> torch.Tensor:
         """Diverse-ViT's gap sum over same-shape matrices (autograd on)."""
@@ -263,35 +267,31 @@ class WeightConditionLoss(torch.nn.Module):
         indices = self._indices(members)
         dtype, device = compute_dtype(parts[0]), parts[0].device
         if vectors is None:
-            start = uniform_start_vectors(len(indices), parts[0].shape[-1],
-                                          device, dtype, self.generator)
+            start = uniform_start_vectors(
+                len(indices), parts[0].shape[-1], device, dtype, self.generator
+            )
         else:
-            start = torch.stack([vectors[i] for i in indices]).to(
-                device=device, dtype=dtype)
+            start = torch.stack([vectors[i] for i in indices]).to(device=device, dtype=dtype)
         sigma_sq = rayleigh_extremes(parts, start)  # (G, 2)
         return (sigma_sq[:, 0] - sigma_sq[:, 1]).pow(2).sum()
 
     def _group_gap(self, members) -> torch.Tensor:
-        """Sum of ``(sigma_max^2 - sigma_min^2)^2`` over same-shape matrices.
-        """
+        """Sum of ``(sigma_max^2 - sigma_min^2)^2`` over same-shape matrices."""
         parts = [part for _, part in members]  # (k_i, m, n)
         indices = self._indices(members)
         with torch.no_grad():
             # products part by part: no (G, m, n) copy (see matrix_parts)
             detached = [p.detach().to(compute_dtype(p)) for p in parts]
             size, device = parts[0].shape[-1], parts[0].device
-            stored, fresh = zip(*(self._vectors(i, size, device)
-                                  for i in indices))
+            stored, fresh = zip(*(self._vectors(i, size, device) for i in indices))
             # (G, 2, n); renormalize: float32 storage is unit only to ~1e-7
             vectors = torch.stack(stored).to(detached[0].dtype)
             vectors, _ = unit_rows(vectors, vectors, self.eps)
             if any(fresh) and self.init_iters:
-                warm = power_iteration_extremes(detached, vectors,
-                                                self.init_iters, self.eps)
+                warm = power_iteration_extremes(detached, vectors, self.init_iters, self.eps)
                 is_fresh = torch.tensor(fresh, device=device).view(-1, 1, 1)
                 vectors = torch.where(is_fresh, warm, vectors)
-            vectors = power_iteration_extremes(detached, vectors,
-                                               self.num_iters, self.eps)
+            vectors = power_iteration_extremes(detached, vectors, self.num_iters, self.eps)
             if self.training:
                 for index, vec in zip(indices, vectors.float()):
                     self._store(index, vec)
@@ -300,7 +300,8 @@ class WeightConditionLoss(torch.nn.Module):
 
     def extra_repr(self) -> str:
         if self.estimator == 'fresh_rayleigh':
-            return (f'loss_weight={self.loss_weight}, '
-                    "estimator='fresh_rayleigh'")
-        return (f'loss_weight={self.loss_weight}, num_iters={self.num_iters}, '
-                f'init_iters={self.init_iters}')
+            return f"loss_weight={self.loss_weight}, estimator='fresh_rayleigh'"
+        return (
+            f'loss_weight={self.loss_weight}, num_iters={self.num_iters}, '
+            f'init_iters={self.init_iters}'
+        )

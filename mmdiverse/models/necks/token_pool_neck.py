@@ -1,4 +1,5 @@
 """Pool the token sequence of a timm ViT into one feature per image."""
+
 from typing import Sequence, Tuple, Union
 
 import torch
@@ -35,22 +36,26 @@ class TokenPoolNeck(nn.Module):
         if mode not in ('token', 'avg'):
             raise ValueError(f"TokenPoolNeck.mode must be 'token' or 'avg', got {mode!r}")
         if mode == 'token' and num_prefix_tokens < 1:
-            raise ValueError("TokenPoolNeck: mode='token' needs num_prefix_tokens >= 1 "
-                             '(the model has no class token; use mode=\'avg\')')
+            raise ValueError(
+                "TokenPoolNeck: mode='token' needs num_prefix_tokens >= 1 "
+                "(the model has no class token; use mode='avg')"
+            )
         self.mode = mode
         self.num_prefix_tokens = num_prefix_tokens
 
     def pool(self, tokens: torch.Tensor) -> torch.Tensor:
         """``(B, N, C)`` -> ``(B, C)``."""
         if tokens.dim() != 3:
-            raise ValueError(f'TokenPoolNeck expects (B, N, C) tokens, got shape '
-                             f'{tuple(tokens.shape)}')
+            raise ValueError(
+                f'TokenPoolNeck expects (B, N, C) tokens, got shape {tuple(tokens.shape)}'
+            )
         if self.mode == 'token':
             return tokens[:, 0]
-        return tokens[:, self.num_prefix_tokens:].mean(dim=1)
+        return tokens[:, self.num_prefix_tokens :].mean(dim=1)
 
-    def forward(self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
-                ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+    def forward(
+        self, inputs: Union[torch.Tensor, Sequence[torch.Tensor]]
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
         if isinstance(inputs, torch.Tensor):
             return self.pool(inputs)
         return tuple(self.pool(tokens) for tokens in inputs)

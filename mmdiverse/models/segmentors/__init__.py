@@ -9,6 +9,7 @@
   segmentation backbone during fine-tuning, with the strict transfer too
   (``strict_transfer=False``: mmengine's own loading).
 """
+
 from .diverse_encoder_decoder import DiverseEncoderDecoder
 from .transfer_encoder_decoder import StrictBackboneTransfer, TransferEncoderDecoder
 

@@ -1,4 +1,5 @@
 """``EncoderDecoder`` with the patch-diversity terms during fine-tuning."""
+
 import functools
 from typing import Dict, Optional
 
@@ -49,12 +50,18 @@ class DiverseEncoderDecoder(DiversityMixin, StrictBackboneTransfer, EncoderDecod
         strict_transfer (bool): Load the backbone strictly. Defaults to True.
         **kwargs: As :class:`mmseg.models.EncoderDecoder`.
     """
+
     diversity_terms = SEGMENTATION_TERMS
     diversity_cfg_key = 'model.diversity'
 
-    def __init__(self, *args, diversity: Optional[dict] = None,
-                 backbone_transfer: Optional[dict] = None, strict_transfer: bool = True,
-                 **kwargs):
+    def __init__(
+        self,
+        *args,
+        diversity: Optional[dict] = None,
+        backbone_transfer: Optional[dict] = None,
+        strict_transfer: bool = True,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.strict_transfer = strict_transfer
         if strict_transfer:

@@ -6,6 +6,7 @@ with it. It is independent of the diversity terms
 (:class:`~mmdiverse.models.diversity.DiversityMixin`): a segmentor can have
 either, both (``DiverseEncoderDecoder``) or neither.
 """
+
 import copy
 import logging
 from typing import Optional
@@ -47,6 +48,7 @@ class StrictBackboneTransfer:
         backbone_pretrained (dict | None): The taken ``Pretrained`` entry.
         transfer_report (TransferReport | None): What the last load did.
     """
+
     #: False: leave the backbone's initialisation to mmengine entirely.
     strict_transfer: bool = True
     backbone_pretrained: Optional[dict] = None
@@ -65,8 +67,9 @@ class StrictBackboneTransfer:
         transfer = dict(backbone_transfer or {})
         unknown = sorted(set(transfer) - set(_TRANSFER_KEYS))
         if unknown:
-            raise ValueError(f'model.backbone_transfer: unknown keys {unknown}; '
-                             f'allowed: {list(_TRANSFER_KEYS)}')
+            raise ValueError(
+                f'model.backbone_transfer: unknown keys {unknown}; allowed: {list(_TRANSFER_KEYS)}'
+            )
         self.backbone_transfer = {k: list(transfer.get(k) or ()) for k in _TRANSFER_KEYS}
         self.backbone_pretrained = self._take_pretrained_cfg()
         self.transfer_report = None
@@ -85,8 +88,10 @@ class StrictBackboneTransfer:
         cfg = dict(copy.deepcopy(pretrained[0]))
         unknown = sorted(set(cfg) - set(_PRETRAINED_KEYS))
         if unknown or not cfg.get('checkpoint'):
-            raise ValueError('model.backbone.init_cfg: a Pretrained entry needs `checkpoint` '
-                             f'and accepts {list(_PRETRAINED_KEYS)}; got {sorted(cfg)}')
+            raise ValueError(
+                'model.backbone.init_cfg: a Pretrained entry needs `checkpoint` '
+                f'and accepts {list(_PRETRAINED_KEYS)}; got {sorted(cfg)}'
+            )
         rest = [c for c in cfgs if c.get('type') != 'Pretrained']
         self.backbone.init_cfg = (rest[0] if len(rest) == 1 else rest) if rest else None
         cfg.pop('type')
@@ -100,12 +105,16 @@ class StrictBackboneTransfer:
         if not (first_call and self.strict_transfer):
             return
         if self.backbone_pretrained is None:
-            print_log('Backbone transfer: no Pretrained init_cfg on the backbone; it '
-                      'starts from its random initialisation.', logger='current',
-                      level=logging.WARNING)
+            print_log(
+                'Backbone transfer: no Pretrained init_cfg on the backbone; it '
+                'starts from its random initialisation.',
+                logger='current',
+                level=logging.WARNING,
+            )
             return
         self.transfer_report = load_pretrained_backbone(
-            self.backbone, **self.backbone_pretrained, **self.backbone_transfer)
+            self.backbone, **self.backbone_pretrained, **self.backbone_transfer
+        )
 
 
 @MODELS.register_module()

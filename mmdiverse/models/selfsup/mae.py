@@ -1,4 +1,5 @@
 """mmpretrain's ``MAE`` with the label-free diversity terms."""
+
 import functools
 from typing import Dict, List, Optional
 
@@ -39,26 +40,35 @@ class DiverseMAE(DiversityMixin, MAE):
             ``attn_div``, ``weight_cond`` (loss configs). ``patch_mix`` needs
             labels and is refused. Defaults to None.
     """
+
     diversity_terms = LABEL_FREE_TERMS
     diversity_cfg_key = 'model.diversity'
     stock_loss_key = 'loss_rec'
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: Optional[dict] = None,
-                 head: Optional[dict] = None,
-                 target_generator: Optional[dict] = None,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None,
-                 diversity: Optional[dict] = None):
-        super().__init__(backbone=backbone, neck=neck, head=head,
-                         target_generator=target_generator, pretrained=pretrained,
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+    def __init__(
+        self,
+        backbone: dict,
+        neck: Optional[dict] = None,
+        head: Optional[dict] = None,
+        target_generator: Optional[dict] = None,
+        pretrained: Optional[str] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[dict] = None,
+        diversity: Optional[dict] = None,
+    ):
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            target_generator=target_generator,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
         self.init_diversity(diversity)
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
+    def loss(
+        self, inputs: torch.Tensor, data_samples: List[DataSample], **kwargs
+    ) -> Dict[str, torch.Tensor]:
         """``loss_rec`` (``MAE.loss``) plus the configured terms."""
-        return self.diversity_loss(functools.partial(super().loss, inputs, data_samples,
-                                                     **kwargs))
+        return self.diversity_loss(functools.partial(super().loss, inputs, data_samples, **kwargs))

@@ -1,4 +1,5 @@
 """mmpretrain's ``SimMIM`` with the label-free diversity terms."""
+
 import functools
 from typing import Dict, List, Optional, Tuple
 
@@ -14,8 +15,9 @@ from ..diversity import LABEL_FREE_TERMS, DiversityMixin
 MASKED_POSITIONS = ('include', 'exclude')
 
 
-def visible_token_index(mask: torch.Tensor, grid: Tuple[int, int],
-                        cfg_key: str = 'model.diversity.masked_positions') -> torch.Tensor:
+def visible_token_index(
+    mask: torch.Tensor, grid: Tuple[int, int], cfg_key: str = 'model.diversity.masked_positions'
+) -> torch.Tensor:
     """Indices of the last-grid tokens whose whole cell is unmasked.
 
     Args:
@@ -33,18 +35,21 @@ def visible_token_index(mask: torch.Tensor, grid: Tuple[int, int],
     """
     (hm, wm), (h, w) = mask.shape[-2:], grid
     if hm % h or wm % w:
-        raise ValueError(f'{cfg_key}=\'exclude\': the {hm}x{wm} mask does not divide into '
-                         f'the {h}x{w} grid of the last stage')
+        raise ValueError(
+            f"{cfg_key}='exclude': the {hm}x{wm} mask does not divide into "
+            f'the {h}x{w} grid of the last stage'
+        )
     masked = F.max_pool2d(mask.float().unsqueeze(1), (hm // h, wm // w)).flatten(1)  # (B, hw)
     low, high = torch.aminmax(masked.sum(1))
     low, high = int(low), int(high)
     if low != high:
         raise ValueError(
-            f'{cfg_key}=\'exclude\': the images have {h * w - high} to {h * w - low} visible '
+            f"{cfg_key}='exclude': the images have {h * w - high} to {h * w - low} visible "
             'last-stage cells; the mask must cover whole cells, as SimMIMMaskGenerator '
-            'with mask_patch_size equal to the last stage\'s stride (32) does')
+            "with mask_patch_size equal to the last stage's stride (32) does"
+        )
     order = torch.argsort(masked, dim=1, stable=True)
-    return order[:, :h * w - low]
+    return order[:, : h * w - low]
 
 
 @MODELS.register_module()
@@ -87,32 +92,44 @@ class DiverseSimMIM(DiversityMixin, SimMIM):
             ``masked_positions`` (see above). ``patch_mix`` is refused.
             Defaults to None.
     """
+
     diversity_terms = LABEL_FREE_TERMS
     diversity_cfg_key = 'model.diversity'
-    diversity_options = ('masked_positions', )
+    diversity_options = ('masked_positions',)
     stock_loss_key = 'loss_rec'
 
-    def __init__(self,
-                 backbone: dict,
-                 neck: Optional[dict] = None,
-                 head: Optional[dict] = None,
-                 target_generator: Optional[dict] = None,
-                 pretrained: Optional[str] = None,
-                 data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None,
-                 diversity: Optional[dict] = None):
-        super().__init__(backbone=backbone, neck=neck, head=head,
-                         target_generator=target_generator, pretrained=pretrained,
-                         data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+    def __init__(
+        self,
+        backbone: dict,
+        neck: Optional[dict] = None,
+        head: Optional[dict] = None,
+        target_generator: Optional[dict] = None,
+        pretrained: Optional[str] = None,
+        data_preprocessor: Optional[dict] = None,
+        init_cfg: Optional[dict] = None,
+        diversity: Optional[dict] = None,
+    ):
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            target_generator=target_generator,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg,
+        )
         self.init_diversity(diversity)
         options = self.diversity.options if self.diversity is not None else {}
         self.masked_positions = options.get('masked_positions', 'include')
         if self.masked_positions not in MASKED_POSITIONS:
-            raise ValueError(f'model.diversity.masked_positions={self.masked_positions!r}; '
-                             f'choose one of {MASKED_POSITIONS}')
+            raise ValueError(
+                f'model.diversity.masked_positions={self.masked_positions!r}; '
+                f'choose one of {MASKED_POSITIONS}'
+            )
 
-    def loss(self, inputs: torch.Tensor, data_samples: List[DataSample],
-             **kwargs) -> Dict[str, torch.Tensor]:
+    def loss(
+        self, inputs: torch.Tensor, data_samples: List[DataSample], **kwargs
+    ) -> Dict[str, torch.Tensor]:
         """``loss_rec`` (``SimMIM.loss``) plus the configured terms."""
         stock = functools.partial(super().loss, inputs, data_samples, **kwargs)
         if self.diversity is None or self.masked_positions == 'include':

@@ -75,6 +75,7 @@ Modules: ``outputs`` (:class:`TapOutputs`, :class:`CaptureRequest`),
 :func:`build_tap`), ``layers`` (:class:`LayerIndex`), ``hooks``
 (:class:`HookSet`), ``attention`` (attention capture), one module per tap.
 """
+
 from .attention import explicit_attention
 from .base import SIMILARITY_TOKENS, BaseTap
 from .builder import TAPS, build_tap, infer_tap_type, register_tap
@@ -91,9 +92,27 @@ from .token import TokenTap
 from .vit import ViTTap
 
 __all__ = [
-    'TAPS', 'BaseTap', 'TapOutputs', 'CaptureRequest', 'PerLayerCallback',
-    'HookSet', 'LayerIndex', 'LayerSpec', 'SIMILARITY_TOKENS', 'build_tap',
-    'infer_tap_type', 'register_tap', 'feature_map_to_tokens',
-    'explicit_attention', 'TokenTap', 'ViTTap', 'SwinTap', 'CNNTap',
-    'TimmTap', 'TimmViTTap', 'TimmCNNTap', 'MAEViTTap', 'enumerate_blocks'
+    'TAPS',
+    'BaseTap',
+    'TapOutputs',
+    'CaptureRequest',
+    'PerLayerCallback',
+    'HookSet',
+    'LayerIndex',
+    'LayerSpec',
+    'SIMILARITY_TOKENS',
+    'build_tap',
+    'infer_tap_type',
+    'register_tap',
+    'feature_map_to_tokens',
+    'explicit_attention',
+    'TokenTap',
+    'ViTTap',
+    'SwinTap',
+    'CNNTap',
+    'TimmTap',
+    'TimmViTTap',
+    'TimmCNNTap',
+    'MAEViTTap',
+    'enumerate_blocks',
 ]

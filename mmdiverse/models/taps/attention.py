@@ -26,6 +26,7 @@ autocast); the attention-diversity loss computes in float32 either way.
 The capture reads no tensor value on the host (no ``.item()``, no Python
 ``if`` on a tensor): it adds no device synchronisation.
 """
+
 import functools
 from typing import Callable
 
@@ -41,8 +42,8 @@ def _sdpa_semantics(original: Callable):
 
     ``s`` is ``None`` when it depends on the head width (filled per call).
     """
-    from mmpretrain.models.utils.attention import \
-        scaled_dot_product_attention_pyimpl as pyimpl
+    from mmpretrain.models.utils.attention import scaled_dot_product_attention_pyimpl as pyimpl
+
     if original is F.scaled_dot_product_attention:
         return 'mul', None
     if original is pyimpl:
@@ -52,8 +53,9 @@ def _sdpa_semantics(original: Callable):
         # sqrt(head_dim)); with ``qk_scale`` set, MultiheadAttention binds
         # scale=head_dim**-0.5. Reproduce the stock numbers exactly.
         return 'div', original.keywords.get('scale')
-    raise TypeError('cannot capture attention: unsupported '
-                    f'scaled_dot_product_attention {original!r}')
+    raise TypeError(
+        f'cannot capture attention: unsupported scaled_dot_product_attention {original!r}'
+    )
 
 
 def explicit_attention(original: Callable, store: Store) -> Callable:
@@ -70,16 +72,16 @@ def explicit_attention(original: Callable, store: Store) -> Callable:
     """
     mode, fixed = _sdpa_semantics(original)
 
-    def attention(query, key, value, attn_mask=None, dropout_p=0.,
-                  scale=None, is_causal=False, **kwargs):
+    def attention(
+        query, key, value, attn_mask=None, dropout_p=0.0, scale=None, is_causal=False, **kwargs
+    ):
         if attn_mask is not None or is_causal or kwargs:
-            raise NotImplementedError(
-                'attention capture supports unmasked self-attention only')
+            raise NotImplementedError('attention capture supports unmasked self-attention only')
         if mode == 'mul':
-            s = scale if scale is not None else query.size(-1)**-0.5
+            s = scale if scale is not None else query.size(-1) ** -0.5
             logits = (query * s) @ key.transpose(-2, -1)
         else:
-            s = scale or fixed or query.size(-1)**0.5
+            s = scale or fixed or query.size(-1) ** 0.5
             logits = query @ key.transpose(-2, -1) / s
         # float32 softmax (what CUDA autocast does for softmax anyway): the
         # stored probabilities are float32 under bf16 / fp16 autocast too.
@@ -102,8 +104,9 @@ def capture_mmpretrain_mha(module: nn.Module, store: Store) -> Callable:
     """
     original = module.__dict__.get('scaled_dot_product_attention')
     if original is None:
-        raise TypeError(f'{type(module).__name__} has no instance attribute '
-                        '`scaled_dot_product_attention`')
+        raise TypeError(
+            f'{type(module).__name__} has no instance attribute `scaled_dot_product_attention`'
+        )
     module.scaled_dot_product_attention = explicit_attention(original, store)
 
     def restore():
@@ -115,32 +118,35 @@ def capture_mmpretrain_mha(module: nn.Module, store: Store) -> Callable:
 def check_mmpretrain_mha(module: nn.Module, where: str) -> None:
     """Raise ``ValueError`` unless :func:`capture_mmpretrain_mha` applies."""
     from mmpretrain.models.utils.attention import MultiheadAttention
+
     if type(module) is not MultiheadAttention:
-        raise ValueError(f'{where}: attention capture supports mmpretrain '
-                         f'MultiheadAttention, got {type(module).__name__}')
+        raise ValueError(
+            f'{where}: attention capture supports mmpretrain '
+            f'MultiheadAttention, got {type(module).__name__}'
+        )
     _sdpa_semantics(module.__dict__.get('scaled_dot_product_attention'))
 
 
 def capture_window_msa(window_msa: nn.Module, store: Store) -> Callable:
     """Forward hook on a Swin ``WindowMSA.softmax``; returns the remover."""
-    handle = window_msa.softmax.register_forward_hook(
-        lambda _module, _args, output: store(output))
+    handle = window_msa.softmax.register_forward_hook(lambda _module, _args, output: store(output))
     return handle.remove
 
 
 def check_window_msa(window_msa: nn.Module, where: str) -> None:
     if not isinstance(getattr(window_msa, 'softmax', None), nn.Softmax):
-        raise ValueError(f'{where}: attention capture needs a window '
-                         'attention with a `softmax` submodule (mmpretrain '
-                         f'WindowMSA), got {type(window_msa).__name__}')
+        raise ValueError(
+            f'{where}: attention capture needs a window '
+            'attention with a `softmax` submodule (mmpretrain '
+            f'WindowMSA), got {type(window_msa).__name__}'
+        )
 
 
 def capture_timm_attention(attn: nn.Module, store: Store) -> Callable:
     """Unfuse one timm ``Attention`` and read ``attn_drop``'s input."""
     fused = attn.fused_attn
     attn.fused_attn = False
-    handle = attn.attn_drop.register_forward_pre_hook(
-        lambda _module, args: store(args[0]))
+    handle = attn.attn_drop.register_forward_pre_hook(lambda _module, args: store(args[0]))
 
     def restore():
         handle.remove()
@@ -150,8 +156,11 @@ def capture_timm_attention(attn: nn.Module, store: Store) -> Callable:
 
 
 def check_timm_attention(attn: nn.Module, where: str) -> None:
-    if not (hasattr(attn, 'fused_attn')
-            and isinstance(getattr(attn, 'attn_drop', None), nn.Module)):
-        raise ValueError(f'{where}: attention capture needs a timm attention '
-                         'with `fused_attn` and an `attn_drop` module, got '
-                         f'{type(attn).__name__}')
+    if not (
+        hasattr(attn, 'fused_attn') and isinstance(getattr(attn, 'attn_drop', None), nn.Module)
+    ):
+        raise ValueError(
+            f'{where}: attention capture needs a timm attention '
+            'with `fused_attn` and an `attn_drop` module, got '
+            f'{type(attn).__name__}'
+        )

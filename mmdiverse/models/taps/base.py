@@ -4,6 +4,7 @@ A *tap* captures tensors inside a stock backbone's forward pass through
 PyTorch module hooks that exist only inside :meth:`BaseTap.capture`; outside
 of it the backbone is untouched, so inference costs nothing extra.
 """
+
 import contextlib
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
@@ -45,30 +46,38 @@ class BaseTap:
         cfg_key (str): Config path used in error messages. Defaults to
             ``'tap'``.
     """
+
     #: Whether attention maps / q,k,v weights / pre-norm last tokens exist.
     supports_attention = False
     supports_weights = False
     supports_pre_norm = False
 
-    def __init__(self,
-                 backbone: nn.Module,
-                 first_layer: Optional[LayerSpec] = None,
-                 attn_layers: Sequence[LayerSpec] = (),
-                 per_layer: bool = False,
-                 similarity_tokens: str = 'post_norm',
-                 cfg_key: str = 'tap'):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        first_layer: Optional[LayerSpec] = None,
+        attn_layers: Sequence[LayerSpec] = (),
+        per_layer: bool = False,
+        similarity_tokens: str = 'post_norm',
+        cfg_key: str = 'tap',
+    ):
         if not isinstance(backbone, nn.Module):
-            raise TypeError(f'{type(self).__name__} needs a built backbone '
-                            f'module, got {type(backbone).__name__}')
+            raise TypeError(
+                f'{type(self).__name__} needs a built backbone '
+                f'module, got {type(backbone).__name__}'
+            )
         self.backbone = backbone
         self.cfg_key = cfg_key
         self.per_layer = per_layer
         self.layer_index = LayerIndex(
-            self.block_names(), type(backbone).__name__, cfg_key,
-            aliases=self.layer_aliases(), submodules=self.submodule_root())
+            self.block_names(),
+            type(backbone).__name__,
+            cfg_key,
+            aliases=self.layer_aliases(),
+            submodules=self.submodule_root(),
+        )
         if not self.layer_names:
-            raise ValueError(f'{type(self).__name__}: found no blocks in '
-                             f'{type(backbone).__name__}')
+            raise ValueError(f'{type(self).__name__}: found no blocks in {type(backbone).__name__}')
         self.similarity_tokens = similarity_tokens
         if similarity_tokens != 'post_norm':
             self._check_pre_norm()
@@ -112,12 +121,13 @@ class BaseTap:
     def set_attn_layers(self, attn_layers: Sequence[LayerSpec]) -> None:
         """Resolve and check the blocks whose attention is captured."""
         if isinstance(attn_layers, (int, str)):
-            attn_layers = (attn_layers, )
+            attn_layers = (attn_layers,)
         attn_layers = tuple(attn_layers or ())
         if attn_layers and not self.supports_attention:
             raise ValueError(
                 f'{self.cfg_key}.attn_layers={attn_layers!r}: '
-                f'{self._family()} has no attention maps to capture')
+                f'{self._family()} has no attention maps to capture'
+            )
         self.attn_layers = self._attention_blocks(attn_layers, 'attn_layers')
 
     def _attention_blocks(self, specs, key: str) -> Tuple[int, ...]:
@@ -136,8 +146,7 @@ class BaseTap:
         """``(h, w)`` input the backbone was built for (``img_size``, kept
         by mmcv's ``PatchEmbed`` of mmpretrain ViT / Swin as
         ``init_input_size``), or None when it takes any size."""
-        size = getattr(getattr(self.backbone, 'patch_embed', None),
-                       'init_input_size', None)
+        size = getattr(getattr(self.backbone, 'patch_embed', None), 'init_input_size', None)
         return None if size is None else tuple(int(s) for s in size)
 
     # --------------------------------------------------------- validation
@@ -152,21 +161,26 @@ class BaseTap:
 
     def _check_pre_norm(self) -> None:
         if self.similarity_tokens not in SIMILARITY_TOKENS:
-            raise ValueError(f'{self.cfg_key}.similarity_tokens='
-                             f'{self.similarity_tokens!r}; choose one of '
-                             f'{SIMILARITY_TOKENS}')
+            raise ValueError(
+                f'{self.cfg_key}.similarity_tokens='
+                f'{self.similarity_tokens!r}; choose one of '
+                f'{SIMILARITY_TOKENS}'
+            )
         if not self.supports_pre_norm:
             raise ValueError(
                 f"{self.cfg_key}.similarity_tokens='pre_norm' is not "
                 f'applicable to {self._family()}: it has no final norm after '
-                "its last block. Use 'post_norm' (the default).")
+                "its last block. Use 'post_norm' (the default)."
+            )
 
-    def validate(self,
-                 first: bool = False,
-                 attn: bool = False,
-                 weights: bool = False,
-                 pre_norm: bool = False,
-                 keys: Optional[Dict[str, str]] = None) -> None:
+    def validate(
+        self,
+        first: bool = False,
+        attn: bool = False,
+        weights: bool = False,
+        pre_norm: bool = False,
+        keys: Optional[Dict[str, str]] = None,
+    ) -> None:
         """Check at build time that the requested captures are possible.
 
         Args:
@@ -181,15 +195,18 @@ class BaseTap:
             raise ValueError(
                 f'{keys.get("attn", "attn")} is not applicable to '
                 f'{self._family()}: it has no attention maps. Remove it from '
-                'the config.')
+                'the config.'
+            )
         if weights and not self.supports_weights:
             raise ValueError(
                 f'{keys.get("weights", "weights")} is not applicable to '
                 f'{self._family()}: it has no q, k, v projections. Remove it '
-                'from the config.')
+                'from the config.'
+            )
         if attn and not self.attn_layers:
-            raise ValueError(f'{keys.get("attn", "attn")} needs '
-                             f'{self.cfg_key}.attn_layers (block indices)')
+            raise ValueError(
+                f'{keys.get("attn", "attn")} needs {self.cfg_key}.attn_layers (block indices)'
+            )
         if first:
             self._check_first_compatible(keys.get('first', 'first'))
         if pre_norm:
@@ -197,12 +214,14 @@ class BaseTap:
 
     # ------------------------------------------------------------ capture
     @contextlib.contextmanager
-    def capture(self,
-                first: bool = True,
-                last: bool = True,
-                attn: Union[bool, Sequence[LayerSpec]] = True,
-                per_layer: Union[None, bool, PerLayerCallback] = None,
-                pre_norm: Optional[bool] = None) -> Iterator[TapOutputs]:
+    def capture(
+        self,
+        first: bool = True,
+        last: bool = True,
+        attn: Union[bool, Sequence[LayerSpec]] = True,
+        per_layer: Union[None, bool, PerLayerCallback] = None,
+        pre_norm: Optional[bool] = None,
+    ) -> Iterator[TapOutputs]:
         """Context manager recording one (or more) forward passes.
 
         Args:
@@ -228,17 +247,19 @@ class BaseTap:
             attn_layers = ()
         else:
             if attn and not self.supports_attention:
-                raise ValueError(f'{self._family()} has no attention maps '
-                                 'to capture')
+                raise ValueError(f'{self._family()} has no attention maps to capture')
             attn_layers = self._attention_blocks(attn, 'attn')
         if pre_norm is None:
             pre_norm = self.similarity_tokens == 'pre_norm'
         elif pre_norm:
             self._check_pre_norm()
         request = CaptureRequest(
-            first=bool(first), last=bool(last), pre_norm=bool(pre_norm),
+            first=bool(first),
+            last=bool(last),
+            pre_norm=bool(pre_norm),
             attn_layers=attn_layers,
-            per_layer=self.per_layer if per_layer is None else per_layer)
+            per_layer=self.per_layer if per_layer is None else per_layer,
+        )
         out = TapOutputs()
         hooks = HookSet()
         try:
@@ -247,8 +268,7 @@ class BaseTap:
         finally:
             hooks.close()
 
-    def _install(self, hooks: HookSet, out: TapOutputs,
-                 request: CaptureRequest) -> None:
+    def _install(self, hooks: HookSet, out: TapOutputs, request: CaptureRequest) -> None:
         """Install the hooks filling ``out`` as ``request`` asks."""
         raise NotImplementedError
 
@@ -267,7 +287,8 @@ class BaseTap:
             raise RuntimeError(
                 f'{type(self).__name__} captured no '
                 f'{"last_pre_norm" if pre else "last"} tokens: did the '
-                f'backbone run inside capture({asked})?')
+                f'backbone run inside capture({asked})?'
+            )
         return tokens
 
     def extract(self, inputs: torch.Tensor, **capture_kwargs):
@@ -292,12 +313,13 @@ class BaseTap:
     def _qkv_parts(linear: nn.Module, owner: str) -> torch.Tensor:
         weight = getattr(linear, 'weight', None)
         if weight is None or weight.dim() != 2 or weight.shape[0] % 3:
-            raise ValueError(f'{owner}: expected a fused qkv Linear with a '
-                             '(3d, d_in) weight')
+            raise ValueError(f'{owner}: expected a fused qkv Linear with a (3d, d_in) weight')
         return weight.view(3, weight.shape[0] // 3, weight.shape[1])
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(backbone='
-                f'{type(self.backbone).__name__}, first_layer='
-                f'{self.layer_name(self.first_layer)!r}, attn_layers='
-                f'{[self.layer_names[i] for i in self.attn_layers]})')
+        return (
+            f'{type(self).__name__}(backbone='
+            f'{type(self.backbone).__name__}, first_layer='
+            f'{self.layer_name(self.first_layer)!r}, attn_layers='
+            f'{[self.layer_names[i] for i in self.attn_layers]})'
+        )

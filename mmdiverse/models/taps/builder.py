@@ -1,4 +1,5 @@
 """Tap registry, type inference from the backbone, and :func:`build_tap`."""
+
 from typing import List, Optional
 
 import torch.nn as nn
@@ -39,14 +40,14 @@ def infer_tap_type(backbone: nn.Module) -> type:
     for cls in _INFERENCE_ORDER:
         if cls.matches(backbone):
             return cls
-    raise ValueError(f'no tap matches backbone {type(backbone).__name__}; '
-                     f'give tap=dict(type=...) with one of '
-                     f'{sorted(TAPS.module_dict)}')
+    raise ValueError(
+        f'no tap matches backbone {type(backbone).__name__}; '
+        f'give tap=dict(type=...) with one of '
+        f'{sorted(TAPS.module_dict)}'
+    )
 
 
-def build_tap(backbone: nn.Module,
-              cfg: Optional[dict] = None,
-              **kwargs) -> BaseTap:
+def build_tap(backbone: nn.Module, cfg: Optional[dict] = None, **kwargs) -> BaseTap:
     """Build a tap for ``backbone``.
 
     A tap *family* (``TimmTap``) picks the tap of the backbone's kind
@@ -70,8 +71,9 @@ def build_tap(backbone: nn.Module,
     elif isinstance(tap_type, str):
         cls = TAPS.get(tap_type)
         if cls is None:
-            raise ValueError(f'unknown tap type {tap_type!r}; registered: '
-                             f'{sorted(TAPS.module_dict)}')
+            raise ValueError(
+                f'unknown tap type {tap_type!r}; registered: {sorted(TAPS.module_dict)}'
+            )
     else:
         cls = tap_type
     return cls.select(backbone)(backbone, **args)

@@ -1,4 +1,5 @@
 """Tap for convolutional backbones (ResNet, EfficientNet, ...)."""
+
 from typing import List, Optional, Tuple
 
 import torch
@@ -16,8 +17,7 @@ PROBE_SIZE = (224, 224)
 def feature_map_to_tokens(x: torch.Tensor) -> Tuple[torch.Tensor, tuple]:
     """``(B, C, H, W)`` -> ``(B, H*W, C)`` row-major tokens and ``(H, W)``."""
     if x.dim() != 4:
-        raise ValueError('expected a (B, C, H, W) feature map, got shape '
-                         f'{tuple(x.shape)}')
+        raise ValueError(f'expected a (B, C, H, W) feature map, got shape {tuple(x.shape)}')
     return x.flatten(2).transpose(1, 2), (int(x.shape[2]), int(x.shape[3]))
 
 
@@ -35,8 +35,7 @@ def enumerate_blocks(root: nn.Module, prefix: str = '') -> List[str]:
             continue
         for sub_name, sub in child.named_children():
             if isinstance(sub, _CONTAINERS):
-                names += [f'{prefix}{child_name}.{sub_name}.{n}'
-                          for n, _ in sub.named_children()]
+                names += [f'{prefix}{child_name}.{sub_name}.{n}' for n, _ in sub.named_children()]
             else:
                 names.append(f'{prefix}{child_name}.{sub_name}')
     return names
@@ -93,14 +92,18 @@ class CNNTap(BaseTap):
             convs = [m for m in self._root().modules() if isinstance(m, nn.Conv2d)]
             param = next(self.backbone.parameters(), None)
             if convs and param is not None:
-                image = torch.zeros(1, convs[0].in_channels, *PROBE_SIZE,
-                                    dtype=param.dtype, device=param.device)
+                image = torch.zeros(
+                    1, convs[0].in_channels, *PROBE_SIZE, dtype=param.dtype, device=param.device
+                )
                 was_training = self.backbone.training
                 try:
-                    with torch.random.fork_rng(devices=[]), torch.no_grad(), \
-                            self.capture(first=True, last=True, attn=False,
-                                         per_layer=False,
-                                         pre_norm=False) as out:
+                    with (
+                        torch.random.fork_rng(devices=[]),
+                        torch.no_grad(),
+                        self.capture(
+                            first=True, last=True, attn=False, per_layer=False, pre_norm=False
+                        ) as out,
+                    ):
                         self.backbone.eval()
                         self.backbone(image)
                     self._probe = out
@@ -130,7 +133,8 @@ class CNNTap(BaseTap):
                 f'{key}: the first tap {self.layer_name(self.first_layer)!r} '
                 f'({self.cfg_key}.first_layer) has width {first} but the last '
                 f'tokens have width {last}; the contrastive term needs equal '
-                f'widths. {self.valid_layers_message()}')
+                f'widths. {self.valid_layers_message()}'
+            )
 
     def _first_module(self) -> nn.Module:
         return self._root().get_submodule(self.layer_name(self.first_layer))
@@ -144,20 +148,22 @@ class CNNTap(BaseTap):
                 if x.dim() != 4:
                     raise ValueError(
                         f'{self.cfg_key}.first_layer={name!r}: its input has '
-                        f'shape {tuple(x.shape)}, not a (B, C, H, W) map')
+                        f'shape {tuple(x.shape)}, not a (B, C, H, W) map'
+                    )
                 out.first, out.first_hw = feature_map_to_tokens(x)
 
             hooks.pre_hook(self._first_module(), on_first)
 
         if request.last:
+
             def on_output(_module, _args, output):
-                feat = output[-1] if isinstance(output, (tuple,
-                                                         list)) else output
+                feat = output[-1] if isinstance(output, (tuple, list)) else output
                 if feat.dim() != 4:
                     raise ValueError(
                         f'{type(self).__name__}: the last output of '
                         f'{type(self.backbone).__name__} has shape '
-                        f'{tuple(feat.shape)}, not a (B, C, H, W) map')
+                        f'{tuple(feat.shape)}, not a (B, C, H, W) map'
+                    )
                 out.last, out.last_hw = feature_map_to_tokens(feat)
 
             hooks.forward_hook(self.backbone, on_output)
@@ -166,6 +172,7 @@ class CNNTap(BaseTap):
             sink = out.per_layer_sink(request.per_layer)
             root = self._root()
             for index, name in enumerate(self.layer_names):
+
                 def on_block(_module, _args, output, index=index):
                     if torch.is_tensor(output) and output.dim() == 4:
                         tokens, hw = feature_map_to_tokens(output)

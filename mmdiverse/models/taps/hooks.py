@@ -1,4 +1,5 @@
 """The module hooks of one capture, removed together when it ends."""
+
 from typing import Callable, List
 
 import torch.nn as nn

@@ -5,6 +5,7 @@ Every tap names the blocks of its backbone family (``layers.3``,
 block by index or name, and an unknown one fails at build time with the list
 of valid layers and the config key.
 """
+
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch.nn as nn
@@ -33,12 +34,14 @@ class LayerIndex:
             accepted besides the blocks.
     """
 
-    def __init__(self,
-                 names: Sequence[str],
-                 owner: str,
-                 cfg_key: str = 'tap',
-                 aliases: Optional[Dict[str, LayerSpec]] = None,
-                 submodules: Optional[nn.Module] = None):
+    def __init__(
+        self,
+        names: Sequence[str],
+        owner: str,
+        cfg_key: str = 'tap',
+        aliases: Optional[Dict[str, LayerSpec]] = None,
+        submodules: Optional[nn.Module] = None,
+    ):
         self.names: List[str] = list(names)
         self.owner = owner
         self.cfg_key = cfg_key
@@ -48,13 +51,14 @@ class LayerIndex:
     def message(self) -> str:
         """``'valid layers of <owner>: ...'``, listing every accepted form."""
         names = self.names
-        msg = (f'valid layers of {self.owner}: {", ".join(names)} (or an '
-               f'index in [{-len(names)}, {len(names) - 1}])')
+        msg = (
+            f'valid layers of {self.owner}: {", ".join(names)} (or an '
+            f'index in [{-len(names)}, {len(names) - 1}])'
+        )
         if self.aliases:
             msg += f'; aliases: {", ".join(self.aliases)}'
         if self.submodules is not None:
-            msg += (', or any submodule name of '
-                    f'{type(self.submodules).__name__}')
+            msg += f', or any submodule name of {type(self.submodules).__name__}'
         return msg
 
     def resolve(self, spec: LayerSpec, key: str) -> LayerSpec:
@@ -70,8 +74,9 @@ class LayerIndex:
         """
         names = self.names
         if isinstance(spec, bool) or not isinstance(spec, (int, str)):
-            raise ValueError(f'{self.cfg_key}.{key}={spec!r} must be a block '
-                             f'index or name; {self.message()}')
+            raise ValueError(
+                f'{self.cfg_key}.{key}={spec!r} must be a block index or name; {self.message()}'
+            )
         if isinstance(spec, int):
             if -len(names) <= spec < len(names):
                 return spec % len(names)
@@ -79,27 +84,29 @@ class LayerIndex:
             return self.resolve(self.aliases[spec], key)
         elif spec in names:
             return names.index(spec)
-        elif self.submodules is not None and spec and spec in dict(
-                self.submodules.named_modules()):
+        elif self.submodules is not None and spec and spec in dict(self.submodules.named_modules()):
             return spec
-        raise ValueError(f'{self.cfg_key}.{key}={spec!r} is not a layer of '
-                         f'{self.owner}; {self.message()}')
+        raise ValueError(
+            f'{self.cfg_key}.{key}={spec!r} is not a layer of {self.owner}; {self.message()}'
+        )
 
-    def resolve_blocks(self, specs: Union[LayerSpec, Sequence[LayerSpec]],
-                       key: str) -> Tuple[int, ...]:
+    def resolve_blocks(
+        self, specs: Union[LayerSpec, Sequence[LayerSpec]], key: str
+    ) -> Tuple[int, ...]:
         """Sorted, unique block indices of ``specs`` (one spec or many).
 
         Raises:
             ValueError: For an unknown layer or a submodule that is no block.
         """
         if isinstance(specs, (int, str)):
-            specs = (specs, )
+            specs = (specs,)
         indices = set()
         for spec in specs or ():
             layer = self.resolve(spec, key)
             if not isinstance(layer, int):
-                raise ValueError(f'{self.cfg_key}.{key}: {layer!r} is not a '
-                                 f'block; {self.message()}')
+                raise ValueError(
+                    f'{self.cfg_key}.{key}: {layer!r} is not a block; {self.message()}'
+                )
             indices.add(layer)
         return tuple(sorted(indices))
 

@@ -1,4 +1,5 @@
 """Tap for mmpretrain ``MAEViT``, the encoder of MAE pretraining."""
+
 import torch.nn as nn
 
 from .builder import register_tap
@@ -25,6 +26,7 @@ class MAEViTTap(ViTTap):
     @classmethod
     def matches(cls, backbone: nn.Module) -> bool:
         from mmpretrain.models.selfsup.mae import MAEViT
+
         return isinstance(backbone, MAEViT)
 
     def _install_grid(self, hooks, state):

@@ -4,6 +4,7 @@
 :meth:`~mmdiverse.models.taps.BaseTap.capture`; :class:`TapOutputs` is
 filled by the hooks during the backbone's forward pass.
 """
+
 import dataclasses
 from typing import Callable, Dict, Optional, Tuple, Union
 
@@ -28,6 +29,7 @@ class CaptureRequest:
         per_layer (bool | callable): Record every block's output, or hand
             it to this callback.
     """
+
     first: bool = True
     last: bool = True
     pre_norm: bool = False
@@ -68,19 +70,17 @@ class TapOutputs:
             (None for a token set that is not a grid, e.g. MAE's visible
             tokens).
     """
+
     first: Optional[torch.Tensor] = None
     last: Optional[torch.Tensor] = None
     last_pre_norm: Optional[torch.Tensor] = None
     first_hw: Optional[Tuple[int, int]] = None
     last_hw: Optional[Tuple[int, int]] = None
     attn: Dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
-    per_layer: Dict[int, torch.Tensor] = dataclasses.field(
-        default_factory=dict)
-    per_layer_hw: Dict[int, Tuple[int, int]] = dataclasses.field(
-        default_factory=dict)
+    per_layer: Dict[int, torch.Tensor] = dataclasses.field(default_factory=dict)
+    per_layer_hw: Dict[int, Tuple[int, int]] = dataclasses.field(default_factory=dict)
 
-    def per_layer_sink(
-            self, per_layer: Union[bool, PerLayerCallback]) -> PerLayerCallback:
+    def per_layer_sink(self, per_layer: Union[bool, PerLayerCallback]) -> PerLayerCallback:
         """Where block outputs go: ``per_layer`` itself when it is a
         callable, else a function storing them in :attr:`per_layer` and
         :attr:`per_layer_hw`."""

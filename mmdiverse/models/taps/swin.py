@@ -1,4 +1,5 @@
 """Tap for mmpretrain ``SwinTransformer`` (v1)."""
+
 from typing import List, Tuple
 
 import torch.nn as nn
@@ -39,6 +40,7 @@ class SwinTap(BaseTap):
     attention is captured in the checkpointed forward, which may carry no
     gradient, so they are rejected as ``attn_layers``.
     """
+
     supports_attention = True
     supports_weights = True
     supports_pre_norm = True
@@ -46,12 +48,15 @@ class SwinTap(BaseTap):
     @classmethod
     def matches(cls, backbone: nn.Module) -> bool:
         from mmpretrain.models.backbones import SwinTransformer
+
         return isinstance(backbone, SwinTransformer)
 
     def _blocks(self) -> List[Tuple[int, int, nn.Module]]:
-        return [(s, b, block)
-                for s, stage in enumerate(self.backbone.stages)
-                for b, block in enumerate(stage.blocks)]
+        return [
+            (s, b, block)
+            for s, stage in enumerate(self.backbone.stages)
+            for b, block in enumerate(stage.blocks)
+        ]
 
     def block_names(self) -> List[str]:
         return [f'stages.{s}.blocks.{b}' for s, b, _ in self._blocks()]
@@ -83,29 +88,36 @@ class SwinTap(BaseTap):
         where = f'{self.cfg_key}.attn_layers: {self.layer_names[index]}'
         check_window_msa(block.attn.w_msa, where)
         if getattr(block, 'with_cp', False):
-            raise ValueError(f'{where} uses with_cp=True (activation '
-                             'checkpointing); its attention maps would carry '
-                             'no gradient. Disable with_cp or choose another '
-                             'block.')
+            raise ValueError(
+                f'{where} uses with_cp=True (activation '
+                'checkpointing); its attention maps would carry '
+                'no gradient. Disable with_cp or choose another '
+                'block.'
+            )
 
     def _check_first_compatible(self, key: str) -> None:
         width = self.block_width(self.first_layer)
         if width != self.last_width:
-            same = [name for i, name in enumerate(self.layer_names)
-                    if self.block_width(i) == self.last_width]
+            same = [
+                name
+                for i, name in enumerate(self.layer_names)
+                if self.block_width(i) == self.last_width
+            ]
             raise ValueError(
                 f'{key}: {self.cfg_key}.first_layer='
                 f'{self.layer_names[self.first_layer]!r} has width {width} '
                 f'but the last stage has width {self.last_width}; the '
                 'contrastive term needs equal widths. Choose one of '
                 f'{", ".join(same)} (default: the first block of the last '
-                'stage).')
+                'stage).'
+            )
 
     def _install(self, hooks, out, request):
         backbone = self.backbone
         blocks = self._blocks()
 
         if request.first:
+
             def on_first(_module, args):
                 out.first = args[0]
                 out.first_hw = (int(args[1][0]), int(args[1][1]))
@@ -125,6 +137,7 @@ class SwinTap(BaseTap):
 
             hooks.forward_hook(backbone.stages[-1], on_stage)
         if request.last and norm is not None:
+
             def on_norm(_module, _args, output):
                 out.last = output
 
@@ -133,19 +146,21 @@ class SwinTap(BaseTap):
         if request.per_layer:
             sink = out.per_layer_sink(request.per_layer)
             for index, (_, _, block) in enumerate(blocks):
+
                 def on_block(_module, args, output, index=index):
                     sink(index, output, args[1])
 
                 hooks.forward_hook(block, on_block)
 
         for index in request.attn_layers:
+
             def store(probs, index=index):
                 out.attn[index] = probs
 
-            hooks.on_exit(
-                capture_window_msa(blocks[index][2].attn.w_msa, store))
+            hooks.on_exit(capture_window_msa(blocks[index][2].attn.w_msa, store))
 
     def qkv_weights(self):
-        return [self._qkv_parts(block.attn.w_msa.qkv, name)
-                for name, (_, _, block) in zip(self.layer_names,
-                                               self._blocks())]
+        return [
+            self._qkv_parts(block.attn.w_msa.qkv, name)
+            for name, (_, _, block) in zip(self.layer_names, self._blocks())
+        ]

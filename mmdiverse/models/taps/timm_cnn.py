@@ -1,4 +1,5 @@
 """Tap for convolutional timm models (ResNet, ...) in ``TIMMBackbone``."""
+
 from typing import Optional, Tuple
 
 import torch.nn as nn
@@ -18,10 +19,11 @@ class TimmCNNTap(TimmTap, CNNTap):
     map; ``features_only=True`` returns a pyramid whose last level is used.
     The token stride is read from timm's ``feature_info``.
     """
+
     is_token_model = False
 
     def _root(self) -> nn.Module:
         return self.timm_model
 
     def input_size(self) -> Optional[Tuple[int, int]]:
-        return None   # a CNN takes any size
+        return None  # a CNN takes any size

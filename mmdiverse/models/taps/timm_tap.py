@@ -5,6 +5,7 @@ CNN (feature maps, :class:`TimmCNNTap`). ``TimmTap`` is what type inference
 and ``tap=dict(type='TimmTap')`` name; :func:`build_tap` then builds the
 member of the model's kind (:meth:`TimmTap.select`).
 """
+
 from typing import Dict, Optional, Tuple
 
 import torch.nn as nn
@@ -34,26 +35,30 @@ class TimmTap(BaseTap):
             :class:`TimmCNNTap`. A subclass that sets it is the kind
             :meth:`select` returns for that value.
     """
+
     is_token_model: bool
     #: ``{is_token_model: kind}``, filled as the kinds are defined.
     _kinds: Dict[bool, type] = {}
 
     def __init__(self, backbone: nn.Module, *args, **kwargs):
         if type(self) is TimmTap:
-            raise TypeError('TimmTap is the family of TimmViTTap and '
-                            'TimmCNNTap: build it with build_tap(), which '
-                            'picks the kind of the timm model, or construct '
-                            'one of those')
+            raise TypeError(
+                'TimmTap is the family of TimmViTTap and '
+                'TimmCNNTap: build it with build_tap(), which '
+                'picks the kind of the timm model, or construct '
+                'one of those'
+            )
         super().__init__(backbone, *args, **kwargs)
 
     @classmethod
     def matches(cls, backbone: nn.Module) -> bool:
         from mmpretrain.models.backbones import TIMMBackbone
+
         return isinstance(backbone, TIMMBackbone)
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if 'is_token_model' in cls.__dict__:   # a kind, not a further base
+        if 'is_token_model' in cls.__dict__:  # a kind, not a further base
             TimmTap._kinds[cls.is_token_model] = cls
 
     @classmethod
@@ -63,8 +68,7 @@ class TimmTap(BaseTap):
         if cls is not TimmTap:
             return cls
         model = getattr(backbone, 'timm_model', None)
-        return TimmTap._kinds[model is not None
-                              and is_timm_token_model(model)]
+        return TimmTap._kinds[model is not None and is_timm_token_model(model)]
 
     @property
     def timm_model(self) -> nn.Module:

@@ -1,4 +1,5 @@
 """Tap for ViT-like timm models (ViT, DeiT, ...) in ``TIMMBackbone``."""
+
 from typing import Optional, Tuple
 
 import torch.nn as nn
@@ -21,6 +22,7 @@ class TimmViTTap(TimmTap, TokenTap):
     blocks is captured by switching that block's ``attn.fused_attn`` off
     (timm's own unfused branch) and reading the input of its ``attn_drop``.
     """
+
     is_token_model = True
     block_prefix = 'blocks'
     capture_attention = staticmethod(capture_timm_attention)
@@ -41,8 +43,7 @@ class TimmViTTap(TimmTap, TokenTap):
         size = getattr(self.timm_model.patch_embed, 'img_size', None)
         if size is None:
             return None
-        return (size, size) if isinstance(size, int) else tuple(
-            int(s) for s in size)
+        return (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
 
     def _grid(self, image_hw: Tuple[int, int]) -> Tuple[int, int]:
         embed = self.timm_model.patch_embed

@@ -6,6 +6,7 @@ tokens, ``n`` patch tokens) and an optional final norm. :class:`TokenTap`
 holds everything that follows from that; a backbone family only says where
 those parts are and how its attention can be captured.
 """
+
 from typing import Callable, Dict, List, Optional
 
 import torch.nn as nn
@@ -38,6 +39,7 @@ class TokenTap(BaseTap):
     :attr:`check_attention`, two ``staticmethod`` s of
     :mod:`mmdiverse.models.taps.attention`.
     """
+
     supports_attention = True
     supports_weights = True
     supports_pre_norm = True
@@ -77,17 +79,17 @@ class TokenTap(BaseTap):
 
     def _check_attention_layer(self, index: int) -> None:
         self.check_attention(
-            self.blocks[index].attn,
-            f'{self.cfg_key}.attn_layers: {self.layer_names[index]}')
+            self.blocks[index].attn, f'{self.cfg_key}.attn_layers: {self.layer_names[index]}'
+        )
 
-    def _install(self, hooks: HookSet, out: TapOutputs,
-                 request: CaptureRequest) -> None:
+    def _install(self, hooks: HookSet, out: TapOutputs, request: CaptureRequest) -> None:
         blocks = self.blocks
         skip = self.num_prefix_tokens
         state = {'hw': None}
         self._install_grid(hooks, state)
 
         if request.first:
+
             def on_first(_module, args):
                 out.first = args[0][:, skip:]
                 out.first_hw = state['hw']
@@ -104,6 +106,7 @@ class TokenTap(BaseTap):
             hooks.forward_hook(blocks[-1] if norm is None else norm, on_last)
 
         if request.pre_norm:
+
             def on_pre_norm(_module, _args, output):
                 out.last_pre_norm = output[:, skip:]
                 out.last_hw = state['hw']
@@ -113,17 +116,21 @@ class TokenTap(BaseTap):
         if request.per_layer:
             sink = out.per_layer_sink(request.per_layer)
             for index, block in enumerate(blocks):
+
                 def on_block(_module, _args, output, index=index):
                     sink(index, output[:, skip:], state['hw'])
 
                 hooks.forward_hook(block, on_block)
 
         for index in request.attn_layers:
+
             def store(probs, index=index):
                 out.attn[index] = probs
 
             hooks.on_exit(self.capture_attention(blocks[index].attn, store))
 
     def qkv_weights(self):
-        return [self._qkv_parts(block.attn.qkv, f'{name}.attn')
-                for name, block in zip(self.layer_names, self.blocks)]
+        return [
+            self._qkv_parts(block.attn.qkv, f'{name}.attn')
+            for name, block in zip(self.layer_names, self.blocks)
+        ]

@@ -1,4 +1,5 @@
 """Tap for mmpretrain ``VisionTransformer`` and its subclasses (DeiT)."""
+
 from typing import Tuple
 
 import torch.nn as nn
@@ -27,6 +28,7 @@ class ViTTap(TokenTap):
       the chosen blocks (:func:`~mmdiverse.models.taps.attention.
       capture_mmpretrain_mha`).
     """
+
     block_prefix = 'layers'
     capture_attention = staticmethod(capture_mmpretrain_mha)
     check_attention = staticmethod(check_mmpretrain_mha)
@@ -34,6 +36,7 @@ class ViTTap(TokenTap):
     @classmethod
     def matches(cls, backbone: nn.Module) -> bool:
         from mmpretrain.models.backbones import VisionTransformer
+
         return isinstance(backbone, VisionTransformer)
 
     @property
@@ -45,12 +48,10 @@ class ViTTap(TokenTap):
         return int(getattr(self.backbone, 'num_extra_tokens', 0))
 
     def final_norm(self):
-        return self.backbone.ln1 if getattr(self.backbone, 'final_norm',
-                                            False) else None
+        return self.backbone.ln1 if getattr(self.backbone, 'final_norm', False) else None
 
     def token_stride(self) -> Tuple[int, int]:
-        return tuple(
-            int(s) for s in self.backbone.patch_embed.projection.stride)
+        return tuple(int(s) for s in self.backbone.patch_embed.projection.stride)
 
     def _install_grid(self, hooks, state):
         def on_patch_embed(_module, _args, output):

@@ -1,19 +1,22 @@
 """PatchClsDataPreprocessor: per-patch targets reach the model as one
 ``(B, n, K)`` tensor of the preprocessor's output, nothing else changes."""
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.registry import DefaultScope
-
-import mmdiverse  # noqa: F401
-from mmdiverse.models.batch_augments import (PATCH_TARGETS_KEY, PatchClsDataPreprocessor,
-                                             PatchRandomBatchAugment)
 from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import MODELS
+
+import mmdiverse  # noqa: F401
+from mmdiverse.models.batch_augments import (
+    PATCH_TARGETS_KEY,
+    PatchClsDataPreprocessor,
+    PatchRandomBatchAugment,
+)
 from tests.host_reads import counting_host_reads
-from tests.test_models.test_batch_augments.test_patch_cutmix import (make_data,
-                                                                     patch_colours)
+from tests.test_models.test_batch_augments.test_patch_cutmix import make_data, patch_colours
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +26,13 @@ def mmpretrain_scope():
 
 
 def build_pre(augments, probs=None):
-    return MODELS.build(dict(type='PatchClsDataPreprocessor', num_classes=7,
-                             batch_augments=dict(augments=augments, probs=probs)))
+    return MODELS.build(
+        dict(
+            type='PatchClsDataPreprocessor',
+            num_classes=7,
+            batch_augments=dict(augments=augments, probs=probs),
+        )
+    )
 
 
 def test_preprocessor_outputs_the_batch_of_patch_targets():
@@ -40,15 +48,19 @@ def test_preprocessor_outputs_the_batch_of_patch_targets():
     for sample, target in zip(data['data_samples'], targets):
         torch.testing.assert_close(sample.gt_score, target.mean(0))
         assert 'gt_patch_score' not in sample
-    assert not hasattr(pre.batch_augments, 'patch_scores')   # nothing parked between calls
+    assert not hasattr(pre.batch_augments, 'patch_scores')  # nothing parked between calls
     # validation: no batch augment, no patch targets
     data = pre(make_data([0, 1]), training=False)
     assert set(data) == {'inputs', 'data_samples'}
 
 
 def test_same_output_as_the_stock_preprocessor_apart_from_the_targets():
-    cfg = dict(num_classes=7, mean=[1., 2., 3.], std=[2., 2., 2.],
-               batch_augments=dict(augments=[dict(type='Mixup', alpha=0.8)]))
+    cfg = dict(
+        num_classes=7,
+        mean=[1.0, 2.0, 3.0],
+        std=[2.0, 2.0, 2.0],
+        batch_augments=dict(augments=[dict(type='Mixup', alpha=0.8)]),
+    )
     stock, ours = ClsDataPreprocessor(**cfg), PatchClsDataPreprocessor(**cfg)
     for training in (True, False):
         np.random.seed(1)
@@ -71,7 +83,9 @@ def test_mixup_and_no_augment_batches_have_no_patch_targets():
     pre = build_pre([dict(type='PatchCutMix', alpha=1.0, patch_size=8)], probs=[0.0])
     data = pre(make_data([0, 1, 2]), training=True)
     assert PATCH_TARGETS_KEY not in data
-    torch.testing.assert_close(data['data_samples'][1].gt_score, F.one_hot(torch.tensor(1), 7).float())
+    torch.testing.assert_close(
+        data['data_samples'][1].gt_score, F.one_hot(torch.tensor(1), 7).float()
+    )
 
 
 def test_wrapper_keeps_the_stock_two_output_contract():
@@ -103,8 +117,8 @@ def test_the_augment_that_moved_pixels_is_named_in_the_samples():
     assert all(s.batch_augment == 'CutMix' for s in data['data_samples'])
     pre = build_pre([dict(type='Mixup', alpha=0.8)])
     data = pre(make_data([0, 1, 2]), training=True)
-    assert 'batch_augment' not in data['data_samples'][0]   # every patch's target is exact
-    assert pre.batch_augments.take_record() is None          # taken by the forward, once
+    assert 'batch_augment' not in data['data_samples'][0]  # every patch's target is exact
+    assert pre.batch_augments.take_record() is None  # taken by the forward, once
 
 
 def test_probs_are_kept_as_configured():

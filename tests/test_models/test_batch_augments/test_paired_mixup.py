@@ -1,4 +1,5 @@
 """PairedMixup: mmpretrain's Mixup by default, Diverse-ViT's mirror pairs."""
+
 from unittest import mock
 
 import numpy as np

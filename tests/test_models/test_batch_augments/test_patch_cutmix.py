@@ -1,4 +1,5 @@
 """PatchCutMix: token-aligned boxes and per-patch targets."""
+
 from unittest import mock
 
 import numpy as np
@@ -6,12 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.registry import DefaultScope
-
-import mmdiverse  # noqa: F401
-from mmdiverse.models.batch_augments import PatchCutMix
 from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import BATCH_AUGMENTS
 from mmpretrain.structures import DataSample
+
+import mmdiverse  # noqa: F401
+from mmdiverse.models.batch_augments import PatchCutMix
 
 
 @pytest.fixture(autouse=True)
@@ -24,8 +25,7 @@ def mmpretrain_scope():
 def constant_colour_batch(labels, height, width):
     """Image of class c is the constant c + 1 in every pixel and channel."""
     labels = torch.as_tensor(labels)
-    imgs = (labels.float() + 1).view(-1, 1, 1, 1).expand(-1, 3, height,
-                                                         width).clone()
+    imgs = (labels.float() + 1).view(-1, 1, 1, 1).expand(-1, 3, height, width).clone()
     return imgs, F.one_hot(labels, 7).float()
 
 
@@ -39,8 +39,9 @@ def patch_colours(imgs, patch):
     return tiles[..., 0]
 
 
-@pytest.mark.parametrize('batch,hw,patch', [
-    (5, (32, 48), 8), (4, (64, 64), 16), (3, (64, 32), 32), (1, (16, 16), 8)])
+@pytest.mark.parametrize(
+    'batch,hw,patch', [(5, (32, 48), 8), (4, (64, 64), 16), (3, (64, 32), 32), (1, (16, 16), 8)]
+)
 @pytest.mark.parametrize('seed', range(4))
 def test_patch_targets_match_mixed_pixels(batch, hw, patch, seed):
     np.random.seed(seed)
@@ -49,8 +50,7 @@ def test_patch_targets_match_mixed_pixels(batch, hw, patch, seed):
     imgs, scores = constant_colour_batch(labels, *hw)
     original = imgs.clone()
     aug = PatchCutMix(alpha=1.0, patch_size=patch)
-    mixed, mixed_scores, patch_scores = aug.mix_with_patch_targets(
-        imgs, scores)
+    mixed, mixed_scores, patch_scores = aug.mix_with_patch_targets(imgs, scores)
     torch.testing.assert_close(imgs, original)  # input not modified
     n = (hw[0] // patch) * (hw[1] // patch)
     assert patch_scores.shape == (batch, n, 7)
@@ -77,8 +77,7 @@ def test_mixing_pairs_by_permutation():
         if changed.any():
             mixed_batches += 1
             pos = int(changed.nonzero()[0])
-            assert sorted(colours[:, pos].tolist()) == \
-                (labels + 1).float().tolist()
+            assert sorted(colours[:, pos].tolist()) == (labels + 1).float().tolist()
     assert mixed_batches > 0
 
 
@@ -94,8 +93,7 @@ def test_minmax_box():
     np.random.seed(0)
     aug = PatchCutMix(alpha=1.0, patch_size=8, cutmix_minmax=[0.25, 0.75])
     imgs, scores = constant_colour_batch([0, 1, 2], 64, 64)
-    mixed, mixed_scores, patch_scores = aug.mix_with_patch_targets(
-        imgs, scores)
+    mixed, mixed_scores, patch_scores = aug.mix_with_patch_targets(imgs, scores)
     expected = F.one_hot(patch_colours(mixed, 8).long() - 1, 7).float()
     torch.testing.assert_close(patch_scores, expected)
     torch.testing.assert_close(mixed_scores, patch_scores.mean(1))
@@ -103,23 +101,20 @@ def test_minmax_box():
 
 def test_stock_contract_inside_cls_data_preprocessor():
     """As a plain batch augment it returns (inputs, scores)."""
-    aug = BATCH_AUGMENTS.build(dict(type='PatchCutMix', alpha=1.0,
-                                    patch_size=8))
+    aug = BATCH_AUGMENTS.build(dict(type='PatchCutMix', alpha=1.0, patch_size=8))
     out = aug(*constant_colour_batch([0, 1, 2], 16, 16))
     assert len(out) == 2 and out[1].shape == (3, 7)
     pre = ClsDataPreprocessor(
         num_classes=7,
-        batch_augments=dict(augments=[dict(type='PatchCutMix', alpha=1.0,
-                                           patch_size=8)]))
+        batch_augments=dict(augments=[dict(type='PatchCutMix', alpha=1.0, patch_size=8)]),
+    )
     data = pre(make_data([0, 1, 2]), training=True)
-    assert data['data_samples'][0].gt_score.shape == (7, )
+    assert data['data_samples'][0].gt_score.shape == (7,)
 
 
 def make_data(labels, size=16):
     imgs, _ = constant_colour_batch(labels, size, size)
-    return dict(inputs=imgs,
-                data_samples=[DataSample().set_gt_label(int(c))
-                              for c in labels])
+    return dict(inputs=imgs, data_samples=[DataSample().set_gt_label(int(c)) for c in labels])
 
 
 def pixel_shares(imgs, patch, classes=7):
@@ -148,8 +143,10 @@ def test_pixel_box_cuts_patches():
     np.random.seed(0)
     imgs, scores = constant_colour_batch(torch.arange(4), 32, 32)
     aug = PatchCutMix(alpha=1.0, patch_size=8, box_alignment='pixel', pairing='mirror')
-    with mock.patch('numpy.random.beta', return_value=0.6), \
-            mock.patch('numpy.random.randint', side_effect=[13, 18]):  # centre (13, 18)
+    with (
+        mock.patch('numpy.random.beta', return_value=0.6),
+        mock.patch('numpy.random.randint', side_effect=[13, 18]),
+    ):  # centre (13, 18)
         mixed, _, patch_scores = aug.mix_with_patch_targets(imgs, scores)
     # cut 20 px (int(32 * sqrt(0.4))): rows 3:23, columns 8:28 of the partner
     changed = (mixed != imgs)[0, 0]
@@ -157,8 +154,8 @@ def test_pixel_box_cuts_patches():
     # patch (0, 1): rows 0:8 x columns 8:16, of which rows 3:8 are the partner's
     partner = 3  # the mirror of image 0 in a batch of 4
     torch.testing.assert_close(patch_scores[0, 1, [0, partner]], torch.tensor([3 / 8, 5 / 8]))
-    torch.testing.assert_close(patch_scores[0, 5, partner], torch.tensor(1.))   # inside
-    torch.testing.assert_close(patch_scores[0, 0, 0], torch.tensor(1.))         # outside
+    torch.testing.assert_close(patch_scores[0, 5, partner], torch.tensor(1.0))  # inside
+    torch.testing.assert_close(patch_scores[0, 0, 0], torch.tensor(1.0))  # outside
 
 
 @pytest.mark.parametrize('batch', [4, 5])
@@ -170,13 +167,15 @@ def test_mirror_pairs_image_i_with_b_minus_1_minus_i(batch):
     with mock.patch('numpy.random.beta', return_value=0.5):
         mixed, mixed_scores, patch_scores = aug.mix_with_patch_targets(imgs, scores)
     colours = patch_colours(mixed, 8)
-    inside = (colours != (labels + 1).view(-1, 1).float()).any(0) | \
-        (colours != colours.flip(0)).any(0)
-    box = (patch_scores[0] != scores[0]).any(-1)   # the patches inside the box
+    inside = (colours != (labels + 1).view(-1, 1).float()).any(0) | (
+        colours != colours.flip(0)
+    ).any(0)
+    box = (patch_scores[0] != scores[0]).any(-1)  # the patches inside the box
     assert box.any()
-    torch.testing.assert_close(colours[:, box], (labels.flip(0) + 1).float().view(-1, 1)
-                               .expand(-1, int(box.sum())))
-    if batch % 2:   # the middle image is paired with itself: unmixed
+    torch.testing.assert_close(
+        colours[:, box], (labels.flip(0) + 1).float().view(-1, 1).expand(-1, int(box.sum()))
+    )
+    if batch % 2:  # the middle image is paired with itself: unmixed
         middle = batch // 2
         torch.testing.assert_close(mixed[middle], imgs[middle])
         torch.testing.assert_close(mixed_scores[middle], scores[middle])

@@ -1,13 +1,16 @@
 """PatchContrastiveLoss against a naive float64 n x n reference."""
+
 import math
 
 import pytest
 import torch
-
-from mmdiverse.models.losses import (PatchContrastiveLoss,
-                                     patch_contrastive_loss,
-                                     pool_tokens_to_grid)
 from mmpretrain.registry import MODELS
+
+from mmdiverse.models.losses import (
+    PatchContrastiveLoss,
+    patch_contrastive_loss,
+    pool_tokens_to_grid,
+)
 
 
 def normalize(x, eps=1e-8):
@@ -76,8 +79,7 @@ def test_aligned_tokens_score_lower_than_shuffled():
     assert aligned < shuffled
 
 
-@pytest.mark.parametrize('src_hw,dst_hw', [((8, 6), (4, 3)), ((7, 5), (3, 2)),
-                                           ((4, 4), (4, 4))])
+@pytest.mark.parametrize('src_hw,dst_hw', [((8, 6), (4, 3)), ((7, 5), (3, 2)), ((4, 4), (4, 4))])
 def test_pool_first_grid_to_last_grid(src_hw, dst_hw):
     torch.manual_seed(3)
     batch, dim = 3, 5
@@ -87,11 +89,11 @@ def test_pool_first_grid_to_last_grid(src_hw, dst_hw):
     torch.testing.assert_close(pooled, reference_pool(first, src_hw, dst_hw))
     loss = PatchContrastiveLoss(detach_first=False)
     value, (g_first, g_last) = grads(
-        lambda f, l_: loss(f, l_, first_hw=src_hw, last_hw=dst_hw), first,
-        last)
+        lambda f, l_: loss(f, l_, first_hw=src_hw, last_hw=dst_hw), first, last
+    )
     ref, (r_first, r_last) = grads(
-        lambda f, l_: reference(reference_pool(f, src_hw, dst_hw), l_), first,
-        last)
+        lambda f, l_: reference(reference_pool(f, src_hw, dst_hw), l_), first, last
+    )
     torch.testing.assert_close(value, ref, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(g_first, r_first, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(g_last, r_last, rtol=1e-9, atol=1e-12)
@@ -107,8 +109,7 @@ def test_zero_tokens_are_finite():
     ref, (r_first, r_last) = grads(reference, first, last)
     torch.testing.assert_close(value, ref, rtol=1e-10, atol=1e-12)
     assert torch.isfinite(g_first).all() and torch.isfinite(g_last).all()
-    torch.testing.assert_close(g_last / 1e8, r_last / 1e8, rtol=0,
-                               atol=1e-12)
+    torch.testing.assert_close(g_last / 1e8, r_last / 1e8, rtol=0, atol=1e-12)
 
 
 def test_loss_weight_registry_and_reduction():
@@ -116,12 +117,10 @@ def test_loss_weight_registry_and_reduction():
     first, last = torch.randn(3, 6, 4), torch.randn(3, 6, 4)
     loss = MODELS.build(dict(type='PatchContrastiveLoss', loss_weight=0.5))
     assert isinstance(loss, PatchContrastiveLoss)
-    torch.testing.assert_close(
-        loss(first, last), 0.5 * PatchContrastiveLoss()(first, last))
+    torch.testing.assert_close(loss(first, last), 0.5 * PatchContrastiveLoss()(first, last))
     per_image = patch_contrastive_loss(first, last, reduction='none')
-    assert per_image.shape == (3, )
-    torch.testing.assert_close(per_image.mean(),
-                               PatchContrastiveLoss()(first, last))
+    assert per_image.shape == (3,)
+    torch.testing.assert_close(per_image.mean(), PatchContrastiveLoss()(first, last))
 
 
 def test_float32_under_autocast():
@@ -129,14 +128,13 @@ def test_float32_under_autocast():
     first, last = torch.randn(2, 49, 16), torch.randn(2, 49, 16)
     big = torch.randn(2, 196, 16)
     expected = PatchContrastiveLoss()(first, last)
-    expected_pool = PatchContrastiveLoss()(
-        big, last, first_hw=(14, 14), last_hw=(7, 7))
+    expected_pool = PatchContrastiveLoss()(big, last, first_hw=(14, 14), last_hw=(7, 7))
     with torch.autocast('cpu', dtype=torch.bfloat16):
         fp32_in = PatchContrastiveLoss()(first, last)
         bf16_in = PatchContrastiveLoss()(first.bfloat16(), last.bfloat16())
         pooled = PatchContrastiveLoss()(
-            big.bfloat16(), last.bfloat16(), first_hw=(14, 14),
-            last_hw=(7, 7))
+            big.bfloat16(), last.bfloat16(), first_hw=(14, 14), last_hw=(7, 7)
+        )
     for value in (fp32_in, bf16_in, pooled):
         assert value.dtype == torch.float32
     torch.testing.assert_close(fp32_in, expected, rtol=1e-6, atol=1e-7)
@@ -146,22 +144,25 @@ def test_float32_under_autocast():
 
 def test_errors_name_the_shapes():
     loss = PatchContrastiveLoss()
-    with pytest.raises(ValueError, match=r'got first \(2, 4, 8\) and '
-                       r'last \(2, 4, 6\)'):
+    with pytest.raises(
+        ValueError,
+        match=r'got first \(2, 4, 8\) and '
+        r'last \(2, 4, 6\)',
+    ):
         loss(torch.randn(2, 4, 8), torch.randn(2, 4, 6))
-    with pytest.raises(ValueError,
-                       match=r'first \(2, 16, 8\).*last \(3, 4, 8'):
+    with pytest.raises(ValueError, match=r'first \(2, 16, 8\).*last \(3, 4, 8'):
         loss(torch.randn(2, 16, 8), torch.randn(3, 4, 8))
     with pytest.raises(ValueError, match=r'first_hw=\(h, w\)'):
         loss(torch.randn(2, 16, 8), torch.randn(2, 4, 8))
     with pytest.raises(ValueError, match=r'grid \(3, 5\).*\(2, 16, 8\)'):
-        loss(torch.randn(2, 16, 8), torch.randn(2, 4, 8), first_hw=(3, 5),
-             last_hw=(2, 2))
+        loss(torch.randn(2, 16, 8), torch.randn(2, 4, 8), first_hw=(3, 5), last_hw=(2, 2))
     with pytest.raises(ValueError, match=r'last_hw \(3, 3\).*\(2, 4, 8\)'):
-        loss(torch.randn(2, 16, 8), torch.randn(2, 4, 8), first_hw=(4, 4),
-             last_hw=(3, 3))
-    with pytest.raises(ValueError, match=r'expects last of shape '
-                       r'\(B, n, d\), got \(4, 8\)'):
+        loss(torch.randn(2, 16, 8), torch.randn(2, 4, 8), first_hw=(4, 4), last_hw=(3, 3))
+    with pytest.raises(
+        ValueError,
+        match=r'expects last of shape '
+        r'\(B, n, d\), got \(4, 8\)',
+    ):
         loss(torch.randn(2, 4, 8), torch.randn(4, 8))
 
 
@@ -170,5 +171,6 @@ def test_single_token_raises():
     with pytest.raises(ValueError, match=r'at least 2 tokens.*\(2, 1, 8\)'):
         PatchContrastiveLoss()(torch.randn(2, 1, 8), torch.randn(2, 1, 8))
     with pytest.raises(ValueError, match='at least 2 tokens'):
-        PatchContrastiveLoss()(torch.randn(2, 16, 8), torch.randn(2, 1, 8),
-                               first_hw=(4, 4), last_hw=(1, 1))
+        PatchContrastiveLoss()(
+            torch.randn(2, 16, 8), torch.randn(2, 1, 8), first_hw=(4, 4), last_hw=(1, 1)
+        )

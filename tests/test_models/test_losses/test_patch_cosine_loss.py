@@ -1,4 +1,5 @@
 """PatchCosineLoss against a naive float64 n x n reference."""
+
 import json
 import os
 import os.path as osp
@@ -7,12 +8,11 @@ import sys
 
 import pytest
 import torch
-
-from mmdiverse.models.losses import PatchCosineLoss, patch_cosine_similarity
 from mmpretrain.registry import MODELS
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
+from mmdiverse.models.losses import PatchCosineLoss, patch_cosine_similarity
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 
 
 def reference(tokens, absolute=True, eps=1e-8):
@@ -32,29 +32,25 @@ def reference(tokens, absolute=True, eps=1e-8):
 def value_and_grad(fn, tokens):
     x = tokens.detach().clone().requires_grad_()
     value = fn(x)
-    grad, = torch.autograd.grad(value, x)
+    (grad,) = torch.autograd.grad(value, x)
     return value.detach(), grad
 
 
 def assert_matches_reference(tokens, absolute, **kwargs):
     loss = PatchCosineLoss(absolute=absolute, **kwargs)
     value, grad = value_and_grad(loss, tokens)
-    ref_value, ref_grad = value_and_grad(
-        lambda x: reference(x, absolute), tokens)
+    ref_value, ref_grad = value_and_grad(lambda x: reference(x, absolute), tokens)
     torch.testing.assert_close(value, ref_value, rtol=1e-10, atol=1e-12)
     # zero tokens have gradients of order 1/eps: relative tolerance
-    scale = ref_grad.abs().max().clamp_min(1.)
-    torch.testing.assert_close(grad / scale, ref_grad / scale, rtol=0,
-                               atol=1e-12)
+    scale = ref_grad.abs().max().clamp_min(1.0)
+    torch.testing.assert_close(grad / scale, ref_grad / scale, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize('absolute', [True, False])
-@pytest.mark.parametrize('shape', [(3, 7, 5), (1, 9, 4), (5, 33, 8),
-                                   (2, 2, 3)])
+@pytest.mark.parametrize('shape', [(3, 7, 5), (1, 9, 4), (5, 33, 8), (2, 2, 3)])
 def test_matches_float64_reference(absolute, shape):
     torch.manual_seed(0)
-    assert_matches_reference(torch.randn(*shape, dtype=torch.float64),
-                             absolute)
+    assert_matches_reference(torch.randn(*shape, dtype=torch.float64), absolute)
 
 
 @pytest.mark.parametrize('absolute', [True, False])
@@ -71,10 +67,10 @@ def test_chunked_function_gradcheck(rows):
     # The custom Function on its own, on unnormalized rows (through the
     # normalization a wrong diagonal term in backward would cancel out).
     from mmdiverse.models.losses.patch_cosine_loss import _OffDiagAbsGramSum
+
     torch.manual_seed(6)
     x = torch.randn(3, 7, 4, dtype=torch.float64, requires_grad=True)
-    assert torch.autograd.gradcheck(
-        lambda t: _OffDiagAbsGramSum.apply(t, rows), (x, ))
+    assert torch.autograd.gradcheck(lambda t: _OffDiagAbsGramSum.apply(t, rows), (x,))
     cos = x @ x.transpose(1, 2)
     expected = (cos.abs() * ~torch.eye(7, dtype=torch.bool)).sum(dim=(1, 2))
     torch.testing.assert_close(_OffDiagAbsGramSum.apply(x, rows), expected)
@@ -97,11 +93,11 @@ def test_single_token_is_zero_not_nan():
     tokens = torch.randn(1, 1, 8, requires_grad=True)
     value = PatchCosineLoss()(tokens)
     value.backward()
-    assert value.item() == 0.
+    assert value.item() == 0.0
     assert torch.equal(tokens.grad, torch.zeros_like(tokens))
     # the signed form includes the diagonal: ||h_1||^2 = 1
     signed = PatchCosineLoss(absolute=False)(torch.randn(3, 1, 8))
-    torch.testing.assert_close(signed, torch.tensor(1.))
+    torch.testing.assert_close(signed, torch.tensor(1.0))
 
 
 @pytest.mark.parametrize('absolute', [True, False])
@@ -117,7 +113,7 @@ def test_zero_tokens_are_finite(absolute):
     assert torch.isfinite(value) and torch.isfinite(x.grad).all()
     # diagonal terms of zero tokens are 0, not 1: all-zero images give 0
     per_image = patch_cosine_similarity(tokens, absolute, reduction='none')
-    assert per_image[1].item() == 0.
+    assert per_image[1].item() == 0.0
 
 
 def test_loss_weight_and_registry():
@@ -127,7 +123,7 @@ def test_loss_weight_and_registry():
     assert isinstance(loss, PatchCosineLoss)
     torch.testing.assert_close(loss(tokens), 0.5 * PatchCosineLoss()(tokens))
     per_image = patch_cosine_similarity(tokens, reduction='none')
-    assert per_image.shape == (3, )
+    assert per_image.shape == (3,)
     torch.testing.assert_close(per_image.mean(), PatchCosineLoss()(tokens))
 
 
@@ -147,15 +143,16 @@ def test_float32_under_autocast(absolute):
 def test_bf16_input_gets_bf16_gradient():
     x = torch.randn(2, 12, 8, dtype=torch.bfloat16, requires_grad=True)
     PatchCosineLoss()(x).backward()
-    assert x.grad.dtype == torch.bfloat16 and torch.isfinite(
-        x.grad.float()).all()
+    assert x.grad.dtype == torch.bfloat16 and torch.isfinite(x.grad.float()).all()
 
 
-@pytest.mark.parametrize('bad', [(2, 3), (2, 3, 4, 5), (7, )])
+@pytest.mark.parametrize('bad', [(2, 3), (2, 3, 4, 5), (7,)])
 def test_wrong_rank_raises(bad):
-    with pytest.raises(ValueError, match=r'PatchCosineLoss expects tokens of '
-                       r'shape \(B, n, d\), got ' + repr(bad).replace(
-                           '(', r'\(').replace(')', r'\)')):
+    with pytest.raises(
+        ValueError,
+        match=r'PatchCosineLoss expects tokens of '
+        r'shape \(B, n, d\), got ' + repr(bad).replace('(', r'\(').replace(')', r'\)'),
+    ):
         PatchCosineLoss()(torch.randn(*bad))
 
 
@@ -220,9 +217,12 @@ def peak_extra_mib(batch, n, dim, budget, modes):
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_='65536')
     losses_dir = osp.join(REPO_ROOT, 'mmdiverse', 'models', 'losses')
     out = subprocess.run(
-        [sys.executable, '-c', _PROBE, losses_dir,
-         *map(str, (batch, n, dim, budget)), *modes],
-        env=env, capture_output=True, text=True, timeout=600)
+        [sys.executable, '-c', _PROBE, losses_dir, *map(str, (batch, n, dim, budget)), *modes],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -1,22 +1,21 @@
 """WeightConditionLoss against torch.linalg.svdvals in float64."""
+
 import io
 
 import pytest
 import torch
+from mmpretrain.registry import MODELS
 
 from mmdiverse.models.losses import WeightConditionLoss
 from mmdiverse.models.losses.weight_condition_loss import ESTIMATORS
-from mmpretrain.registry import MODELS
 from tests.host_reads import counting_host_reads
 
 
 def matrix(rows, cols, sigmas, seed):
     """A float64 matrix with the given singular values."""
     gen = torch.Generator().manual_seed(seed)
-    u, _ = torch.linalg.qr(
-        torch.randn(rows, rows, generator=gen, dtype=torch.float64))
-    v, _ = torch.linalg.qr(
-        torch.randn(cols, cols, generator=gen, dtype=torch.float64))
+    u, _ = torch.linalg.qr(torch.randn(rows, rows, generator=gen, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(cols, cols, generator=gen, dtype=torch.float64))
     s = torch.zeros(rows, cols, dtype=torch.float64)
     k = min(rows, cols)
     s[range(k), range(k)] = torch.tensor(sigmas, dtype=torch.float64)
@@ -37,10 +36,10 @@ def weights_set():
 
 
 def reference(weights):
-    total = 0.
+    total = 0.0
     for w in weights:
         s = torch.linalg.svdvals(w)
-        total = total + (s[0]**2 - s[-1]**2)**2
+        total = total + (s[0] ** 2 - s[-1] ** 2) ** 2
     return total
 
 
@@ -124,38 +123,37 @@ def test_shape_change_reinitializes():
     loss([matrix(8, 8, SIGMAS, 0)])
     value = loss([matrix(6, 6, SIGMAS[2:], 5)])
     assert loss.power_vectors_0.shape == (2, 6)
-    torch.testing.assert_close(value, reference([matrix(6, 6, SIGMAS[2:], 5)]),
-                               rtol=1e-6, atol=0)
+    torch.testing.assert_close(value, reference([matrix(6, 6, SIGMAS[2:], 5)]), rtol=1e-6, atol=0)
 
 
 def test_accepts_parameter_list_and_chunked_qkv():
     torch.manual_seed(0)
     qkv = torch.nn.Linear(8, 24, bias=False)
     params = torch.nn.ParameterList([torch.nn.Parameter(torch.randn(6, 6))])
-    value = WeightConditionLoss(num_iters=2000)(qkv.weight.chunk(3)) + \
-        WeightConditionLoss(num_iters=2000)(params)
+    value = WeightConditionLoss(num_iters=2000)(qkv.weight.chunk(3)) + WeightConditionLoss(
+        num_iters=2000
+    )(params)
     value.backward()
-    expected = reference([w.double() for w in qkv.weight.chunk(3)]) + \
-        reference([params[0].double()])
+    expected = reference([w.double() for w in qkv.weight.chunk(3)]) + reference(
+        [params[0].double()]
+    )
     torch.testing.assert_close(value.double(), expected, rtol=1e-4, atol=0)
     assert qkv.weight.grad.shape == (24, 8)
 
 
 def test_zero_matrix_is_finite():
     w = torch.zeros(4, 4, requires_grad=True)
-    value = WeightConditionLoss()([w, matrix(4, 4, [1., .8, .5, .2], 0)])
+    value = WeightConditionLoss()([w, matrix(4, 4, [1.0, 0.8, 0.5, 0.2], 0)])
     value.backward()
     assert torch.isfinite(value) and torch.isfinite(w.grad).all()
 
 
 def test_loss_weight_registry_and_autocast():
     weights = [w.float() for w in weights_set()]
-    loss = MODELS.build(
-        dict(type='WeightConditionLoss', loss_weight=5e-4, num_iters=200))
+    loss = MODELS.build(dict(type='WeightConditionLoss', loss_weight=5e-4, num_iters=200))
     assert isinstance(loss, WeightConditionLoss)
     value = loss(weights)
-    torch.testing.assert_close(value, 5e-4 * reference(weights_set()).float(),
-                               rtol=1e-4, atol=0)
+    torch.testing.assert_close(value, 5e-4 * reference(weights_set()).float(), rtol=1e-4, atol=0)
     with torch.autocast('cpu', dtype=torch.bfloat16):
         amp = loss(weights)
         amp_bf16 = loss([w.bfloat16() for w in weights])
@@ -164,13 +162,18 @@ def test_loss_weight_registry_and_autocast():
     torch.testing.assert_close(amp_bf16, value, rtol=5e-2, atol=0)
 
 
-@pytest.mark.parametrize('bad,pattern', [
-    (torch.randn(4, 4), r'list of weight matrices.*got \(4, 4\)'),
-    ([], 'at least one weight matrix'),
-    ([torch.randn(4, 4), torch.randn(2, 3, 4, 4)],
-     r'weights\[1\] of shape \(rows, cols\) or \(k, rows, cols\), '
-     r'got \(2, 3, 4, 4\)'),
-])
+@pytest.mark.parametrize(
+    'bad,pattern',
+    [
+        (torch.randn(4, 4), r'list of weight matrices.*got \(4, 4\)'),
+        ([], 'at least one weight matrix'),
+        (
+            [torch.randn(4, 4), torch.randn(2, 3, 4, 4)],
+            r'weights\[1\] of shape \(rows, cols\) or \(k, rows, cols\), '
+            r'got \(2, 3, 4, 4\)',
+        ),
+    ],
+)
 def test_invalid_inputs_raise(bad, pattern):
     with pytest.raises(ValueError, match=pattern):
         WeightConditionLoss()(bad)
@@ -181,7 +184,7 @@ def rayleigh_reference(weights, vectors):
     """Diverse-ViT's estimate from its formula: M = W^T W formed in float64
     (the tall orientation, W^T for a wide W), lambda = x^T M^3 x / x^T M^2 x,
     then the same on M - lambda_max I; summed (lambda_max - sigma_min^2)^2."""
-    total = 0.
+    total = 0.0
     for w, x in zip(weights, vectors):
         w = w if w.shape[0] >= w.shape[1] else w.T
         m = w.T @ w
@@ -194,14 +197,13 @@ def rayleigh_reference(weights, vectors):
         lam_max = rayleigh(m, x1)
         shifted = m - lam_max * torch.eye(m.shape[0], dtype=m.dtype)
         sigma_min_sq = rayleigh(shifted, x2) + lam_max
-        total = total + (lam_max - sigma_min_sq)**2
+        total = total + (lam_max - sigma_min_sq) ** 2
     return total
 
 
 def uniform_vectors(weights, seed):
     gen = torch.Generator().manual_seed(seed)
-    return [torch.rand(2, min(w.shape), generator=gen, dtype=torch.float64)
-            for w in weights]
+    return [torch.rand(2, min(w.shape), generator=gen, dtype=torch.float64) for w in weights]
 
 
 def test_fresh_rayleigh_matches_formula_value_and_gradient():
@@ -224,23 +226,24 @@ def test_fresh_rayleigh_gradient_runs_through_the_shift():
     # detaching lambda_max inside M - lambda_max I changes the gradient
     w = matrix(8, 8, SIGMAS, 0).requires_grad_()
     x = uniform_vectors([w], 3)
-    grad = torch.autograd.grad(
-        WeightConditionLoss(estimator='fresh_rayleigh')([w], vectors=x), w)[0]
+    grad = torch.autograd.grad(WeightConditionLoss(estimator='fresh_rayleigh')([w], vectors=x), w)[
+        0
+    ]
     m = w.T @ w
     x1, x2 = x[0][0], x[0][1]
     lam = (x1 @ m @ m @ m @ x1) / (x1 @ m @ m @ x1)
     shifted = m - lam.detach() * torch.eye(8, dtype=m.dtype)
-    lam_min = (x2 @ shifted @ shifted @ shifted @ x2) / (
-        x2 @ shifted @ shifted @ x2) + lam.detach()
-    detached = torch.autograd.grad((lam - lam_min)**2, w)[0]
+    lam_min = (x2 @ shifted @ shifted @ shifted @ x2) / (x2 @ shifted @ shifted @ x2) + lam.detach()
+    detached = torch.autograd.grad((lam - lam_min) ** 2, w)[0]
     assert (grad - detached).norm() > 1e-3 * grad.norm()
 
 
 def test_fresh_rayleigh_draws_fresh_uniform_vectors():
     weights = [w.float() for w in weights_set()]
     # from the generator: U[0,1) in float32, per same-shape group in order
-    loss = WeightConditionLoss(estimator='fresh_rayleigh',
-                               generator=torch.Generator().manual_seed(1))
+    loss = WeightConditionLoss(
+        estimator='fresh_rayleigh', generator=torch.Generator().manual_seed(1)
+    )
     value = loss(weights)
     gen = torch.Generator().manual_seed(1)
     groups = {(8, 8): [0, 2], (12, 8): [1], (10, 6): [3]}  # first-seen order
@@ -271,14 +274,14 @@ def test_fresh_rayleigh_is_batched_without_forming_wtw():
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             if 'mm' in str(func):
-                self.calls.append([tuple(a.shape) for a in args
-                                   if torch.is_tensor(a)])
+                self.calls.append([tuple(a.shape) for a in args if torch.is_tensor(a)])
             return func(*args, **(kwargs or {}))
 
     # six matrices as two fused parts (3, 16, 16), as the taps give them
-    weights = [torch.stack([matrix(16, 16, SIGMAS * 2, 3 * p + s)
-                            for s in range(3)]).requires_grad_()
-               for p in range(2)]
+    weights = [
+        torch.stack([matrix(16, 16, SIGMAS * 2, 3 * p + s) for s in range(3)]).requires_grad_()
+        for p in range(2)
+    ]
     loss = WeightConditionLoss(estimator='fresh_rayleigh')
     with MatmulShapes() as mode:
         value = loss(weights)
@@ -300,17 +303,21 @@ def test_fresh_rayleigh_is_batched_without_forming_wtw():
 def test_fused_parts_equal_their_matrices(estimator):
     """``(k, rows, cols)`` parts (``qkv.weight.view(3, d, d_in)``) give the
     loss and gradient of their ``k`` matrices, numbered in order."""
-    fused = [torch.cat([matrix(8, 8, SIGMAS, 3 * b + s) for s in range(3)])
-             for b in range(2)]  # two (24, 8) qkv weights
+    fused = [
+        torch.cat([matrix(8, 8, SIGMAS, 3 * b + s) for s in range(3)]) for b in range(2)
+    ]  # two (24, 8) qkv weights
     wide = matrix(8, 12, [2.0, 1.8, 1.5, 1.2, 1.0, 0.9, 0.8, 0.2], 9)
-    kwargs = dict(vectors=uniform_vectors([wide] + [wide[:, :8]] * 6, 4)
-                  ) if estimator == 'fresh_rayleigh' else {}
+    kwargs = (
+        dict(vectors=uniform_vectors([wide] + [wide[:, :8]] * 6, 4))
+        if estimator == 'fresh_rayleigh'
+        else {}
+    )
 
     def run(as_parts):
         leaves = [w.clone().requires_grad_() for w in (wide, *fused)]
         weights = [leaves[0]] + [
-            m for w in leaves[1:]
-            for m in ([w.view(3, 8, 8)] if as_parts else w.chunk(3))]
+            m for w in leaves[1:] for m in ([w.view(3, 8, 8)] if as_parts else w.chunk(3))
+        ]
         loss = WeightConditionLoss(estimator=estimator, num_iters=3)
         value = loss(weights, **kwargs)
         value.backward()
@@ -331,7 +338,7 @@ def test_fused_parts_equal_their_matrices(estimator):
 def test_fresh_rayleigh_zero_matrix_autocast_and_bad_options():
     w = torch.zeros(4, 4, requires_grad=True)
     loss = WeightConditionLoss(estimator='fresh_rayleigh')
-    value = loss([w, matrix(4, 4, [1., .8, .5, .2], 0)])
+    value = loss([w, matrix(4, 4, [1.0, 0.8, 0.5, 0.2], 0)])
     value.backward()
     assert torch.isfinite(value) and torch.isfinite(w.grad).all()
     weights = [w.float() for w in weights_set()]
@@ -339,12 +346,15 @@ def test_fresh_rayleigh_zero_matrix_autocast_and_bad_options():
     with torch.autocast('cpu', dtype=torch.bfloat16):
         amp = loss([w.bfloat16() for w in weights], vectors=vectors)
     assert amp.dtype == torch.float32
-    torch.testing.assert_close(amp.double(), rayleigh_reference(
-        [w.bfloat16().double() for w in weights], vectors), rtol=1e-4, atol=0)
+    torch.testing.assert_close(
+        amp.double(),
+        rayleigh_reference([w.bfloat16().double() for w in weights], vectors),
+        rtol=1e-4,
+        atol=0,
+    )
     with pytest.raises(ValueError, match='estimator must be one of'):
         WeightConditionLoss(estimator='exact')
-    with pytest.raises(ValueError,
-                       match=r'vectors\[1\] of shape \(2, 8\), got \(2, 6\)'):
+    with pytest.raises(ValueError, match=r'vectors\[1\] of shape \(2, 8\), got \(2, 6\)'):
         loss(weights, vectors=[vectors[0], vectors[3], *vectors[2:]])
     with pytest.raises(ValueError, match="need estimator='fresh_rayleigh'"):
         WeightConditionLoss()(weights, vectors=vectors)

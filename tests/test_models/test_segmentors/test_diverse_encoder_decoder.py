@@ -1,5 +1,6 @@
 """DiverseEncoderDecoder: the pretraining terms on the segmentation backbone,
 added to mmseg's own losses."""
+
 import copy
 import os.path as osp
 
@@ -22,8 +23,9 @@ def _diverse_cfg(**diversity):
 
 
 def test_diverse_ft_config_uses_the_pretraining_terms():
-    seg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'seg',
-                                   'upernet_swin_l_ade20k_diverse_ft.py'))
+    seg = Config.fromfile(
+        osp.join(REPO_ROOT, 'configs', 'seg', 'upernet_swin_l_ade20k_diverse_ft.py')
+    )
     pre = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain', 'swin_l_diverse.py'))
     assert seg.model.type == 'DiverseEncoderDecoder'
     assert set(seg.model.diversity) == set(pre.model.diversity) - {'patch_mix'}
@@ -44,15 +46,25 @@ def test_diverse_segmentor_adds_the_pretraining_loss_keys():
     # The same keys as the pretraining classifier with the same terms.
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        classifier = PRETRAIN_MODELS.build(dict(
-            type='DiverseImageClassifier',
-            backbone=dict(type='SwinTransformer', arch=copy.deepcopy(TINY_SWIN), img_size=64,
-                          window_size=4, pad_small_map=True),
-            neck=dict(type='GlobalAveragePooling'),
-            head=dict(type='LinearClsHead', num_classes=4, in_channels=256),
-            diversity=copy.deepcopy(model.diversity_cfg)))
+        classifier = PRETRAIN_MODELS.build(
+            dict(
+                type='DiverseImageClassifier',
+                backbone=dict(
+                    type='SwinTransformer',
+                    arch=copy.deepcopy(TINY_SWIN),
+                    img_size=64,
+                    window_size=4,
+                    pad_small_map=True,
+                ),
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=4, in_channels=256),
+                diversity=copy.deepcopy(model.diversity_cfg),
+            )
+        )
     from mmpretrain.structures import DataSample
+
     samples = [DataSample().set_gt_label(i % 4) for i in range(2)]
     cls_losses = classifier.loss(torch.randn(2, 3, 64, 64), samples)
     assert {k for k in cls_losses if k != 'loss_cls'} == expected
@@ -87,7 +99,7 @@ def test_diversity_terms_train_the_segmentation_backbone():
 def test_inference_is_the_stock_forward():
     diverse = build(_diverse_cfg())
     diverse.train()
-    diverse(**batch(diverse), mode='loss')        # hooks installed and removed again
+    diverse(**batch(diverse), mode='loss')  # hooks installed and removed again
     plain = build(seg_cfg())
     missing, unexpected = plain.load_state_dict(diverse.state_dict(), strict=False)
     assert not missing and all(k.startswith('diversity.') for k in unexpected)
@@ -108,19 +120,23 @@ def test_vit_segmentor_with_diversity():
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'seg', 'upernet_deit_s12_ade20k.py'))
     model_cfg = cfg.model
     model_cfg.type = 'DiverseEncoderDecoder'
-    model_cfg.backbone.update(arch=dict(embed_dims=32, num_layers=4, num_heads=2,
-                                        feedforward_channels=64),
-                              img_size=64, out_indices=[0, 1, 2, 3], init_cfg=None)
+    model_cfg.backbone.update(
+        arch=dict(embed_dims=32, num_layers=4, num_heads=2, feedforward_channels=64),
+        img_size=64,
+        out_indices=[0, 1, 2, 3],
+        init_cfg=None,
+    )
     model_cfg.neck.update(in_channels=[32] * 4, out_channels=32)
     model_cfg.decode_head.update(in_channels=[32] * 4, channels=16, num_classes=4)
     model_cfg.auxiliary_head.update(in_channels=32, channels=16, num_classes=4)
     model_cfg.data_preprocessor.size = (64, 64)
     model_cfg.diversity = dict(
-        tap=dict(first_layer=0, attn_layers=(0, )),
+        tap=dict(first_layer=0, attn_layers=(0,)),
         patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
         patch_contrast=dict(type='mmpretrain.PatchContrastiveLoss', loss_weight=0.5),
         attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
-        weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4))
+        weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
+    )
     model = build(model_cfg)
     model.train()
     losses = model(**batch(model), mode='loss')

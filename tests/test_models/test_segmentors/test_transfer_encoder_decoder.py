@@ -1,19 +1,23 @@
 """TransferEncoderDecoder: strict loading of the pretrained backbone."""
+
 import logging
 
 import pytest
 import torch
 
 from mmdiverse.checkpoint import BackboneLoadError
-from tests.test_models.test_segmentors.tiny_segmentors import (build, pretrained_swin_checkpoint,
-                                                               seg_cfg)
+from tests.test_models.test_segmentors.tiny_segmentors import (
+    build,
+    pretrained_swin_checkpoint,
+    seg_cfg,
+)
 
 
 def test_pretrained_backbone_is_loaded_strictly_by_init_weights(tmp_path, caplog):
     path = str(tmp_path / 'cls.pth')
     source = pretrained_swin_checkpoint(path)
     model = build(seg_cfg(checkpoint=path))
-    assert model.backbone.init_cfg is None             # taken over from mmengine
+    assert model.backbone.init_cfg is None  # taken over from mmengine
     assert model.backbone_pretrained['checkpoint'] == path
     model.init_weights()
     target = model.backbone.state_dict()
@@ -21,16 +25,17 @@ def test_pretrained_backbone_is_loaded_strictly_by_init_weights(tmp_path, caplog
         if not key.endswith('relative_position_index'):
             assert torch.equal(target[key], value), key
     report = model.transfer_report
-    assert len(report.loaded) == len(source) - 8         # 8 index buffers are rebuilt
-    assert sorted(report.new) == sorted(f'norm{i}.{p}' for i in range(3)
-                                        for p in ('weight', 'bias'))
-    model.init_weights()                                 # a second call does not reload
+    assert len(report.loaded) == len(source) - 8  # 8 index buffers are rebuilt
+    assert sorted(report.new) == sorted(
+        f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')
+    )
+    model.init_weights()  # a second call does not reload
     assert model.transfer_report is report
 
 
 def test_missing_backbone_key_stops_init_weights(tmp_path):
     path = str(tmp_path / 'broken.pth')
-    pretrained_swin_checkpoint(path, drop=('stages.3.blocks.0.norm1.weight', ))
+    pretrained_swin_checkpoint(path, drop=('stages.3.blocks.0.norm1.weight',))
     model = build(seg_cfg(checkpoint=path))
     with pytest.raises(BackboneLoadError, match=r'stages\.3\.blocks\.0\.norm1\.weight'):
         model.init_weights()
@@ -74,10 +79,10 @@ def test_diverse_segmentor_has_the_terms_with_or_without_strict_transfer(tmp_pat
     either, both or neither."""
     from mmdiverse.models.diversity import DiversityMixin
     from mmdiverse.models.segmentors import StrictBackboneTransfer
+
     path = str(tmp_path / 'cls.pth')
     source = pretrained_swin_checkpoint(path)
-    cfg = seg_cfg('upernet_swin_l_ade20k_diverse_ft.py', checkpoint=path,
-                  strict_transfer=strict)
+    cfg = seg_cfg('upernet_swin_l_ade20k_diverse_ft.py', checkpoint=path, strict_transfer=strict)
     if not strict:
         cfg.backbone_transfer = None
     model = build(cfg)
@@ -88,10 +93,16 @@ def test_diverse_segmentor_has_the_terms_with_or_without_strict_transfer(tmp_pat
     model.init_weights()
     assert (model.transfer_report is not None) == strict
     loaded = model.backbone.state_dict()
-    assert torch.equal(loaded['stages.0.blocks.0.norm1.weight'],
-                       source['stages.0.blocks.0.norm1.weight'])
+    assert torch.equal(
+        loaded['stages.0.blocks.0.norm1.weight'], source['stages.0.blocks.0.norm1.weight']
+    )
     transfer_only = build(seg_cfg(checkpoint=path))
     assert not isinstance(transfer_only, DiversityMixin)
     with pytest.raises(ValueError, match='backbone_transfer needs strict_transfer=True'):
-        build(seg_cfg('upernet_swin_l_ade20k_diverse_ft.py', strict_transfer=False,
-                      backbone_transfer=dict(new_keys=['norm0.*'])))
+        build(
+            seg_cfg(
+                'upernet_swin_l_ade20k_diverse_ft.py',
+                strict_transfer=False,
+                backbone_transfer=dict(new_keys=['norm0.*']),
+            )
+        )

@@ -1,13 +1,14 @@
 """DiverseMAE (mmdiverse/models/selfsup/mae.py): the label-free terms read
 exactly the encoder's visible tokens; the reconstruction loss is mmpretrain's."""
+
 import pytest
 import torch
 import torch.nn.functional as F
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS
 
 import mmdiverse  # noqa: F401
 from mmdiverse.models.taps import MAEViTTap
-from mmpretrain.registry import MODELS
 
 TERMS = dict(
     patch_cos=dict(type='PatchCosineLoss', loss_weight=1.0),
@@ -26,13 +27,30 @@ def mmpretrain_scope():
 def mae_cfg(diversity=None, model_type='DiverseMAE'):
     cfg = dict(
         type=model_type,
-        backbone=dict(type='MAEViT', arch=dict(embed_dims=32, num_layers=2, num_heads=2,
-                                               feedforward_channels=64),
-                      img_size=32, patch_size=8, mask_ratio=0.75),
-        neck=dict(type='MAEPretrainDecoder', num_patches=16, patch_size=8, in_chans=3,
-                  embed_dim=32, decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2),
-        head=dict(type='MAEPretrainHead', norm_pix=True, patch_size=8,
-                  loss=dict(type='PixelReconstructionLoss', criterion='L2')))
+        backbone=dict(
+            type='MAEViT',
+            arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
+            img_size=32,
+            patch_size=8,
+            mask_ratio=0.75,
+        ),
+        neck=dict(
+            type='MAEPretrainDecoder',
+            num_patches=16,
+            patch_size=8,
+            in_chans=3,
+            embed_dim=32,
+            decoder_embed_dim=16,
+            decoder_depth=1,
+            decoder_num_heads=2,
+        ),
+        head=dict(
+            type='MAEPretrainHead',
+            norm_pix=True,
+            patch_size=8,
+            loss=dict(type='PixelReconstructionLoss', criterion='L2'),
+        ),
+    )
     if diversity is not None:
         cfg['diversity'] = diversity
     return cfg
@@ -47,48 +65,54 @@ def visible_tokens_by_hand(model, inputs, ids_restore):
     """First (patch embedding + position, gathered as MAE keeps them) and
     last (the encoder output after its norm) visible tokens."""
     backbone = model.backbone
-    keep = torch.argsort(ids_restore, dim=1)[:, :4]                      # 16 * (1 - 0.75)
+    keep = torch.argsort(ids_restore, dim=1)[:, :4]  # 16 * (1 - 0.75)
     embedded = backbone.patch_embed(inputs)[0] + backbone.pos_embed[:, 1:]
     first = embedded.gather(1, keep.unsqueeze(-1).expand(-1, -1, embedded.shape[-1]))
     return first
 
 
 def test_terms_are_the_hand_computed_losses_on_the_visible_tokens():
-    model = build(dict(TERMS, tap=dict(attn_layers=(1, ))))
+    model = build(dict(TERMS, tap=dict(attn_layers=(1,))))
     assert isinstance(model.tap, MAEViTTap)
     inputs = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     torch.manual_seed(5)
     losses = model.loss(inputs, [])
-    torch.manual_seed(5)                                      # the same random masking
+    torch.manual_seed(5)  # the same random masking
     latent, mask, ids_restore = model.backbone(inputs)
-    assert latent.shape == (2, 5, 32)                         # class token + 4 visible
-    last = latent[:, 1:].double()                             # never mask / decoder tokens
+    assert latent.shape == (2, 5, 32)  # class token + 4 visible
+    last = latent[:, 1:].double()  # never mask / decoder tokens
     first = visible_tokens_by_hand(model, inputs, ids_restore).double()
     ln = F.normalize(last, dim=-1)
-    cos = ln @ ln.transpose(1, 2)                             # (B, 4, 4)
+    cos = ln @ ln.transpose(1, 2)  # (B, 4, 4)
     off_diagonal = ~torch.eye(4, dtype=torch.bool)
     expected_cos = cos.abs()[:, off_diagonal].mean()
     torch.testing.assert_close(losses['loss_patch_cos'].double(), expected_cos)
-    s = F.normalize(first, dim=-1) @ ln.transpose(1, 2)       # s_ij = f_i . l_j
+    s = F.normalize(first, dim=-1) @ ln.transpose(1, 2)  # s_ij = f_i . l_j
     diag = s.diagonal(dim1=1, dim2=2)
     m = (s.sum(-1) - diag) / 3
     expected_contrast = F.softplus(m - diag).mean()
     torch.testing.assert_close(losses['loss_patch_contrast'].double(), expected_contrast)
     # the reconstruction is mmpretrain's own MAE loss on the same masking
     stock = build(model_type='MAE')
-    stock.load_state_dict(model.state_dict(), strict=False)   # the terms' buffers are extra
+    stock.load_state_dict(model.state_dict(), strict=False)  # the terms' buffers are extra
     torch.manual_seed(5)
     torch.testing.assert_close(losses['loss_rec'], stock.loss(inputs, [])['loss'])
-    assert set(losses) == {'loss_rec', 'loss_patch_cos', 'loss_patch_contrast',
-                           'loss_attn_div', 'loss_weight_cond', 'patch_cos_sim'}
+    assert set(losses) == {
+        'loss_rec',
+        'loss_patch_cos',
+        'loss_patch_contrast',
+        'loss_attn_div',
+        'loss_weight_cond',
+        'patch_cos_sim',
+    }
 
 
 def test_attention_is_the_chosen_encoder_block_over_the_visible_tokens():
-    model = build(dict(attn_div=TERMS['attn_div'], tap=dict(attn_layers=(1, ))))
+    model = build(dict(attn_div=TERMS['attn_div'], tap=dict(attn_layers=(1,))))
     with model.diversity.capture() as captured:
         model.backbone(torch.rand(3, 3, 32, 32))
-    assert captured.attn[1].shape == (3, 2, 5, 5)             # heads x (1 + 4 visible)^2
-    assert captured.first_hw is None and captured.last_hw is None   # not a grid
+    assert captured.attn[1].shape == (3, 2, 5, 5)  # heads x (1 + 4 visible)^2
+    assert captured.first_hw is None and captured.last_hw is None  # not a grid
     # without masking (extract_feat) the tap reads the full 4x4 grid
     with model.tap.capture() as captured:
         model.extract_feat(torch.rand(1, 3, 32, 32))
@@ -119,13 +143,20 @@ def test_without_diversity_it_is_mae():
     assert set(a) == {'loss'} and torch.equal(a['loss'], b['loss'])
 
 
-@pytest.mark.parametrize('diversity,match', [
-    (dict(patch_mix=dict(type='PatchMixingLoss')),
-     r'model\.diversity\.patch_mix is not supported .*classifier head on labels'),
-    (dict(patch_cos=dict(type='PatchCosineLoss', loss_weight=float('nan'))),
-     r'model\.diversity\.patch_cos\.loss_weight=nan'),
-    (dict(patch_cosine=dict(type='PatchCosineLoss')), r'model\.diversity: unknown keys'),
-])
+@pytest.mark.parametrize(
+    'diversity,match',
+    [
+        (
+            dict(patch_mix=dict(type='PatchMixingLoss')),
+            r'model\.diversity\.patch_mix is not supported .*classifier head on labels',
+        ),
+        (
+            dict(patch_cos=dict(type='PatchCosineLoss', loss_weight=float('nan'))),
+            r'model\.diversity\.patch_cos\.loss_weight=nan',
+        ),
+        (dict(patch_cosine=dict(type='PatchCosineLoss')), r'model\.diversity: unknown keys'),
+    ],
+)
 def test_build_time_refusals_name_the_key(diversity, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(mae_cfg(diversity))

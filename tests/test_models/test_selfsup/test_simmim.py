@@ -1,14 +1,15 @@
 """DiverseSimMIM (mmdiverse/models/selfsup/simmim.py): the label-free terms on
 the last Swin stage, masked positions included by default or left out."""
+
 import pytest
 import torch
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
 
 import mmdiverse  # noqa: F401
 from mmdiverse.models.losses import PatchCosineLoss
 from mmdiverse.models.selfsup import visible_token_index
-from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 
 TERMS = dict(
     patch_cos=dict(type='PatchCosineLoss', loss_weight=1.0),
@@ -27,13 +28,21 @@ def mmpretrain_scope():
 def simmim_cfg(diversity=None, model_type='DiverseSimMIM'):
     cfg = dict(
         type=model_type,
-        backbone=dict(type='SimMIMSwinTransformer',
-                      arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
-                      img_size=32, out_indices=(1, ), drop_path_rate=0.,
-                      stage_cfgs=dict(block_cfgs=dict(window_size=2))),
+        backbone=dict(
+            type='SimMIMSwinTransformer',
+            arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
+            img_size=32,
+            out_indices=(1,),
+            drop_path_rate=0.0,
+            stage_cfgs=dict(block_cfgs=dict(window_size=2)),
+        ),
         neck=dict(type='SimMIMLinearDecoder', in_channels=32, encoder_stride=8),
-        head=dict(type='SimMIMHead', patch_size=4,
-                  loss=dict(type='PixelReconstructionLoss', criterion='L1', channel=3)))
+        head=dict(
+            type='SimMIMHead',
+            patch_size=4,
+            loss=dict(type='PixelReconstructionLoss', criterion='L1', channel=3),
+        ),
+    )
     if diversity is not None:
         cfg['diversity'] = diversity
     return cfg
@@ -60,10 +69,16 @@ def test_terms_read_every_last_stage_token_by_default():
     assert model.masked_positions == 'include'
     inputs, samples = batch()
     losses = model.loss(inputs, samples)
-    assert set(losses) == {'loss_rec', 'loss_patch_cos', 'loss_patch_contrast',
-                           'loss_attn_div', 'loss_weight_cond', 'patch_cos_sim'}
+    assert set(losses) == {
+        'loss_rec',
+        'loss_patch_cos',
+        'loss_patch_contrast',
+        'loss_attn_div',
+        'loss_weight_cond',
+        'patch_cos_sim',
+    }
     mask = torch.stack([s.mask for s in samples])
-    last = model.backbone(inputs, mask)[0].flatten(2).transpose(1, 2)   # (B, 16, 32) after norm1
+    last = model.backbone(inputs, mask)[0].flatten(2).transpose(1, 2)  # (B, 16, 32) after norm1
     torch.testing.assert_close(losses['loss_patch_cos'], PatchCosineLoss()(last))
     stock = MODELS.build(simmim_cfg(model_type='SimMIM'))
     stock.load_state_dict(model.state_dict(), strict=False)
@@ -77,8 +92,8 @@ def test_excluded_masked_positions_leave_only_the_visible_cells():
     losses = model.loss(inputs, samples)
     mask = torch.stack([s.mask for s in samples])
     last = model.backbone(inputs, mask)[0].flatten(2).transpose(1, 2)
-    visible = mask[:, ::2, ::2].flatten(1) == 0                          # (B, 16) cells
-    kept = torch.stack([last[b, visible[b]] for b in range(2)])          # (B, 10, 32)
+    visible = mask[:, ::2, ::2].flatten(1) == 0  # (B, 16) cells
+    kept = torch.stack([last[b, visible[b]] for b in range(2)])  # (B, 10, 32)
     assert kept.shape == (2, 10, 32)
     torch.testing.assert_close(losses['loss_patch_cos'], PatchCosineLoss()(kept))
     assert torch.isfinite(losses['loss_patch_contrast'])
@@ -86,21 +101,24 @@ def test_excluded_masked_positions_leave_only_the_visible_cells():
 
 def test_visible_token_index_checks_the_mask():
     mask = torch.zeros(2, 8, 8)
-    mask[0, :2, :2] = 1                                  # cell 0 of image 0 masked
+    mask[0, :2, :2] = 1  # cell 0 of image 0 masked
     with pytest.raises(ValueError, match='15 to 16 visible'):
         visible_token_index(mask, (4, 4))
     with pytest.raises(ValueError, match='does not divide'):
         visible_token_index(mask, (3, 3))
-    mask[1, 6:, 6:] = 1                                  # cell 15 of image 1 masked
+    mask[1, 6:, 6:] = 1  # cell 15 of image 1 masked
     index = visible_token_index(mask, (4, 4))
     assert index.shape == (2, 15)
     assert index[0].tolist() == list(range(1, 16)) and index[1].tolist() == list(range(15))
 
 
-@pytest.mark.parametrize('diversity,match', [
-    (dict(patch_mix=dict(type='PatchMixingLoss')), r'model\.diversity\.patch_mix'),
-    (dict(TERMS, masked_positions='visible'), r'model\.diversity\.masked_positions'),
-])
+@pytest.mark.parametrize(
+    'diversity,match',
+    [
+        (dict(patch_mix=dict(type='PatchMixingLoss')), r'model\.diversity\.patch_mix'),
+        (dict(TERMS, masked_positions='visible'), r'model\.diversity\.masked_positions'),
+    ],
+)
 def test_build_time_refusals_name_the_key(diversity, match):
     with pytest.raises(ValueError, match=match):
         MODELS.build(simmim_cfg(diversity))

@@ -1,4 +1,5 @@
 """Fixtures of the tap tests."""
+
 import pytest
 from mmengine.registry import DefaultScope
 

@@ -1,19 +1,25 @@
 """Attention capture: explicit softmax only in the tapped blocks."""
+
 import functools
 
 import pytest
 import torch
+from mmpretrain.models.utils.attention import (
+    MultiheadAttention,
+    scaled_dot_product_attention_pyimpl,
+)
 from torch.autograd.profiler import record_function
 from torch.profiler import ProfilerActivity, profile
 
 from mmdiverse.models.losses import attention_head_similarity
 from mmdiverse.models.taps import build_tap, explicit_attention
-from mmpretrain.models.utils.attention import (
-    MultiheadAttention, scaled_dot_product_attention_pyimpl)
-from tests.test_models.test_taps.tiny_backbones import (images, tiny_deit,
-                                                        tiny_swin,
-                                                        tiny_timm_vit,
-                                                        tiny_vit)
+from tests.test_models.test_taps.tiny_backbones import (
+    images,
+    tiny_deit,
+    tiny_swin,
+    tiny_timm_vit,
+    tiny_vit,
+)
 
 SDPA = 'aten::scaled_dot_product_attention'
 SOFTMAX = 'aten::softmax'
@@ -30,15 +36,13 @@ def test_explicit_attention_reproduces_qk_scale_fallback():
     x = torch.randn(2, 5, 16)
     stock = attn(x)
     stored = []
-    attn.scaled_dot_product_attention = explicit_attention(
-        original, stored.append)
+    attn.scaled_dot_product_attention = explicit_attention(original, stored.append)
     torch.testing.assert_close(attn(x), stock)
     assert stored[0].shape == (2, 2, 5, 5)
 
 
 def test_explicit_attention_rejects_masks():
-    attention = explicit_attention(torch.nn.functional.
-                                   scaled_dot_product_attention, print)
+    attention = explicit_attention(torch.nn.functional.scaled_dot_product_attention, print)
     q = torch.zeros(1, 1, 2, 4)
     with pytest.raises(NotImplementedError, match='unmasked'):
         attention(q, q, q, attn_mask=torch.zeros(2, 2))
@@ -47,7 +51,7 @@ def test_explicit_attention_rejects_masks():
 def test_attention_gradient_flows_from_probabilities():
     backbone = tiny_vit()
     backbone.train()
-    tap = build_tap(backbone, attn_layers=(1, ))
+    tap = build_tap(backbone, attn_layers=(1,))
     with tap.capture(first=False) as out:
         backbone(images())
     out.attn[1].pow(2).sum().backward()
@@ -65,19 +69,22 @@ def _attention_ops_per_block(backbone, blocks, tap, attn_layers):
         def hook(_module, _args):
             ranges[index] = record_function(f'tap_test_block_{index}')
             ranges[index].__enter__()
+
         return hook
 
     def leave(index):
         def hook(_module, _args, _output):
             ranges.pop(index).__exit__(None, None, None)
+
         return hook
 
-    handles = [h for i, block in enumerate(blocks) for h in (
-        block.register_forward_pre_hook(enter(i)),
-        block.register_forward_hook(leave(i)))]
+    handles = [
+        h
+        for i, block in enumerate(blocks)
+        for h in (block.register_forward_pre_hook(enter(i)), block.register_forward_hook(leave(i)))
+    ]
     try:
-        with profile(activities=[ProfilerActivity.CPU]) as prof, \
-                tap.capture(attn=attn_layers):
+        with profile(activities=[ProfilerActivity.CPU]) as prof, tap.capture(attn=attn_layers):
             backbone(images())
     finally:
         for handle in handles:
@@ -87,8 +94,7 @@ def _attention_ops_per_block(backbone, blocks, tap, attn_layers):
         if event.name not in (SDPA, SOFTMAX):
             continue
         parent = event.cpu_parent
-        while parent is not None and not parent.name.startswith(
-                'tap_test_block_'):
+        while parent is not None and not parent.name.startswith('tap_test_block_'):
             if parent.name == SDPA:  # a softmax inside a fused kernel
                 break
             parent = parent.cpu_parent
@@ -98,10 +104,13 @@ def _attention_ops_per_block(backbone, blocks, tap, attn_layers):
     return counts
 
 
-@pytest.mark.parametrize('make,blocks', [
-    (functools.partial(tiny_vit, num_layers=4), lambda b: b.layers),
-    (functools.partial(tiny_timm_vit, depth=4), lambda b: b.timm_model.blocks)
-])
+@pytest.mark.parametrize(
+    'make,blocks',
+    [
+        (functools.partial(tiny_vit, num_layers=4), lambda b: b.layers),
+        (functools.partial(tiny_timm_vit, depth=4), lambda b: b.timm_model.blocks),
+    ],
+)
 def test_only_tapped_blocks_leave_fused_sdpa(make, blocks):
     """Issue 15: every non-regularized block keeps fused
     ``scaled_dot_product_attention``; only the tapped blocks run softmax."""
@@ -114,20 +123,19 @@ def test_only_tapped_blocks_leave_fused_sdpa(make, blocks):
     assert counts == {i: fused for i in range(4)}
 
 
-@pytest.mark.parametrize('make', [tiny_vit, tiny_deit, tiny_swin,
-                                  tiny_timm_vit])
+@pytest.mark.parametrize('make', [tiny_vit, tiny_deit, tiny_swin, tiny_timm_vit])
 def test_bf16_autocast_forward_captures_finite_tensors(make):
     """Issue 15 (AMP): one bf16 autocast forward gives finite captured
     tensors; explicit-path probabilities are float32, and the attention
     loss computes in float32 whatever the captured dtype."""
     backbone = make()
     backbone.train()
-    tap = build_tap(backbone, attn_layers=(0, ), similarity_tokens='pre_norm')
+    tap = build_tap(backbone, attn_layers=(0,), similarity_tokens='pre_norm')
     with torch.autocast('cpu', dtype=torch.bfloat16), tap.capture() as out:
         backbone(images())
     captured = [out.first, out.last, out.last_pre_norm, out.attn[0]]
     assert all(torch.isfinite(t).all() for t in captured)
-    if make in (tiny_vit, tiny_deit):      # mmpretrain: our explicit path
+    if make in (tiny_vit, tiny_deit):  # mmpretrain: our explicit path
         assert out.attn[0].dtype == torch.float32
     with torch.autocast('cpu', dtype=torch.bfloat16):
         similarity = attention_head_similarity(out.attn[0])

@@ -1,12 +1,11 @@
 """CNNTap: feature-map positions are the patches."""
+
 import pytest
 import torch
-
-from mmdiverse.models.taps import (CNNTap, build_tap, enumerate_blocks,
-                                   feature_map_to_tokens)
 from mmpretrain.registry import MODELS
-from tests.test_models.test_taps.tiny_backbones import (evaluated, images,
-                                                        tiny_resnet)
+
+from mmdiverse.models.taps import CNNTap, build_tap, enumerate_blocks, feature_map_to_tokens
+from tests.test_models.test_taps.tiny_backbones import evaluated, images, tiny_resnet
 
 
 def test_cnn_tap_final_map_positions_are_patches():
@@ -22,20 +21,17 @@ def test_cnn_tap_final_map_positions_are_patches():
     assert out.last_hw == (2, 2) and out.first.shape == (2, 4, 64)
     assert len(out.per_layer) == 8
     # any submodule name is accepted as first layer
-    assert build_tap(backbone, first_layer='layer4.1.conv1').first_layer \
-        == 'layer4.1.conv1'
+    assert build_tap(backbone, first_layer='layer4.1.conv1').first_layer == 'layer4.1.conv1'
 
 
 def test_cnn_rejects_attention_and_weights():
     backbone = tiny_resnet()
     with pytest.raises(ValueError, match='diversity.attn_div'):
-        build_tap(backbone).validate(attn=True,
-                                     keys=dict(attn='diversity.attn_div'))
+        build_tap(backbone).validate(attn=True, keys=dict(attn='diversity.attn_div'))
     with pytest.raises(ValueError, match='diversity.weight_cond'):
-        build_tap(backbone).validate(
-            weights=True, keys=dict(weights='diversity.weight_cond'))
+        build_tap(backbone).validate(weights=True, keys=dict(weights='diversity.weight_cond'))
     with pytest.raises(ValueError, match='attn_layers'):
-        build_tap(backbone, attn_layers=(0, ))
+        build_tap(backbone, attn_layers=(0,))
     with pytest.raises(ValueError, match='q, k, v'):
         build_tap(backbone).qkv_weights()
     with pytest.raises(ValueError, match='layer4.1'):
@@ -46,8 +42,7 @@ def test_cnn_rejects_pre_norm_naming_the_config_key():
     backbone = tiny_resnet()
     key = "diversity.tap.similarity_tokens='pre_norm'"
     with pytest.raises(ValueError, match=key):
-        build_tap(backbone, similarity_tokens='pre_norm',
-                  cfg_key='diversity.tap')
+        build_tap(backbone, similarity_tokens='pre_norm', cfg_key='diversity.tap')
     tap = build_tap(backbone, cfg_key='diversity.tap')
     with pytest.raises(ValueError, match=key):
         tap.validate(pre_norm=True)
@@ -57,11 +52,9 @@ def test_cnn_rejects_pre_norm_naming_the_config_key():
 
 
 def test_cnn_probe_checks_contrastive_widths_at_build():
-    tap = build_tap(tiny_resnet(), first_layer='layer4.0',
-                    cfg_key='diversity.tap')
+    tap = build_tap(tiny_resnet(), first_layer='layer4.0', cfg_key='diversity.tap')
     assert tap.token_stride() == (32, 32)
-    with pytest.raises(ValueError, match='has width 32 but the last tokens '
-                                         'have width 64'):
+    with pytest.raises(ValueError, match='has width 32 but the last tokens have width 64'):
         tap.validate(first=True, keys=dict(first='diversity.patch_contrast'))
 
 
@@ -80,7 +73,7 @@ def test_efficientnet_blocks():
 
 
 def test_feature_map_to_tokens_is_row_major():
-    x = torch.arange(12.).view(1, 2, 2, 3)   # (B, C, H, W)
+    x = torch.arange(12.0).view(1, 2, 2, 3)  # (B, C, H, W)
     tokens, hw = feature_map_to_tokens(x)
     assert hw == (2, 3) and tokens.shape == (1, 6, 2)
     torch.testing.assert_close(tokens[0, 4], x[0, :, 1, 1])

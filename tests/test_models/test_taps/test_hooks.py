@@ -1,4 +1,5 @@
 """HookSet: every hook and undo of one capture goes away together."""
+
 import torch
 import torch.nn as nn
 
@@ -18,6 +19,6 @@ def test_close_removes_hooks_and_runs_undos_last_first():
     assert order == ['last registered', 'first registered']
     assert not module._forward_hooks and not module._forward_pre_hooks
     module(torch.zeros(1, 2))
-    assert calls == ['pre', 'post']   # no hook fired after close
-    hooks.close()                     # idempotent
+    assert calls == ['pre', 'post']  # no hook fired after close
+    hooks.close()  # idempotent
     assert len(order) == 2

@@ -1,4 +1,5 @@
 """LayerIndex: config values -> blocks, with errors naming key and layers."""
+
 import pytest
 import torch.nn as nn
 
@@ -21,12 +22,11 @@ def test_indices_names_and_aliases_resolve_to_block_indices():
     assert layers.resolve('patch_embed', 'first_layer') == 0
     assert layers.name(2) == 'layers.2'
     assert layers.resolve_blocks((2, 'layers.0', -1), 'attn_layers') == (0, 2)
-    assert layers.resolve_blocks(1, 'attn_layers') == (1, )
+    assert layers.resolve_blocks(1, 'attn_layers') == (1,)
     assert layers.resolve_blocks((), 'attn_layers') == ()
 
 
-@pytest.mark.parametrize('spec', [3, -4, 'layers.3', 'blocks.0', True, 1.0,
-                                  None])
+@pytest.mark.parametrize('spec', [3, -4, 'layers.3', 'blocks.0', True, 1.0, None])
 def test_unknown_layer_names_key_and_valid_layers(spec):
     with pytest.raises(ValueError) as err:
         index(aliases={'patch_embed': 0}).resolve(spec, 'first_layer')
@@ -43,19 +43,21 @@ def test_submodule_names_resolve_to_names_but_are_no_blocks():
     assert layers.resolve('0', 'first_layer') == '0'
     assert layers.name('0') == '0'
     assert 'or any submodule name of Sequential' in layers.message()
-    with pytest.raises(ValueError, match="tap.attn_layers: '0' is not a "
-                                         'block'):
-        layers.resolve_blocks(('0', ), 'attn_layers')
+    with pytest.raises(ValueError, match="tap.attn_layers: '0' is not a block"):
+        layers.resolve_blocks(('0',), 'attn_layers')
     with pytest.raises(ValueError, match='is not a layer'):
         layers.resolve('', 'first_layer')
 
 
-@pytest.mark.parametrize('kwargs,bad', [
-    (dict(first_layer=2), '2'),
-    (dict(first_layer='layers.7'), 'layers.7'),
-    (dict(attn_layers=('blocks.0', )), 'blocks.0'),
-    (dict(attn_layers=(-3, )), '-3'),
-])
+@pytest.mark.parametrize(
+    'kwargs,bad',
+    [
+        (dict(first_layer=2), '2'),
+        (dict(first_layer='layers.7'), 'layers.7'),
+        (dict(attn_layers=('blocks.0',)), 'blocks.0'),
+        (dict(attn_layers=(-3,)), '-3'),
+    ],
+)
 def test_missing_layer_fails_at_build_with_valid_names(kwargs, bad):
     with pytest.raises(ValueError) as err:
         build_tap(tiny_vit(), cfg_key='diversity.tap', **kwargs)

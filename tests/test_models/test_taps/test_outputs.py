@@ -1,4 +1,5 @@
 """TapOutputs / CaptureRequest: the capture record."""
+
 import dataclasses
 
 import pytest
@@ -39,8 +40,12 @@ def test_per_layer_sink_passes_a_callback_through_without_storing():
 
 def test_capture_request_is_frozen_with_nothing_extra_by_default():
     request = CaptureRequest()
-    assert (request.first, request.last, request.pre_norm,
-            request.attn_layers, request.per_layer) == (True, True, False,
-                                                        (), False)
+    assert (
+        request.first,
+        request.last,
+        request.pre_norm,
+        request.attn_layers,
+        request.per_layer,
+    ) == (True, True, False, (), False)
     with pytest.raises(dataclasses.FrozenInstanceError):
         request.pre_norm = True

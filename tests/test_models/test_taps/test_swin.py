@@ -1,4 +1,5 @@
 """SwinTap: mmpretrain SwinTransformer."""
+
 import pytest
 import torch
 
@@ -10,8 +11,12 @@ def test_swin_last_stage_tokens_and_default_first():
     backbone = tiny_swin()
     tap = build_tap(backbone, attn_layers=(0, 3))
     assert isinstance(tap, SwinTap)
-    assert tap.layer_names == ['stages.0.blocks.0', 'stages.0.blocks.1',
-                               'stages.1.blocks.0', 'stages.1.blocks.1']
+    assert tap.layer_names == [
+        'stages.0.blocks.0',
+        'stages.0.blocks.1',
+        'stages.1.blocks.0',
+        'stages.1.blocks.1',
+    ]
     assert tap.first_layer == 2  # first block of the last stage
     with tap.capture(per_layer=True) as out:
         feat = backbone(images())[-1]  # (B, 32, 4, 4), after norm1
@@ -52,22 +57,21 @@ def test_swin_attention_capture_leaves_output_unchanged():
     x = images()
     with torch.no_grad():
         stock = backbone(x)[-1]
-        with build_tap(backbone, attn_layers=(1, )).capture() as out:
+        with build_tap(backbone, attn_layers=(1,)).capture() as out:
             captured = backbone(x)[-1]
     torch.testing.assert_close(captured, stock)
-    torch.testing.assert_close(out.attn[1].sum(-1),
-                               torch.ones(out.attn[1].shape[:-1]))
+    torch.testing.assert_close(out.attn[1].sum(-1), torch.ones(out.attn[1].shape[:-1]))
 
 
 def test_swin_missing_layer_lists_names():
     with pytest.raises(ValueError, match='stages.1.blocks.1'):
-        build_tap(tiny_swin(), attn_layers=('stages.2.blocks.0', ))
+        build_tap(tiny_swin(), attn_layers=('stages.2.blocks.0',))
 
 
 def test_swin_checkpointed_block_is_rejected_for_attention():
     backbone = tiny_swin(with_cp=True)
     with pytest.raises(ValueError, match='with_cp=True'):
-        build_tap(backbone, attn_layers=(0, ))
+        build_tap(backbone, attn_layers=(0,))
 
 
 def test_swin_token_stride_multiplies_patch_and_merging_strides():

@@ -1,4 +1,5 @@
 """TimmCNNTap: convolutional timm models."""
+
 import pytest
 
 from mmdiverse.models.taps import TimmCNNTap, TimmTap, build_tap

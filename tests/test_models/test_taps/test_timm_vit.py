@@ -1,4 +1,5 @@
 """TimmViTTap: ViT-like timm models."""
+
 import pytest
 import torch
 
@@ -11,7 +12,7 @@ def test_timm_vit_tokens_attention_and_weights():
     x = images()
     with torch.no_grad():
         stock = backbone(x)[-1]
-    tap = build_tap(backbone, attn_layers=(1, ))
+    tap = build_tap(backbone, attn_layers=(1,))
     assert isinstance(tap, TimmTap) and tap.is_token_model
     assert isinstance(tap, TimmViTTap)
     assert tap.layer_names == ['blocks.0', 'blocks.1']
@@ -23,8 +24,10 @@ def test_timm_vit_tokens_attention_and_weights():
     assert out.last_hw == (4, 4) and out.first.shape == (2, 16, 32)
     assert out.attn[1].shape == (2, 2, 17, 17)
     assert len(out.per_layer) == 2 and [w.shape for w in tap.qkv_weights()] == [(3, 32, 32)] * 2
-    assert backbone.timm_model.blocks[1].attn.fused_attn == \
-        backbone.timm_model.blocks[0].attn.fused_attn
+    assert (
+        backbone.timm_model.blocks[1].attn.fused_attn
+        == backbone.timm_model.blocks[0].attn.fused_attn
+    )
     with pytest.raises(ValueError, match='blocks.0, blocks.1'):
         build_tap(backbone, first_layer='blocks.5')
 
@@ -34,8 +37,7 @@ def test_timm_vit_first_is_the_input_of_block_zero():
     model, x = backbone.timm_model, images()
     with build_tap(backbone).capture() as out:
         backbone(x)
-    expected = model.norm_pre(model.patch_drop(model._pos_embed(
-        model.patch_embed(x))))
+    expected = model.norm_pre(model.patch_drop(model._pos_embed(model.patch_embed(x))))
     torch.testing.assert_close(out.first, expected[:, 1:])
 
 

@@ -1,19 +1,17 @@
 """TokenTap: what mmpretrain ViT / DeiT and timm ViT share."""
+
 import pytest
 import torch
 
 from mmdiverse.models.taps import TokenTap, build_tap
-from tests.test_models.test_taps.tiny_backbones import (images, tiny_deit,
-                                                        tiny_timm_vit,
-                                                        tiny_vit)
+from tests.test_models.test_taps.tiny_backbones import images, tiny_deit, tiny_timm_vit, tiny_vit
 
 # (backbone factory, number of leading class / distillation tokens)
 TOKEN_BACKBONES = [(tiny_vit, 1), (tiny_deit, 2), (tiny_timm_vit, 1)]
 
 
 @pytest.mark.parametrize('make,prefix', TOKEN_BACKBONES)
-def test_pre_norm_tokens_are_the_last_block_output_before_the_final_norm(
-        make, prefix):
+def test_pre_norm_tokens_are_the_last_block_output_before_the_final_norm(make, prefix):
     backbone = make()
     tap = build_tap(backbone)
     assert isinstance(tap, TokenTap) and tap.num_prefix_tokens == prefix

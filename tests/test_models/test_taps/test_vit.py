@@ -1,12 +1,11 @@
 """ViTTap: mmpretrain VisionTransformer and DeiT."""
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdiverse.models.taps import ViTTap, build_tap
-from tests.test_models.test_taps.tiny_backbones import (images,
-                                                        no_hooks_left,
-                                                        tiny_deit, tiny_vit)
+from tests.test_models.test_taps.tiny_backbones import images, no_hooks_left, tiny_deit, tiny_vit
 
 
 def test_vit_tokens_match_backbone_output():
@@ -39,12 +38,13 @@ def test_deit_first_is_pos_drop_of_patch_embed_plus_pos_embed():
     with tap.capture(last=False) as out:
         backbone(x)
     patches, _ = backbone.patch_embed(x)
-    tokens = torch.cat([backbone.cls_token.expand(2, -1, -1),
-                        backbone.dist_token.expand(2, -1, -1), patches], 1)
+    tokens = torch.cat(
+        [backbone.cls_token.expand(2, -1, -1), backbone.dist_token.expand(2, -1, -1), patches], 1
+    )
     torch.manual_seed(7)
     expected = backbone.drop_after_pos(tokens + backbone.pos_embed)[:, 2:]
     torch.testing.assert_close(out.first, expected)
-    assert (out.first == 0).any()   # the dropout did act
+    assert (out.first == 0).any()  # the dropout did act
     assert out.first.shape == (2, 16, 32) and out.first_hw == (4, 4)
 
 
@@ -53,8 +53,10 @@ def test_vit_first_includes_the_optional_pre_norm():
     x = images()
     with build_tap(backbone).capture() as out:
         backbone(x)
-    full = torch.cat([backbone.cls_token.expand(2, -1, -1),
-                      backbone.patch_embed(x)[0]], 1) + backbone.pos_embed
+    full = (
+        torch.cat([backbone.cls_token.expand(2, -1, -1), backbone.patch_embed(x)[0]], 1)
+        + backbone.pos_embed
+    )
     torch.testing.assert_close(out.first, backbone.pre_norm(full)[:, 1:])
 
 
@@ -69,7 +71,7 @@ def test_vit_cls_token_output_still_taps_patch_tokens():
 
 def test_deit_drops_class_and_distillation_tokens():
     backbone = tiny_deit()
-    tap = build_tap(backbone, attn_layers=(0, ))
+    tap = build_tap(backbone, attn_layers=(0,))
     with tap.capture(pre_norm=True) as out:
         raw = backbone(images())[-1]
     torch.testing.assert_close(out.last, raw[:, 2:])
@@ -95,11 +97,10 @@ def test_vit_attention_capture_matches_fused_and_only_touches_chosen():
     x = images()
     with torch.no_grad():
         stock = backbone(x)[-1]
-    tap = build_tap(backbone, attn_layers=(0, ))
+    tap = build_tap(backbone, attn_layers=(0,))
     fused = F.scaled_dot_product_attention
     with tap.capture() as out:
-        assert backbone.layers[0].attn.scaled_dot_product_attention \
-            is not fused
+        assert backbone.layers[0].attn.scaled_dot_product_attention is not fused
         assert backbone.layers[1].attn.scaled_dot_product_attention is fused
         with torch.no_grad():
             captured = backbone(x)[-1]
