@@ -151,7 +151,7 @@ class PerSampleSeedDataset:
 def seed_each_sample(dataloader: dict, seed: Optional[int]) -> dict:
     """A dataloader config whose sampler and data set seed every sample (see above).
 
-    Configs whose ``sampler`` or ``dataset`` is already an object, or already
+    Configs whose ``sampler`` is already an object, or that are already
     wrapped, come back unchanged.
 
     Args:
@@ -159,12 +159,28 @@ def seed_each_sample(dataloader: dict, seed: Optional[int]) -> dict:
         seed (int, optional): The run's seed.
 
     Returns:
-        dict: A shallow copy with ``sampler`` and ``dataset`` wrapped.
+        dict: A shallow copy with ``sampler`` and ``dataset`` wrapped, and a
+        ``generator`` of its own (see :func:`_own_generator`).
     """
     sampler, dataset = dataloader.get('sampler'), dataloader.get('dataset')
-    if not isinstance(sampler, dict) or not isinstance(dataset, dict) \
+    if not isinstance(sampler, dict) or dataset is None \
             or sampler.get('type') in ('PerSampleSeedSampler', PerSampleSeedSampler):
         return dataloader
     return dict(dataloader,
                 sampler=dict(type=PerSampleSeedSampler, sampler=sampler, sample_seed=seed),
-                dataset=dict(type=PerSampleSeedDataset, dataset=dataset))
+                dataset=dict(type=PerSampleSeedDataset, dataset=dataset),
+                generator=dataloader.get('generator') or _own_generator(seed))
+
+
+def _own_generator(seed: Optional[int]) -> torch.Generator:
+    """A generator for the DataLoader's per-iterator base seed.
+
+    Without one, every ``iter(dataloader)`` draws that seed from torch's global
+    stream, except on the later epochs of persistent workers, which reuse their
+    iterator; a resumed epoch would then draw once more than the uninterrupted
+    run, and the dropout and batch augments after it would differ.
+    """
+    generator = torch.Generator()
+    if seed is not None:
+        generator.manual_seed(seed % 2**63)
+    return generator

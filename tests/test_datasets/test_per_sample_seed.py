@@ -115,9 +115,12 @@ def test_seed_each_sample_wraps_a_dataloader_config_once():
     assert wrapped['sampler'] == dict(type=PerSampleSeedSampler, sampler=config['sampler'],
                                       sample_seed=3)
     assert wrapped['dataset']['dataset'] == config['dataset']
+    assert isinstance(wrapped['generator'], torch.Generator)  # not the global stream
     assert seed_each_sample(wrapped, seed=3) is wrapped
     prebuilt = dict(config, sampler=DefaultSampler(_RandomTransforms()))
     assert seed_each_sample(prebuilt, seed=3) is prebuilt
+    dataset_object = dict(config, dataset=_RandomTransforms())
+    assert seed_each_sample(dataset_object, 3)['dataset']['dataset'] is dataset_object['dataset']
 
 
 def test_the_wrapper_shows_the_data_sets_attributes():
