@@ -3,8 +3,8 @@
 # configs/seg/upernet_deit_s12_ade20k.py (multi-level neck, strict backbone
 # transfer, position embedding interpolated from the 8x8 pretraining grid to 16x16;
 # the neck brings the stride-4 tokens to strides 2-16, light enough for the CPU demo).
-_base_ = ['./_base_/shapes_seg.py', 'mmseg::_base_/default_runtime.py']
-custom_imports = dict(imports=['mmdiverse', 'mmpretrain.models'], allow_failed_imports=False)
+_base_ = ['./_base_/shapes_seg.py', 'mmseg::_base_/default_runtime.py',
+          '../seg/_base_/mmdiverse_runtime.py']
 
 # The pretrained classifier checkpoint (its backbone.* tensors are loaded):
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
@@ -60,10 +60,10 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=max_iters, max_keep_ckpts=1),
+    checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=max_iters,
+                    max_keep_ckpts=1),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'),
 )
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=True)
-custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]

@@ -4,8 +4,8 @@
 _base_ = [
     './_base_/shapes_cls.py',
     'mmpretrain::_base_/default_runtime.py',
+    '../pretrain/_base_/mmdiverse_runtime.py',
 ]
-custom_imports = dict(imports=['mmdiverse'], allow_failed_imports=False)
 
 model = dict(
     type='ImageClassifier',
@@ -51,10 +51,10 @@ auto_scale_lr = dict(base_batch_size=32)
 
 default_hooks = dict(
     logger=dict(interval=5),
-    checkpoint=dict(interval=1, max_keep_ckpts=2, save_last=True),
+    checkpoint=dict(type='SafeCheckpointHook', interval=1, max_keep_ckpts=2, save_last=True),
 )
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=True)
 # Stop on a NaN/Inf loss term before it reaches the weights; continue the random
 # streams exactly on --resume.
-custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]
+custom_hooks = _base_.mmdiverse_hooks

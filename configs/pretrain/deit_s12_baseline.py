@@ -19,7 +19,8 @@ param_scheduler = _base_.deit_param_scheduler
 auto_scale_lr = dict(base_batch_size=1024, enable=True)
 
 # Writes meta['mmdiverse'] into checkpoints; exports work_dir/backbone_export.pth.
-default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'),
+                     export_meta=dict(type='ExportMetaHook'))
 
 # Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
 from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402

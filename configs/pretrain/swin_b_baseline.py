@@ -13,7 +13,8 @@ _base_ = [
 
 auto_scale_lr = dict(base_batch_size=1024, enable=True)
 
-default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'),
+                     export_meta=dict(type='ExportMetaHook'))
 
 # Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
 from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402

@@ -55,7 +55,8 @@ param_scheduler = _base_.ft22k_param_scheduler
 train_cfg = _base_.ft22k_train_cfg
 auto_scale_lr = _base_.ft22k_auto_scale_lr
 
-default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'),
+                     export_meta=dict(type='ExportMetaHook'))
 
 # Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
 from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402

@@ -10,7 +10,6 @@ _base_ = [
     './_base_/mmdiverse_runtime.py',
 ]
 
-custom_imports = dict(imports=['mmdiverse', 'mmpretrain.models'], allow_failed_imports=False)
 
 # The backbone checkpoint: the transfer file configs/pretrain/deit_s12_diverse.py exports.
 #   --cfg-options model.backbone.init_cfg.checkpoint=PATH
@@ -58,4 +57,4 @@ val_dataloader = dict(dataset=dict(
 test_dataloader = val_dataloader
 
 # tools/test.py --show-dir paints every test image (mmseg's hook: every 50th).
-default_hooks = dict(visualization=dict(interval=1))
+default_hooks = dict(visualization=dict(interval=1), checkpoint=dict(type='SafeCheckpointHook'))

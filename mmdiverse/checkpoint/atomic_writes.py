@@ -17,11 +17,13 @@ Two details make it a drop-in for a plain write:
   are ``.<name>.<host>-<pid>.<random>.tmp``; every write removes the ones in
   its directory whose process is gone (:func:`remove_stale_temporary_files`).
 
-:class:`AtomicLocalBackend` is mmengine's local backend with these writes;
-:func:`install_atomic_local_backend` registers it for local paths (the ``''``
-prefix); importing :mod:`mmdiverse` calls it. mmengine's ``CheckpointHook``
-writes ``last_checkpoint`` with a plain ``open`` instead:
-:mod:`mmdiverse.compat.mmengine_last_checkpoint` routes it here.
+:class:`AtomicLocalBackend` is mmengine's local backend with these writes; a
+checkpoint file also gets its SHA-256 digest beside it (:mod:`.digest`,
+:func:`write_checkpoint_bytes`). :func:`install_atomic_local_backend` registers
+it for local paths (the ``''`` prefix) through mmengine's ``register_backend``;
+``import mmdiverse.runtime`` calls it (``import mmdiverse`` does not).
+mmengine's ``CheckpointHook`` writes ``last_checkpoint`` with a plain ``open``
+instead: ``SafeCheckpointHook`` writes it here.
 """
 import os
 import os.path as osp
@@ -36,6 +38,8 @@ from typing import List, Union
 from mmengine import fileio
 from mmengine.fileio.backends import LocalBackend, register_backend
 from mmengine.logging import print_log
+
+from .digest import digest_line, digest_path, is_checkpoint_name
 
 #: ``.<destination name>.<host>-<pid>.<mkstemp's random part>.tmp``
 _TMP_NAME = re.compile(r'^\.(?P<name>.+)\.(?P<host>[^.]*)-(?P<pid>\d+)\.[\w]{8}\.tmp$')
@@ -143,11 +147,35 @@ def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
                   + ', '.join(osp.basename(p) for p in removed), logger='current')
 
 
+def write_checkpoint_bytes(data: bytes, filepath: Union[str, Path]) -> None:
+    """Write a checkpoint atomically, then its SHA-256 digest beside it.
+
+    An old digest of the same name is removed first, so a crash between the
+    two writes leaves a complete checkpoint without a digest, never one paired
+    with another file's digest.
+    """
+    sidecar = digest_path(str(filepath))
+    if osp.exists(sidecar):
+        os.remove(sidecar)
+    atomic_write(data, filepath)
+    atomic_write(digest_line(data, str(filepath)), sidecar)
+
+
 class AtomicLocalBackend(LocalBackend):
-    """mmengine's local file backend, with crash-safe ``put`` and ``put_text``."""
+    """mmengine's local file backend, with crash-safe ``put`` and ``put_text``;
+    checkpoints (``.pth``, ``.pt``, ...) get a digest file, removed with them."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
-        atomic_write(obj, filepath)
+        if is_checkpoint_name(str(filepath)):
+            write_checkpoint_bytes(obj, filepath)
+        else:
+            atomic_write(obj, filepath)
+
+    def remove(self, filepath: Union[str, Path]) -> None:
+        super().remove(filepath)
+        sidecar = digest_path(str(filepath))
+        if is_checkpoint_name(str(filepath)) and osp.isfile(sidecar):
+            os.remove(sidecar)
 
     def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
         atomic_write(obj, filepath, encoding)

@@ -38,7 +38,7 @@ from typing import Any, Dict, Mapping, Optional
 
 import torch
 
-from .atomic_writes import atomic_write
+from .atomic_writes import write_checkpoint_bytes
 from .convert import ConversionReport, convert_state_dict, mmpretrain_zoo
 from .metadata import (META_KEY, describe_backbone, describe_state_dict, meta_from_cfg,
                        regularizers_from_cfg)
@@ -46,10 +46,10 @@ from .read import checkpoint_meta, extract_state_dict, read_checkpoint
 
 
 def save_checkpoint_file(obj: Any, path: str) -> None:
-    """``torch.save`` through a temporary file and a rename (atomic)."""
+    """``torch.save`` through a temporary file and a rename (atomic), with its digest."""
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    atomic_write(buffer.getvalue(), path)
+    write_checkpoint_bytes(buffer.getvalue(), path)
 
 
 def export_backbone(checkpoint_path: str, out_path: str, keep_head: bool = True,

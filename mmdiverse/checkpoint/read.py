@@ -5,16 +5,20 @@ checkpoint (a local path, an ``http(s)://`` URL or a ``.safetensors`` file)
 and finds the model's tensors inside it. Nothing here renames or reshapes a
 tensor; :mod:`.convert` renames, :mod:`.adapt` reshapes.
 
-Local files go through :func:`~.safe_loading.safe_load` (``weights_only=True``
-with mmengine's allow-list); URLs through mmengine's ``CheckpointLoader``,
-which ``import mmdiverse`` routes through the same safe loader.
+Local files go through :func:`~.safe_loading.safe_load` (digest checked,
+``weights_only=True`` with mmengine's allow-list); ``http(s)://`` URLs are
+downloaded into torch's hub cache and read by the same loader
+(:func:`~.safe_loading.load_from_http`), whether or not ``mmdiverse.runtime``
+is imported; other schemes (``s3://`` ...) go through mmengine's
+``CheckpointLoader``.
 """
 from collections import OrderedDict
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 import torch
 
-from .safe_loading import safe_load
+from .digest import verify_checkpoint
+from .safe_loading import load_from_http, safe_load
 
 StateDict = Dict[str, torch.Tensor]
 
@@ -38,11 +42,14 @@ def read_checkpoint(source: str, map_location: Any = 'cpu') -> Any:
 
     Raises:
         FileNotFoundError: a local path that does not exist.
+        CorruptCheckpointError: the file differs from its recorded digest or
+            is truncated.
         UnsafeCheckpointError: the file needs a global outside the allow-list.
         ValueError: a JAX ``.npz`` file (convert it through timm first).
     """
     if source.endswith('.safetensors'):
         from safetensors.torch import load_file
+        verify_checkpoint(source)
         return load_file(source, device='cpu')
     if source.endswith('.npz'):
         raise ValueError(f'{source}: .npz (JAX) checkpoints: load them into a timm model '
@@ -50,6 +57,8 @@ def read_checkpoint(source: str, map_location: Any = 'cpu') -> Any:
                          'dict(file=PATH))), save its state_dict() and convert that file')
     if '://' not in source:
         return safe_load(source, map_location=map_location)
+    if source.startswith(('http://', 'https://')):
+        return load_from_http(source, map_location=map_location)
     from mmengine.runner.checkpoint import CheckpointLoader
     return CheckpointLoader.load_checkpoint(source, map_location=map_location)
 

@@ -13,21 +13,33 @@ each load (``torch.serialization.safe_globals``), never added globally. Anything
 else in a file is refused with :class:`UnsafeCheckpointError`, which names the
 file and the refused global.
 
-:func:`install_safe_checkpoint_loader` routes mmengine's local-file and
-``http(s)://`` checkpoint schemes (used by ``Runner.resume``, ``load_from`` and
-``init_cfg=dict(type='Pretrained')``) through :func:`safe_load`. Importing
-:mod:`mmdiverse` calls it.
+:func:`safe_load` first checks a local file against its digest
+(:func:`~.digest.verify_checkpoint`): a changed or truncated file is refused,
+naming it, instead of torch's ``PytorchStreamReader failed reading zip archive``.
+
+:func:`install_safe_checkpoint_loader` registers :func:`load_from_local` and
+:func:`load_from_http` (mmengine's names and signatures) for mmengine's local
+and ``http(s)://`` checkpoint schemes (used by ``Runner.resume``,
+``load_from`` and ``init_cfg=dict(type='Pretrained')``) through
+``CheckpointLoader.register_scheme``. ``import mmdiverse.runtime`` calls it;
+``import mmdiverse`` does not.
 """
+import os
 import os.path as osp
 import pickle
 import re
 import zipfile
 from typing import Any, List, Optional
+from urllib.parse import urlparse
 
 import numpy as np
 import torch
+from mmengine.dist import get_dist_info, get_local_rank
 from mmengine.logging.history_buffer import HistoryBuffer
 from mmengine.runner.checkpoint import CheckpointLoader
+from torch.hub import download_url_to_file
+
+from .digest import CorruptCheckpointError, intact_alternative, verify_checkpoint
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -164,6 +176,8 @@ def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
     Raises:
         FileNotFoundError: ``filename`` is a path that does not exist.
         EOFError: the file is empty.
+        CorruptCheckpointError: the file differs from its recorded digest, or
+            is truncated or damaged (names the newest intact one beside it).
         UnsafeCheckpointError: the file needs a global outside the allow-list,
             or is a plain pickle; nothing from it was executed.
     """
@@ -173,9 +187,16 @@ def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
             raise FileNotFoundError(f'checkpoint file not found: {filename}')
         if osp.getsize(filename) == 0:
             raise EOFError(f'checkpoint file {filename} is empty (0 bytes)')
+        verify_checkpoint(filename)
     try:
         with torch.serialization.safe_globals(safe_globals()):
             return torch.load(filename, map_location=map_location, weights_only=True)
+    except RuntimeError as error:
+        if 'PytorchStreamReader' not in str(error) or not isinstance(filename, str):
+            raise
+        raise CorruptCheckpointError(
+            f'Checkpoint {filename} is corrupt: torch cannot read it '
+            f'({str(error).split(". ")[0]}).' + intact_alternative(filename)) from None
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(
             f'Refused to load checkpoint {filename!r}: {_refusal_reason(error, filename)}. '
@@ -184,21 +205,59 @@ def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
             'with torch.save where it was made.') from None
 
 
-def load_from_local_safe(filename: str, map_location: Optional[Any] = None) -> Any:
+def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
+    """mmengine's local-file loader, through :func:`safe_load`."""
     return safe_load(filename, map_location)
 
 
-def load_from_http_safe(filename: str, map_location: Optional[Any] = None) -> Any:
-    from torch.hub import download_url_to_file, get_dir
-    target = osp.join(get_dir(), 'checkpoints', osp.basename(filename.split('?')[0]))
+def _local_rank() -> int:
+    """The rank within this machine (torchrun's ``LOCAL_RANK``; 0 when not distributed)."""
+    rank, world_size = get_dist_info()
+    if world_size == 1:
+        return 0
+    try:
+        return get_local_rank()  # mmengine's local process group
+    except RuntimeError:
+        return int(os.environ.get('LOCAL_RANK', rank))
+
+
+def download_to_cache(url: str, model_dir: Optional[str] = None, progress: bool = False) -> str:
+    """Download ``url`` into torch's hub cache once per machine; every rank gets its path.
+
+    Local rank 0 creates ``model_dir`` (default ``$TORCH_HOME/hub/checkpoints``)
+    and downloads the file unless it is there already (``torch.hub`` writes a
+    ``.partial`` file and renames it); the other ranks wait at a barrier, as
+    in mmengine's ``load_from_http``.
+
+    Returns:
+        str: the cached file.
+
+    Raises:
+        FileNotFoundError: after the barrier, the file is not in the cache.
+    """
+    model_dir = model_dir or osp.join(torch.hub.get_dir(), 'checkpoints')
+    target = osp.join(model_dir, osp.basename(urlparse(url).path))
+    _, world_size = get_dist_info()
+    if _local_rank() == 0 and not osp.isfile(target):
+        os.makedirs(model_dir, exist_ok=True)
+        download_url_to_file(url, target, progress=progress)
+    if world_size > 1:
+        torch.distributed.barrier()
     if not osp.isfile(target):
-        download_url_to_file(filename, target, progress=True)
-    return safe_load(target, map_location)
+        raise FileNotFoundError(f'{url} was not downloaded to {target} (local rank 0 of this '
+                                'machine downloads it; is the cache directory shared?)')
+    return target
+
+
+def load_from_http(filename: str, map_location: Optional[Any] = None,
+                   model_dir: Optional[str] = None, progress: bool = os.isatty(0)) -> Any:
+    """mmengine's ``http(s)://`` loader: :func:`download_to_cache`, then :func:`safe_load`."""
+    return safe_load(download_to_cache(filename, model_dir, progress), map_location)
 
 
 def install_safe_checkpoint_loader() -> None:
     """Route mmengine's local and http(s) checkpoint loading through
     :func:`safe_load`. Idempotent."""
-    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local_safe, force=True)
+    CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), loader=load_from_http_safe, force=True)
+        prefixes=('http://', 'https://'), loader=load_from_http, force=True)

@@ -19,9 +19,10 @@ command that builds the compiled mmcv.
 How it is installed before anything imports ``mmcv.ops``: the lite set-up
 (``make setup``) writes a ``.pth`` file into the venv's site-packages that
 loads this file at interpreter start-up as ``mmdiverse.compat.mmcv_ext_standin``
-(without importing the rest of the package) and calls :func:`install`, so every entry point (our tools,
-mmseg's and mmpretrain's stock ``tools/*.py``, ``torchrun``, a bare
-``python -c "import mmseg.models"``) sees it. ``import mmdiverse`` installs it
+(without importing the rest of the package) and calls :func:`install`, so every
+entry point (our tools, mmseg's and mmpretrain's stock ``tools/*.py``,
+``torchrun``, a bare ``python -c "import mmseg.models"``) sees it. ``import
+mmdiverse`` installs it
 too, for environments set up without the ``.pth``. This module imports only
 the standard library, so the start-up cost is a few microseconds.
 """

@@ -1,69 +1,31 @@
-"""mmengine's ``last_checkpoint`` file: written atomically, read with a clear error.
+"""mmengine's ``last_checkpoint`` file: read with a clear error (mmengine 0.10.x).
 
-What is broken (mmengine 0.10.7): ``CheckpointHook`` saves the checkpoint
-through the file backend (atomic here, :mod:`mmdiverse.checkpoint.atomic_writes`)
-but then writes ``work_dir/last_checkpoint`` with a plain
-``open(save_file, 'w')``, which truncates the file before writing it. A job
-killed in between leaves it empty, and ``--resume`` then fails with
-``checkpoint file not found:`` and an empty name. ``Runner.load_or_resume``
-reads it with ``find_latest_checkpoint``, which returns whatever the file
-holds -- empty or garbled -- as a path.
+What is broken (mmengine 0.10.0-0.10.7): ``CheckpointHook`` writes
+``work_dir/last_checkpoint`` with a plain ``open(save_file, 'w')``, which
+truncates the file before writing it, so a job killed in between leaves it
+empty; ``Runner.load_or_resume`` reads it with ``find_latest_checkpoint``,
+which returns whatever the file holds -- empty or garbled -- as a path, and
+``--resume`` fails with ``checkpoint file not found:`` and an empty name.
 
-The fix, in two parts:
-
-* the ``open`` that ``mmengine.hooks.checkpoint_hook`` calls is pointed at
-  :func:`open_for_checkpoint_hook`: writing ``last_checkpoint`` collects the
-  text and hands it to :func:`~mmdiverse.checkpoint.atomic_write` on close (a
-  temporary file and a rename); every other call is the builtin ``open``;
-* ``find_latest_checkpoint`` (in the mmengine modules that imported it) is
-  :func:`find_latest_checkpoint`: an empty, garbled or dangling
-  ``last_checkpoint`` raises :class:`LastCheckpointError` naming the file.
+The fix lives in :class:`mmdiverse.engine.hooks.SafeCheckpointHook` (a
+``CheckpointHook`` subclass named in the configs): it writes the file
+atomically, and before resuming reads it with :func:`read_last_checkpoint`,
+which raises :class:`LastCheckpointError` naming the file and the newest
+intact checkpoint beside it. Nothing in mmengine is replaced.
 """
 import builtins
-import io
 import os.path as osp
 from typing import Optional
 
-from mmengine.logging import print_log
+from ..checkpoint.digest import newest_intact_checkpoint
 
-from ..checkpoint.atomic_writes import atomic_write
 
 LAST_CHECKPOINT = 'last_checkpoint'
 _MAX_BYTES = 4096
-#: mmengine modules holding a reference to ``find_latest_checkpoint``.
-_FINDER_MODULES = ('mmengine.runner.checkpoint', 'mmengine.runner', 'mmengine.runner.runner',
-                   'mmengine.runner._flexible_runner')
 
 
 class LastCheckpointError(ValueError):
     """``work_dir/last_checkpoint`` does not name a checkpoint."""
-
-
-class _AtomicTextFile(io.StringIO):
-    """A text buffer written to ``path`` atomically when closed without error."""
-
-    def __init__(self, path: str, encoding: Optional[str]):
-        super().__init__()
-        self._path, self._encoding = path, encoding or 'utf-8'
-
-    def close(self) -> None:
-        if not self.closed:
-            text = self.getvalue()
-            super().close()
-            atomic_write(text, self._path, self._encoding)
-
-    def __exit__(self, exc_type, *args) -> None:
-        if exc_type is not None:      # an interrupted write leaves the old file
-            super().close()
-            return
-        self.close()
-
-
-def open_for_checkpoint_hook(file, mode: str = 'r', *args, **kwargs):
-    """``open`` for ``mmengine.hooks.checkpoint_hook``: atomic ``last_checkpoint``."""
-    if osp.basename(str(file)) == LAST_CHECKPOINT and mode in ('w', 'wt'):
-        return _AtomicTextFile(str(file), kwargs.get('encoding'))
-    return builtins.open(file, mode, *args, **kwargs)
 
 
 def read_last_checkpoint(work_dir: str) -> Optional[str]:
@@ -78,9 +40,11 @@ def read_last_checkpoint(work_dir: str) -> Optional[str]:
         return None
     with builtins.open(path, 'rb') as f:
         raw = f.read(_MAX_BYTES + 1)
+    intact = newest_intact_checkpoint(work_dir)
+    newest = f' The newest intact checkpoint there is {intact}.' if intact else ''
     advice = ('Resume from an explicit checkpoint (tools/train.py --resume PATH, or '
               'resume=True with load_from=PATH), or write the path of the last complete '
-              f'checkpoint into {path}.')
+              f'checkpoint into {path}.{newest}')
     try:
         text = raw.decode('utf-8').strip()
     except UnicodeDecodeError:
@@ -94,22 +58,3 @@ def read_last_checkpoint(work_dir: str) -> Optional[str]:
     if '://' not in text and not osp.isfile(text):
         raise LastCheckpointError(f'{path} names {text!r}, which is not a file. ' + advice)
     return text
-
-
-def find_latest_checkpoint(path: str) -> Optional[str]:
-    """mmengine's ``find_latest_checkpoint`` that refuses a broken ``last_checkpoint``."""
-    found = read_last_checkpoint(path)
-    if found is None:
-        print_log('Did not find last_checkpoint to be resumed.')
-    return found
-
-
-def install_atomic_last_checkpoint() -> None:
-    """Install both parts of the fix (see the module docstring). Idempotent."""
-    import importlib
-    hook_module = importlib.import_module('mmengine.hooks.checkpoint_hook')
-    hook_module.open = open_for_checkpoint_hook
-    for name in _FINDER_MODULES:
-        module = importlib.import_module(name)
-        if hasattr(module, 'find_latest_checkpoint'):
-            module.find_latest_checkpoint = find_latest_checkpoint

@@ -13,10 +13,12 @@ The fix: the same resize -- BEiT's geometric-progression offsets and a cubic
 spline through the table -- computed by
 :func:`mmdiverse.checkpoint.adapt.resize_relative_position_bias_table` with
 ``scipy.interpolate.RectBivariateSpline`` (what ``interp2d`` computed for data
-on a grid: FITPACK's ``regrid`` with zero smoothing). It replaces the function
-in the mmpretrain modules that imported it, on every SciPy: the strict
-backbone transfer of the segmentors calls the same function, so a classifier
-(mmpretrain's hook) and a segmentor get identical tables from one checkpoint.
+on a grid: FITPACK's ``regrid`` with zero smoothing). It applies only where
+both bounds hold (:func:`needs_bias_table_fix`): mmpretrain 1.0.0-1.2.0 (the
+releases that call ``interp2d``) with SciPy >= 1.14 (no ``interp2d``).
+:func:`install_bias_table_resize` points the mmpretrain modules that imported
+the function at the fix; ``import mmdiverse.runtime`` calls it, ``import
+mmdiverse`` does not.
 """
 import importlib
 from typing import Tuple
@@ -24,6 +26,12 @@ from typing import Tuple
 import torch
 
 from ..checkpoint.adapt import resize_relative_position_bias_table
+from .versions import in_range, installed_version
+
+#: ``(lowest, below)`` of the mmpretrain releases that resize with ``interp2d``.
+MMPRETRAIN_VERSIONS = ('1.0.0', '1.2.1')
+#: The first SciPy without ``interp2d``.
+SCIPY_WITHOUT_INTERP2D = '1.14.0'
 
 #: Modules holding a reference to mmpretrain's function.
 _MMPRETRAIN_MODULES = ('mmpretrain.models.utils.embed', 'mmpretrain.models.utils',
@@ -54,12 +62,21 @@ def geometric_resize_bias_table(src_shape: int, dst_shape: int, table: torch.Ten
     return resize_relative_position_bias_table(table.float(), dst_shape * dst_shape)
 
 
+def needs_bias_table_fix(mmpretrain_version=None, scipy_version=None) -> bool:
+    """Whether the installed (or given) mmpretrain and SciPy need the fix."""
+    return (in_range(mmpretrain_version or installed_version('mmpretrain'), *MMPRETRAIN_VERSIONS)
+            and in_range(scipy_version or installed_version('scipy'), SCIPY_WITHOUT_INTERP2D))
+
+
 def install_bias_table_resize() -> Tuple[str, ...]:
-    """Point mmpretrain's modules at :func:`geometric_resize_bias_table`.
+    """Point mmpretrain's modules at :func:`geometric_resize_bias_table`, where needed.
 
     Returns:
-        tuple[str]: The modules patched.
+        tuple[str]: The modules patched (none outside the versions of
+        :func:`needs_bias_table_fix`).
     """
+    if not needs_bias_table_fix():
+        return ()
     patched = []
     for name in _MMPRETRAIN_MODULES:
         try:

@@ -3,7 +3,7 @@ import os
 import pytest
 from mmengine.fileio import get_file_backend
 
-import mmdiverse  # noqa: F401  (installs the atomic backend)
+import mmdiverse.runtime  # noqa: F401  (opts in: the atomic backend is mmengine's)
 from mmdiverse.checkpoint import AtomicLocalBackend, atomic_write
 
 

@@ -52,7 +52,7 @@ def test_no_module_imports_model_engine_or_api_code():
 
 
 #: read -> convert -> adapt -> check/load -> export
-STEPS = (('safe_loading', 'atomic_writes', 'read'), ('convert', ), ('adapt', ),
+STEPS = (('digest', 'safe_loading', 'atomic_writes', 'read'), ('convert', ), ('adapt', ),
          ('backbone_loading', ), ('metadata', 'export'))
 
 

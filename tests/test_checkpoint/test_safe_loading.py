@@ -9,7 +9,7 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import _load_checkpoint
 
-import mmdiverse  # noqa: F401  (installs the safe loader into mmengine)
+import mmdiverse.runtime  # noqa: F401  (opts in: the safe loaders are mmengine's)
 from mmdiverse.checkpoint import UnsafeCheckpointError, safe_load
 
 

@@ -5,9 +5,11 @@ import copy
 import pytest
 import torch
 
-import mmdiverse  # noqa: F401  (installs the fix)
+import mmdiverse.runtime  # noqa: F401  (opts in: installs the fix where it applies)
 from mmdiverse.checkpoint.adapt import resize_relative_position_bias_table
-from mmdiverse.compat import geometric_resize_bias_table
+from mmdiverse.compat import geometric_resize_bias_table, mmpretrain_bias_table
+from mmdiverse.compat.mmpretrain_bias_table import (install_bias_table_resize,
+                                                    needs_bias_table_fix)
 
 ARCH = dict(embed_dims=16, depths=[2, 2], num_heads=[2, 4])
 
@@ -18,6 +20,28 @@ def test_installed_in_every_mmpretrain_module_that_imported_it():
     from mmpretrain.models.utils import embed
     for module in (utils, embed, swin_transformer, beit):
         assert module.resize_relative_position_bias_table is geometric_resize_bias_table
+
+
+@pytest.mark.parametrize('mmpretrain, scipy, needed', [
+    ('1.2.0', '1.14.0', True), ('1.0.0', '1.17.1', True),     # inside both bounds
+    ('1.2.0', '1.13.1', False),                                # SciPy still has interp2d
+    ('1.2.1', '1.17.1', False), ('0.25.0', '1.17.1', False),   # outside mmpretrain's bound
+])
+def test_applies_only_to_the_versions_it_names(mmpretrain, scipy, needed):
+    assert needs_bias_table_fix(mmpretrain, scipy) is needed
+
+
+def test_outside_the_bounds_nothing_is_installed(monkeypatch):
+    from mmpretrain.models.backbones import swin_transformer
+    versions = {'mmpretrain': '1.2.0', 'scipy': '1.13.1'}
+    monkeypatch.setattr(mmpretrain_bias_table, 'installed_version', versions.get)
+    sentinel = object()
+    monkeypatch.setattr(swin_transformer, 'resize_relative_position_bias_table', sentinel)
+    assert install_bias_table_resize() == ()
+    assert swin_transformer.resize_relative_position_bias_table is sentinel
+    versions['scipy'] = '1.14.0'
+    assert 'mmpretrain.models.backbones.swin_transformer' in install_bias_table_resize()
+    assert swin_transformer.resize_relative_position_bias_table is geometric_resize_bias_table
 
 
 def test_drop_in_has_mmpretrains_signature_and_checks_the_table():

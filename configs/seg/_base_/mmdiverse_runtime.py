@@ -1,5 +1,8 @@
-# Hooks every configs/seg/*.py run gets (mmdiverse.engine.hooks): a NaN/Inf
-# loss term stops the run naming the term and iteration before the optimizer
-# step; the random streams (Python, NumPy, torch) go into every checkpoint and
-# come back on --resume, so a resumed run continues the uninterrupted one.
+# This project's runtime opt-in for configs/seg (docs/reliability.md, docs/fidelity.md).
+# mmdiverse registers the modules; mmdiverse.runtime adds the safe checkpoint loaders, atomic
+# writes with a digest beside each checkpoint, and the version-bound compat fixes.
+custom_imports = dict(imports=['mmdiverse', 'mmdiverse.runtime', 'mmpretrain.models'],
+                      allow_failed_imports=False)
+# A NaN/Inf loss term or gradient stops the run before the optimizer step; the random streams
+# go into every checkpoint. The schedules set default_hooks.checkpoint.type='SafeCheckpointHook'.
 custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook')]

@@ -1,16 +1,22 @@
 """Stop (or skip) a training step whose loss or gradients are NaN or Inf."""
-from typing import Dict, List
+import math
+from functools import partial
+from typing import Dict, List, Optional
 
 import torch
+import torch.distributed as torch_dist
+from mmengine.dist import is_distributed
 from mmengine.hooks import Hook
-from mmengine.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapper, OptimWrapperDict
 from mmengine.registry import HOOKS
 from mmpretrain.utils import get_ori_model
+from torch.nn.utils import get_total_norm
 
 from .non_finite_checks import (NonFiniteCheckpointError, NonFiniteError,
-                                NonFiniteGradientError, NonFiniteLossError, any_rank,
-                                all_finite, describe_gradients, describe_loss_terms, is_finite,
-                                non_finite_buffers, non_finite_gradients, non_finite_tensors)
+                                NonFiniteGradientError, NonFiniteLossError, describe_gradients,
+                                describe_loss_terms, is_finite, non_finite_buffers,
+                                non_finite_gradients, non_finite_tensors)
 
 __all__ = ['NonFiniteLossHook', 'NonFiniteError', 'NonFiniteLossError',
            'NonFiniteGradientError', 'NonFiniteCheckpointError']
@@ -23,13 +29,16 @@ class NonFiniteLossHook(Hook):
     mmengine sums the ``loss*`` terms, back-propagates and steps the optimizer
     whatever their values, so one NaN in a regularizer (or one exploding step)
     silently turns every weight into NaN, and gradient clipping by an infinite
-    norm zeroes every update. This hook checks three places:
+    norm zeroes every update. Through torch's extension points only (nothing
+    of the model or the optimizer wrapper is replaced), this hook checks:
 
-    * **loss terms**, in the model's ``parse_losses`` (the terms are still
-      separate there, with or without DDP);
-    * **gradients**, in the optimizer wrapper's ``step`` before clipping and
-      before the optimizer applies them: any NaN/Inf gradient, or a total
-      gradient norm that overflows to Inf, names the parameters;
+    * **loss terms**: a forward hook on the model keeps the ``loss*`` terms of
+      each training forward (``mode='loss'``);
+    * **gradients**: an optimizer step pre-hook, after back-propagation and
+      before the optimizer applies them, checks the terms and the total
+      gradient norm in **one host read per step**. Under ``clip_grad`` the
+      norms are taken before clipping (a gradient hook of each parameter),
+      since clipping by a NaN or Inf norm hides which gradient it was;
     * **checkpoints**, before each is written: a NaN/Inf tensor anywhere in
       it (weights, buffers, optimizer state) refuses the save, so the last
       checkpoint on disk is always finite. Buffers that were non-finite
@@ -41,14 +50,14 @@ class NonFiniteLossHook(Hook):
       :class:`NonFiniteLossError` / :class:`NonFiniteGradientError` naming the
       terms or parameters and the iteration, before the optimizer step;
     * ``action='skip'``: logs the same message and skips the optimizer step
-      (gradients are zeroed; under DDP every rank skips together). More than
-      ``max_consecutive_skips`` skipped steps in a row stop the run with the
-      error of the last one: a run that keeps skipping is not training.
+      (the gradients are dropped; under DDP every rank skips together). More
+      than ``max_consecutive_skips`` skipped steps in a row stop the run with
+      the error of the last one: a run that keeps skipping is not training.
 
-    With ``AmpOptimWrapper`` and a dynamic loss scale, overflowing gradients
-    are the loss scaler's business (it skips the step and lowers the scale),
-    so they are not checked here; the hook only bounds the scaler's skipped
-    steps in a row by ``max_consecutive_skips``, whatever ``action`` is.
+    With ``AmpOptimWrapper`` the loss scaler skips steps with Inf/NaN
+    gradients itself (and lowers the scale): those steps never reach the
+    optimizer. The hook then names a non-finite loss term the same way, and
+    bounds the scaler's skipped steps in a row by ``max_consecutive_skips``.
 
     Config::
 
@@ -80,115 +89,150 @@ class NonFiniteLossHook(Hook):
         self.skipped_iters: List[int] = []
         self._consecutive = 0
         self._allowed_non_finite = set()
+        self._names: Dict[int, str] = {}
+        self._handles = []
+        self._terms: List[Dict[str, torch.Tensor]] = []  # the forwards since the last step
+        self._stepped = False
+        self._iteration, self._epoch = 0, 0
 
     # ------------------------------------------------------------ set-up
     def before_train(self, runner) -> None:
         model = get_ori_model(runner.model)
         self._allowed_non_finite = non_finite_buffers(model.named_buffers())
-        self._check_loss_terms(runner, model)
-        names = {id(p): name for name, p in model.named_parameters()}
-        for wrapper in _optim_wrappers(runner.optim_wrapper):
-            if isinstance(wrapper, AmpOptimWrapper) and wrapper._scale_update_param is None:
-                self._bound_loss_scaler_skips(runner, wrapper)
-            elif self.check_gradients:
-                self._check_gradients(runner, wrapper, names)
+        self.watch(runner.model, _optim_wrappers(runner.optim_wrapper))
 
-    def _check_loss_terms(self, runner, model) -> None:
-        parse_losses = model.parse_losses
-        hook = self
+    def watch(self, model: torch.nn.Module, wrappers: List[OptimWrapper]) -> None:
+        """Register the forward hook on ``model`` and a step pre-hook on each optimizer."""
+        self._remove_handles()
+        self._names = {id(p): name for name, p in get_ori_model(model).named_parameters()}
+        self._handles.append(model.register_forward_hook(self._record_losses, with_kwargs=True))
+        self._grad_norms: Dict[int, torch.Tensor] = {}
+        for wrapper in wrappers:
+            self._handles.append(wrapper.optimizer.register_step_pre_hook(
+                partial(self._before_step, wrapper)))
+            if self.check_gradients and getattr(wrapper, 'clip_grad_kwargs', None) \
+                    and not _has_loss_scaler(wrapper):
+                self._handles += [p.register_post_accumulate_grad_hook(self._record_grad_norm)
+                                  for p in _params(wrapper.optimizer) if p.requires_grad]
+        self._wrappers = wrappers
 
-        def checked_parse_losses(losses):
-            total, log_vars = parse_losses(losses)
-            # One host read for all terms; the per-term look-up runs only when one is bad.
-            bad = {}
-            if not all_finite([total, *log_vars.values()]):
-                bad = {name: value for name, value in log_vars.items()
-                       if name != 'loss' and not is_finite(value)}
-                if not is_finite(total):
-                    bad['loss (total)'] = total
-            if any_rank(bool(bad)):
-                hook._skip_or_raise(runner, NonFiniteLossError,
-                                    f'Non-finite loss {hook._where(runner)}: '
-                                    f'{describe_loss_terms(bad)}.')
-                total = _zero_loss_of(model)
-            return total, log_vars
+    def after_train(self, runner) -> None:
+        self._remove_handles()
 
-        model.parse_losses = checked_parse_losses
-        if self.action == 'skip':
-            self._skip_steps_with_zero_loss(runner)
+    def _remove_handles(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
 
-    def _skip_steps_with_zero_loss(self, runner) -> None:
-        """Let ``update_params`` back-propagate the zero loss (so DDP's
-        gradient sync happens on every rank) but not step the optimizer."""
-        optim_wrapper = runner.optim_wrapper
-        update_params = optim_wrapper.update_params
-        hook = self
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._iteration, self._epoch = runner.iter + 1, runner.epoch + 1
+        self._stepped = False
 
-        def update_or_skip(loss, *args, **kwargs):
-            if hook.skipped_iters and hook.skipped_iters[-1] == runner.iter + 1:
-                optim_wrapper.backward(loss)
-                optim_wrapper.zero_grad()
-                return
-            update_params(loss, *args, **kwargs)
+    # ------------------------------------------------------------ checks
+    def _record_losses(self, module, args, kwargs, output) -> None:
+        """Forward hook: keep the ``loss*`` terms of a training forward (no host read)."""
+        if kwargs.get('mode') != 'loss' or not isinstance(output, dict):
+            return
+        terms = {}
+        for name, value in output.items():
+            if 'loss' not in name:
+                continue
+            if isinstance(value, torch.Tensor):
+                terms[name] = value.detach().float().mean()
+            elif isinstance(value, (list, tuple)):
+                terms[name] = sum(v.detach().float().mean() for v in value)
+        self._terms.append(terms)
 
-        optim_wrapper.update_params = update_or_skip
+    def _record_grad_norm(self, param: torch.Tensor) -> None:
+        """Gradient hook: the norm of ``param``'s gradient before any clipping."""
+        self._grad_norms[id(param)] = torch.linalg.vector_norm(param.grad.detach().float())
 
-    def _check_gradients(self, runner, wrapper: OptimWrapper, names: Dict[int, str]) -> None:
-        step = wrapper.step
-        hook = self
+    def _loss_flag(self) -> Optional[torch.Tensor]:
+        values = [v.reshape(()) for terms in self._terms for v in terms.values()]
+        return torch.isfinite(torch.stack(values)).all() if values else None
 
-        def checked_step(**kwargs):
-            params = [p for group in wrapper.optimizer.param_groups for p in group['params']]
-            bad = non_finite_gradients(params, names)
-            if bad:
-                hook._skip_or_raise(runner, NonFiniteGradientError,
-                                    f'Non-finite gradient {hook._where(runner)}: '
-                                    f'{describe_gradients(bad)}.')
-                return None  # update_params zeroes the gradients after the step
-            return step(**kwargs)
+    def _before_step(self, wrapper: OptimWrapper, optimizer, args, kwargs) -> None:
+        """Optimizer step pre-hook: one host read for the loss terms and the gradients."""
+        self._stepped = True
+        params = _params(optimizer)
+        grad_flag, norms = None, None
+        if self.check_gradients and not _has_loss_scaler(wrapper):
+            norms = {id(p): self._grad_norms[id(p)] for p in params if id(p) in self._grad_norms}
+            if norms:  # taken before clipping
+                grad_flag = torch.isfinite(get_total_norm(list(norms.values())))
+            else:
+                grads = [p.grad.detach() for p in params if p.grad is not None]
+                grad_flag = torch.isfinite(get_total_norm(grads)) if grads else None
+        self._grad_norms = {}
+        loss_ok, grad_ok = _read_flags(self._loss_flag(), grad_flag)
+        if loss_ok and grad_ok:
+            self._terms = []
+            return
+        if not loss_ok:
+            error, message = NonFiniteLossError, self._loss_message()
+        else:
+            error, message = NonFiniteGradientError, self._gradient_message(params, norms)
+        self._terms = []
+        self._skip_or_raise(error, message)
+        for p in params:  # skip: the optimizer leaves parameters without a gradient alone
+            p.grad = None
 
-        wrapper.step = checked_step
+    def _loss_message(self) -> str:
+        bad = {name: value for terms in self._terms for name, value in terms.items()
+               if not is_finite(value)}
+        return f'Non-finite loss {self._where()}: {describe_loss_terms(bad)}.'
 
-    def _bound_loss_scaler_skips(self, runner, wrapper: AmpOptimWrapper) -> None:
-        step = wrapper.step
-        hook = self
+    def _gradient_message(self, params, norms: Optional[Dict[int, torch.Tensor]]) -> str:
+        if norms:  # before clipping
+            named = [(self._names.get(id(p), f'<unnamed {tuple(p.shape)}>'), float(norms[id(p)]))
+                     for p in params if id(p) in norms]
+            bad = [(n, v) for n, v in named if not math.isfinite(v)] or \
+                sorted(named, key=lambda item: -item[1])[:10]
+            return (f'Non-finite gradient {self._where()} (norms before clipping): '
+                    f'{describe_gradients(bad)}.')
+        return (f'Non-finite gradient {self._where()}: '
+                f'{describe_gradients(non_finite_gradients(params, self._names))}.')
 
-        def counted_step(**kwargs):
-            scale = float(wrapper.loss_scaler.get_scale())
-            result = step(**kwargs)
-            if float(wrapper.loss_scaler.get_scale()) < scale:  # the scaler found Inf/NaN
-                hook._consecutive += 1
-                hook.skipped_iters.append(runner.iter + 1)
-                if hook._consecutive > hook.max_consecutive_skips:
-                    raise NonFiniteGradientError(
-                        f'The AMP loss scaler skipped {hook._consecutive} steps in a row '
-                        f'{hook._where(runner)} (non-finite gradients; loss scale now '
-                        f'{float(wrapper.loss_scaler.get_scale()):.4g}, '
-                        f'max_consecutive_skips={hook.max_consecutive_skips}).')
-            return result
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        wrappers = getattr(self, '_wrappers', [])
+        scaler = any(_has_loss_scaler(w) for w in wrappers)
+        updated = any(_updated(w) for w in wrappers)
+        if scaler and updated and not self._stepped:
+            self._loss_scaler_skipped()  # the scaler found Inf/NaN gradients
+        elif self._stepped and self.skipped_iters[-1:] != [self._iteration]:
+            self._consecutive = 0  # this iteration's step was taken
 
-        wrapper.step = counted_step
+    def _loss_scaler_skipped(self) -> None:
+        flag = self._loss_flag()
+        if flag is not None and not bool(flag):  # a read only on a skipped step
+            message = self._loss_message()
+            self._terms = []
+            self._skip_or_raise(NonFiniteLossError, message)
+            return
+        self._terms = []
+        self._consecutive += 1
+        self.skipped_iters.append(self._iteration)
+        if self._consecutive > self.max_consecutive_skips:
+            raise NonFiniteGradientError(
+                f'The AMP loss scaler skipped {self._consecutive} steps in a row '
+                f'{self._where()} (non-finite gradients; '
+                f'max_consecutive_skips={self.max_consecutive_skips}).')
 
     # ------------------------------------------------------------ actions
-    def _skip_or_raise(self, runner, error: type, message: str) -> None:
+    def _skip_or_raise(self, error: type, message: str) -> None:
         if self.action == 'raise':
             raise error(message + ' The optimizer step was not taken, so the weights are '
                         'unchanged.')
         self._consecutive += 1
-        self.skipped_iters.append(runner.iter + 1)
+        self.skipped_iters.append(self._iteration)
         if self._consecutive > self.max_consecutive_skips:
             raise error(f'{message} {self._consecutive} optimizer steps in a row were skipped '
                         f'(NonFiniteLossHook.max_consecutive_skips='
                         f'{self.max_consecutive_skips}): the run is not training; stopping.')
-        runner.logger.warning(message + ' Skipping this optimizer step.')
+        MMLogger.get_current_instance().warning(message + ' Skipping this optimizer step.')
 
-    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if not self.skipped_iters or self.skipped_iters[-1] != runner.iter + 1:
-            self._consecutive = 0  # this iteration's step was taken
-
-    @staticmethod
-    def _where(runner) -> str:
-        return f'at iteration {runner.iter + 1} (epoch {runner.epoch + 1})'
+    def _where(self) -> str:
+        return f'at iteration {self._iteration} (epoch {self._epoch})'
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         if not self.check_checkpoints:
@@ -196,8 +240,9 @@ class NonFiniteLossHook(Hook):
         bad = non_finite_tensors(checkpoint, self._allowed_non_finite)
         if bad:
             more = f' and {len(bad) - 10} more' if len(bad) > 10 else ''
+            self._iteration, self._epoch = runner.iter + 1, runner.epoch + 1
             raise NonFiniteCheckpointError(
-                f'Refusing to save the checkpoint {self._where(runner)}: non-finite tensors '
+                f'Refusing to save the checkpoint {self._where()}: non-finite tensors '
                 f'{", ".join(bad[:10])}{more}. The checkpoints already on disk are finite.')
 
 
@@ -207,6 +252,35 @@ def _optim_wrappers(optim_wrapper) -> List[OptimWrapper]:
     return [optim_wrapper]
 
 
-def _zero_loss_of(model: torch.nn.Module) -> torch.Tensor:
-    """A zero loss that touches every trainable parameter (finite zero gradients)."""
-    return sum(p.sum() * 0. for p in model.parameters() if p.requires_grad)
+def _has_loss_scaler(wrapper) -> bool:
+    """An ``AmpOptimWrapper`` (its GradScaler skips non-finite steps itself)."""
+    return getattr(wrapper, 'loss_scaler', None) is not None
+
+
+def _updated(wrapper) -> bool:
+    """Whether the last ``update_params`` was meant to step (no accumulation left)."""
+    try:
+        return bool(wrapper.should_update())
+    except (AttributeError, TypeError):
+        return True
+
+
+def _params(optimizer) -> List[torch.Tensor]:
+    return [p for group in optimizer.param_groups for p in group['params']]
+
+
+def _read_flags(loss_flag: Optional[torch.Tensor], grad_flag: Optional[torch.Tensor]):
+    """``(loss finite, gradients finite)`` on every rank, in one host read."""
+    present = [f for f in (loss_flag, grad_flag) if f is not None]
+    if not present and not is_distributed():
+        return True, True
+    device = present[0].device if present else torch.device('cpu')
+    flags = torch.stack([(f if f is not None else torch.ones((), dtype=torch.bool,
+                                                               device=device)).to(device)
+                         for f in (loss_flag, grad_flag)]).to(torch.int32)
+    if is_distributed():  # a bad flag on any rank makes every rank skip (or stop)
+        if torch_dist.get_backend() == 'nccl':
+            flags = flags.cuda()
+        torch_dist.all_reduce(flags, op=torch_dist.ReduceOp.MIN)
+    loss_ok, grad_ok = flags.tolist()
+    return bool(loss_ok), bool(grad_ok)

@@ -4,6 +4,8 @@ import math
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.model import BaseModel
+from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401
@@ -12,6 +14,7 @@ from mmdiverse.engine.hooks import (NonFiniteCheckpointError, NonFiniteGradientE
                                     NonFiniteLossError, NonFiniteLossHook)
 from mmdiverse.engine.hooks.non_finite_checks import non_finite_tensors
 from tests.conftest import data_root_options
+from tests.host_reads import counting_host_reads
 
 CONFIG = 'configs/demo/vit_tiny_shapes_diverse.py'
 BASELINE = 'configs/demo/vit_tiny_shapes.py'
@@ -27,6 +30,13 @@ def _runner(tmp_path, data_root, config=CONFIG, hook=None, **options):
     cfg.work_dir = str(tmp_path)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     return Runner.from_cfg(cfg)
+
+
+def _nan_attention_term(runner):
+    """Make the attention-diversity term NaN at run time (the build refuses a NaN weight)."""
+    loss = next(m for m in runner.model.modules() if type(m).__name__ == 'AttentionDiversityLoss')
+    loss.loss_weight = math.nan
+    return runner
 
 
 def _hook(runner):
@@ -50,8 +60,7 @@ def _saved_checkpoints_are_finite(tmp_path):
 
 @pytest.mark.slow
 def test_raise_names_the_term_and_iteration_before_any_step(tmp_path, shapes_cls_root):
-    runner = _runner(tmp_path, shapes_cls_root, **{'model.diversity.attn_div.loss_weight':
-                                                    math.nan})
+    runner = _nan_attention_term(_runner(tmp_path, shapes_cls_root))
     with pytest.raises(NonFiniteLossError, match=r'iteration 1 .*loss_attn_div=nan'):
         runner.train()
     assert _finite(runner)
@@ -60,8 +69,7 @@ def test_raise_names_the_term_and_iteration_before_any_step(tmp_path, shapes_cls
 
 @pytest.mark.slow
 def test_loss_skips_are_bounded(tmp_path, shapes_cls_root):
-    runner = _runner(tmp_path, shapes_cls_root, hook=dict(action='skip'),
-                     **{'model.diversity.attn_div.loss_weight': math.nan})
+    runner = _nan_attention_term(_runner(tmp_path, shapes_cls_root, hook=dict(action='skip')))
     with pytest.raises(NonFiniteLossError, match=r'iteration 4 .*4 optimizer steps in a row '
                        r'were skipped .*max_consecutive_skips=3'):
         runner.train()
@@ -140,38 +148,108 @@ def test_rejects_bad_arguments():
         NonFiniteLossHook(max_consecutive_skips=-1)
 
 
-class _FakeScaler:
-    """A dynamic loss scaler: halves its scale on every step it skips."""
+class _TwoTerms(BaseModel):
+    """A linear model whose loss has two terms; ``scale_b`` makes the second NaN/Inf."""
 
     def __init__(self):
-        self.scale = 2.**16
+        super().__init__()
+        self.fc = torch.nn.Linear(3, 2)
+        self.scale_b = 1.0
 
-    def get_scale(self):
-        return self.scale
+    def forward(self, inputs, mode='loss'):
+        out = self.fc(inputs)
+        return {'loss_a': out.pow(2).mean(), 'loss_b': out.abs().mean() * self.scale_b}
+
+
+def _watched(hook, clip_grad=None):
+    model = _TwoTerms()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), clip_grad=clip_grad)
+    hook.watch(model, [wrapper])
+    return model, wrapper
+
+
+def _step(hook, model, wrapper, iteration):
+    runner = type('R', (), {'iter': iteration - 1, 'epoch': 0})()
+    hook.before_train_iter(runner, iteration - 1)
+    model.train_step({'inputs': torch.ones(4, 3)}, wrapper)
+    hook.after_train_iter(runner, iteration - 1)
+
+
+def test_one_host_read_per_step_and_nothing_rebound():
+    hook = NonFiniteLossHook()
+    model, wrapper = _watched(hook)
+    before = (dict(vars(model)), dict(vars(wrapper)), dict(vars(wrapper.optimizer)))
+    with counting_host_reads() as counts:
+        _step(hook, model, wrapper, 1)
+    assert sum(counts.values()) == 1, counts
+    for obj, attrs in zip((model, wrapper, wrapper.optimizer), before):
+        assert not any(name in vars(obj) for name in ('parse_losses', 'update_params', 'step'))
+    assert set(vars(model)) == set(before[0])
+
+
+def test_a_nan_term_stops_before_the_step_naming_it():
+    hook = NonFiniteLossHook()
+    model, wrapper = _watched(hook)
+    weight = model.fc.weight.detach().clone()
+    model.scale_b = math.nan
+    with pytest.raises(NonFiniteLossError, match=r'iteration 5 \(epoch 1\): loss_b=nan\. The '
+                       r'optimizer step was not taken'):
+        _step(hook, model, wrapper, 5)
+    assert torch.equal(model.fc.weight, weight)
+
+
+def test_clipping_norm_overflow_is_caught_before_clipping_hides_it():
+    hook = NonFiniteLossHook()
+    model, wrapper = _watched(hook, clip_grad=dict(max_norm=1.0))
+    model.scale_b = 1e38  # finite terms, a gradient norm beyond float32
+    with pytest.raises(NonFiniteGradientError,
+                       match=r'iteration 1 .* \(norms before clipping\): fc\.weight'):
+        _step(hook, model, wrapper, 1)
+
+
+def test_after_train_the_hooks_are_removed():
+    hook = NonFiniteLossHook()
+    model, wrapper = _watched(hook)
+    hook.after_train(None)
+    model.scale_b = math.nan
+    _step(hook, model, wrapper, 1)  # unchecked: the step is mmengine's own
+    assert not torch.isfinite(model.fc.weight).all()
+
+
+class _ScalerWrapper(OptimWrapper):
+    """Stands in for AmpOptimWrapper (which needs a GPU to build): a loss scaler that
+    skips the optimizer step when ``overflow`` is set, as GradScaler does on Inf."""
+
+    def __init__(self, optimizer):
+        super().__init__(optimizer)
+        self.loss_scaler = object()
+        self.overflow = False
+
+    def step(self, **kwargs):
+        if not self.overflow:
+            self.optimizer.step(**kwargs)
 
 
 def test_amp_loss_scaler_skips_are_bounded():
-    """AmpOptimWrapper needs a GPU to build; its step is stood in for: a step that
-    finds Inf gradients lowers the scale (GradScaler's skip)."""
     hook = NonFiniteLossHook(max_consecutive_skips=2)
-    runner = type('R', (), {'iter': 0, 'epoch': 0})()
-    wrapper = type('W', (), {})()
-    wrapper.loss_scaler = _FakeScaler()
-    overflow = {'now': False}
-
-    def step(**kwargs):
-        if overflow['now']:
-            wrapper.loss_scaler.scale /= 2
-
-    wrapper.step = step
-    hook._bound_loss_scaler_skips(runner, wrapper)
-    for iteration, overflows in enumerate([True, True, False, True, True]):
-        runner.iter, overflow['now'] = iteration, overflows
-        wrapper.step()
-        hook.after_train_iter(runner, iteration)
+    model = _TwoTerms()
+    wrapper = _ScalerWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    hook.watch(model, [wrapper])
+    for iteration, overflows in enumerate([True, True, False, True, True], start=1):
+        wrapper.overflow = overflows
+        _step(hook, model, wrapper, iteration)
     assert hook.skipped_iters == [1, 2, 4, 5]  # never 3 in a row: the run goes on
-    runner.iter = 5
-    overflow['now'] = True
+    wrapper.overflow = True
     with pytest.raises(NonFiniteGradientError, match=r'skipped 3 steps in a row at iteration 6 '
                        r'.*max_consecutive_skips=2'):
-        wrapper.step()
+        _step(hook, model, wrapper, 6)
+
+
+def test_amp_names_a_nan_term_the_scaler_skipped():
+    hook = NonFiniteLossHook()
+    model = _TwoTerms()
+    wrapper = _ScalerWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    hook.watch(model, [wrapper])
+    model.scale_b, wrapper.overflow = math.inf, True
+    with pytest.raises(NonFiniteLossError, match=r'iteration 1 .*loss_b=inf'):
+        _step(hook, model, wrapper, 1)

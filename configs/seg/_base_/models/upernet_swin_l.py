@@ -12,7 +12,6 @@
 # timm Swin) are converted on the fly; their classifier head is not backbone.
 _base_ = 'mmseg::_base_/models/upernet_swin.py'
 
-custom_imports = dict(imports=['mmdiverse', 'mmpretrain.models'], allow_failed_imports=False)
 
 model = dict(
     type='TransferEncoderDecoder',

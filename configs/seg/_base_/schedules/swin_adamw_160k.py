@@ -29,3 +29,4 @@ param_scheduler = [
     dict(type='WarmupPolyLR', warmup_iters=1500, warmup_ratio=1e-6, power=1.0, eta_min=0.0,
          begin=0, end=160000, by_epoch=False),
 ]
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

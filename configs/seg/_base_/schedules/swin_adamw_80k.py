@@ -8,4 +8,4 @@ param_scheduler = [
          begin=0, end=80000, by_epoch=False),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=80000, val_interval=8000)
-default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=8000))
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=8000))
