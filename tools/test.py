@@ -15,9 +15,10 @@ import json
 import os.path as osp
 
 from mmengine.dist import is_main_process
+from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
+import mmdiverse  # noqa: F401  (registers the modules the configs name)
 from mmdiverse.apis import (add_class_check, add_common_args, check_checkpoint_paths,
                             check_data_roots, load_config, toolbox_of)
 from mmdiverse.checkpoint import atomic_write
@@ -75,7 +76,8 @@ def main():
     check_data_roots(cfg, ('test', ))
     # The test loop reads the tested checkpoint (load_from), not the init_cfg ones.
     check_checkpoint_paths(cfg, init_cfg=False)
-    runner = Runner.from_cfg(cfg)
+    # runner_type (ExactResumeRunner in this project's runtime fragments) as stock tools do.
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     metrics = runner.test()
     if is_main_process():
         # Machine-readable copy of what the test loop printed.

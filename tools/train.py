@@ -6,6 +6,7 @@ Examples::
     python tools/train.py CONFIG --resume            # continue from work_dir's last checkpoint
     python tools/train.py CONFIG --resume PATH.pth   # continue from a given checkpoint
     python tools/train.py CONFIG --overwrite         # start over where a run left checkpoints
+    python tools/train.py CONFIG --check-data        # decode every image and label first
     tools/dist_train.sh CONFIG 8 --amp               # 8 processes through torchrun
 """
 import argparse
@@ -13,8 +14,8 @@ import argparse
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-import mmdiverse  # noqa: F401  (registers modules and the safe checkpoint loader)
-from mmdiverse.apis import (add_class_check, add_common_args, check_checkpoint_paths,
+import mmdiverse  # noqa: F401  (registers the modules the configs name)
+from mmdiverse.apis import (add_class_check, add_common_args, check_checkpoint_paths, check_data,
                             check_data_roots, check_previous_run, load_config)
 
 
@@ -35,6 +36,9 @@ def parse_args():
                         '(auto_scale_lr.base_batch_size in the config)')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
+    parser.add_argument('--check-data', action='store_true',
+                        help='before training, read and decode every image and label map of '
+                        'the splits the run uses (in parallel) and list every bad file')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -56,7 +60,12 @@ def main():
 
     add_class_check(cfg)
     check_previous_run(cfg, args.overwrite)
-    check_data_roots(cfg, ('train', ) if args.no_validate else ('train', 'val'))
+    splits = ('train', ) if args.no_validate else ('train', 'val')
+    check_data_roots(cfg, splits)
+    if args.check_data:
+        checked = check_data(cfg, splits)
+        print(f"--check-data: {checked['samples']} samples of {', '.join(splits)} decoded in "
+              f"{checked['seconds']:.1f} s, none bad", flush=True)
     if not cfg.get('resume'):
         check_checkpoint_paths(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
