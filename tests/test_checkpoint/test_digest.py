@@ -6,12 +6,13 @@ import zipfile
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
+from mmengine.model.weight_init import PretrainedInit
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import save_checkpoint
 
 import mmdiverse.runtime  # noqa: F401  (opts in: the digest-writing backend is mmengine's)
-from mmdiverse.checkpoint import (CorruptCheckpointError, export_backbone, read_checkpoint,
-                                  safe_load, write_checkpoint_bytes)
+from mmdiverse.checkpoint import (CorruptCheckpointError, convert_checkpoint, export_backbone,
+                                  read_checkpoint, safe_load, write_checkpoint_bytes)
 from mmdiverse.checkpoint.digest import digest_path, sha256_of_file, verify_checkpoint
 
 
@@ -41,6 +42,14 @@ def test_the_runner_save_path_writes_a_digest_that_sha256sum_reads(tmp_path):
     assert torch.equal(safe_load(path)['state_dict']['w'], torch.ones(256))
 
 
+def test_exports_write_a_digest_too(tmp_path):
+    path = str(tmp_path / 'epoch_1.pth')
+    torch.save({'state_dict': {'backbone.w': torch.ones(2), 'head.b': torch.zeros(1)}}, path)
+    export_backbone(path, str(tmp_path / 'export.pth'))
+    verify_checkpoint(str(tmp_path / 'export.pth'))
+    assert open(digest_path(str(tmp_path / 'export.pth'))).read().endswith('  export.pth\n')
+
+
 def test_removing_a_checkpoint_removes_its_digest(tmp_path):
     path = str(tmp_path / 'epoch_1.pth')
     save_checkpoint(_checkpoint(), path)
@@ -62,6 +71,10 @@ def test_four_flipped_bytes_in_a_tensor_are_refused_naming_the_file(tmp_path, wi
         read_checkpoint(path)  # the converter's and the exporter's reader
     with pytest.raises(CorruptCheckpointError, match='epoch_2.pth'):
         export_backbone(path, str(tmp_path / 'export.pth'))
+    with pytest.raises(CorruptCheckpointError, match='epoch_2.pth'):
+        convert_checkpoint(path, str(tmp_path / 'converted.pth'))
+    with pytest.raises(CorruptCheckpointError, match='epoch_2.pth'):  # init_cfg=Pretrained
+        PretrainedInit(checkpoint=path)(torch.nn.Linear(2, 2))
 
 
 def test_a_truncated_checkpoint_on_resume_names_it_and_the_intact_earlier_one(tmp_path):

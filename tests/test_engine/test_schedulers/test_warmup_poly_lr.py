@@ -10,6 +10,7 @@ from mmengine.model import BaseModel
 from mmengine.registry import PARAM_SCHEDULERS
 from mmengine.runner import Runner
 
+import mmdiverse.runtime  # noqa: F401  (opts in: --resume reads mmengine's HistoryBuffer safely)
 from mmdiverse.engine.schedulers import WarmupPolyLR
 
 BASE_LR = 0.5
