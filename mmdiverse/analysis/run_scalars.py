@@ -105,7 +105,8 @@ def read_run(work_dir: str) -> RunScalars:
     configs = [c for c in configs if osp.isfile(c)]
     if not configs:
         raise FileNotFoundError(f'{work_dir}: no vis_data/config.py beside its scalars')
-    config = Config.fromfile(configs[-1]).to_dict()
+    # read as data: the run's custom_imports are not imported here
+    config = Config.fromfile(configs[-1], import_custom_modules=False).to_dict()
     step = lambda record: record.get('step', 0)  # noqa: E731
     return RunScalars(
         work_dir=work_dir,

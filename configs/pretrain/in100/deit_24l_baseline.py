@@ -1,7 +1,7 @@
 # ContraNorm's 24-layer DeiT on ImageNet-100 (Guo et al. 2023, PKU-ML/ContraNorm ViT_imagenet/):
 # compare with its 76.76 top-1 (81.28 with ContraNorm). Every value and source: docs/in100.md,
 # docs/fidelity.md. 8 GPUs x 64 images = 512 total batch ("8xb64"), ContraNorm's 2 x 256.
-# Estimate: ~55 GPU-hours (~7 h on 8 GPUs), derived in docs/in100.md.
+# Estimate: ~10 GPU-hours (1.2 h on 8 GPUs) if GPU-bound, ~57 (7 h) if loader-bound; docs/in100.md.
 _base_ = ['../deit_s12_baseline.py', '../diverse_vit/_base_/diverse_vit_recipe.py']
 
 data_root = 'data/imagenet100'  # tools/dataset_converters/imagenet_subset.py

@@ -1,7 +1,7 @@
 # deit_24l_baseline.py (ContraNorm's ImageNet-100 setting) with this project's five
 # patch-diversity terms: this project's design (docs/in100.md, docs/fidelity.md); compare with
 # the baseline and with ContraNorm's 81.28. 8 GPUs x 64 images = 512 total batch ("8xb64").
-# Estimate: ~56 GPU-hours (~7 h on 8 GPUs), derived in docs/in100.md.
+# Estimate: the baseline's 10-57 GPU-hours x the step cost (docs/in100.md), 1.2-7 h on 8 GPUs.
 _base_ = ['./deit_24l_baseline.py', '../_base_/diversity.py']
 
 model = dict(
