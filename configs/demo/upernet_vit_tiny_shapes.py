@@ -1,13 +1,10 @@
-# UperNet on the demo ViT (configs/demo/vit_tiny_shapes*.py), fine-tuned on the
-# synthetic shape segmentation set: the CPU-sized twin of
-# configs/seg/upernet_deit_s12_ade20k.py (multi-level neck, strict backbone
-# transfer, position embedding interpolated from the 8x8 pretraining grid to 16x16;
-# the neck brings the stride-4 tokens to strides 2-16, light enough for the CPU demo).
+# UperNet on the demo ViT (vit_tiny_shapes*.py) for the synthetic shape segmentation set: the
+# CPU-sized twin of configs/seg/upernet_deit_s12_ade20k.py (multi-level neck, strict transfer,
+# position embedding 8x8 -> 16x16). This project's design (docs/demo.md, docs/fidelity.md).
+# The pretrained checkpoint: --cfg-options model.backbone.init_cfg.checkpoint=PATH
 _base_ = ['./_base_/shapes_seg.py', 'mmseg::_base_/default_runtime.py',
           '../seg/_base_/mmdiverse_runtime.py']
 
-# The pretrained classifier checkpoint (its backbone.* tensors are loaded):
-#   --cfg-options model.backbone.init_cfg.checkpoint=PATH
 pretrained = 'work_dirs/demo/pretrain_diverse/epoch_30.pth'
 norm_cfg = dict(type='BN', requires_grad=True)
 

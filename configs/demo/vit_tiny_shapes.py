@@ -1,6 +1,6 @@
-# Baseline: a tiny ViT (4 blocks, width 64, 4x4 patches -> 8x8 tokens) trained on
-# the synthetic shapes with a DeiT-style recipe, regularizers off. The paper-scale
-# counterpart is configs/pretrain/deit_s12_baseline.py; this is its CPU-sized demo.
+# Demo baseline: a tiny ViT (4 blocks, width 64, 4x4 patches -> 8x8 tokens) on the synthetic
+# shapes with a DeiT-style recipe, regularizers off: the CPU-sized twin of
+# configs/pretrain/deit_s12_baseline.py. This project's design (docs/demo.md, docs/fidelity.md).
 _base_ = [
     './_base_/shapes_cls.py',
     'mmpretrain::_base_/default_runtime.py',
@@ -33,11 +33,7 @@ optim_wrapper = dict(
                                     '.pos_embed': dict(decay_mult=0.0)}),
     clip_grad=dict(max_norm=5.0),
 )
-# One epoch of linear warm-up, overlapping a cosine decay over the whole run
-# (mmengine chains overlapping schedulers: their factors multiply), so any
-# train_cfg.max_epochs >= 1 is a valid schedule. A cosine that begins after the
-# warm-up (begin=1) would have no length at max_epochs=1 ("end should be larger
-# than begin"). At 30 epochs the two differ by at most 3e-5 (3 % of the peak).
+# Warm-up overlapping a whole-run cosine, so max_epochs=1 is valid (docs/demo.md).
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
          convert_to_iter_based=True),
@@ -55,6 +51,4 @@ default_hooks = dict(
 )
 env_cfg = dict(dist_cfg=dict(backend='gloo'))
 randomness = dict(seed=0, deterministic=True)
-# Stop on a NaN/Inf loss term before it reaches the weights; continue the random
-# streams exactly on --resume.
 custom_hooks = _base_.mmdiverse_hooks

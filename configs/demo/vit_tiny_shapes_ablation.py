@@ -1,10 +1,7 @@
-# Base of the per-term ablation (python -m tools.demo --ablation): the demo ViT and recipe
-# of vit_tiny_shapes.py with patch-aligned CutMix (so patch_mix has per-patch
-# targets) and no term on. Each ablation run adds exactly one term, e.g.
-#   --cfg-options model.diversity.attn_div.type=AttentionDiversityLoss \
-#                 model.diversity.attn_div.loss_weight=1.0
-# and the run without any term is the baseline; docs of the terms: README.md,
-# "The regularizers". attn_div reads block 0, weight_cond every block's q, k, v.
+# Base of the per-term ablation (python -m tools.demo --ablation): the demo ViT and recipe of
+# vit_tiny_shapes.py with patch-aligned CutMix and no term on; each run adds one term with
+# --cfg-options model.diversity.<term>.type=... (docs/demo.md). This project's design
+# (docs/fidelity.md).
 _base_ = './vit_tiny_shapes.py'
 
 model = dict(

@@ -1,9 +1,6 @@
-# DeiT-B24 (24 layers, width 768, 12 heads) with the patch-diversity
-# regularizers, ImageNet-1K from scratch, DeiT recipe. Baseline: deit_b24_baseline.py.
-# Recipe: this project's design (five terms); Gong et al.'s DeiT-B24 recipe was
-# not published, so no published number is given here (docs/fidelity.md).
-# 8 GPUs x 128 images = 1024 total batch ("8xb128"); lr via auto_scale_lr.
-#   tools/dist_train.sh configs/pretrain/deit_b24_diverse.py 8
+# DeiT-B24 (24 layers) with the five patch-diversity terms, ImageNet-1K from scratch. Recipe:
+# this project's design; Gong et al.'s DeiT-B24 recipe was not published (docs/fidelity.md).
+# Baseline: deit_b24_baseline.py. 8 GPUs x 128 images = 1024 total batch ("8xb128").
 _base_ = ['./deit_b24_baseline.py', './_base_/diversity.py']
 
 model = dict(

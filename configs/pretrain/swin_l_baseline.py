@@ -1,24 +1,7 @@
-# Swin-L (window 12, 384 px) initialised from ImageNet-22K and fine-tuned on
-# ImageNet-1K, regularizers OFF: the baseline of swin_l_diverse.py.
-# Recipe: this project's design; no published run used it (docs/fidelity.md).
-# 8 GPUs x 64 images = 512 total batch ("8xb64"); lr via auto_scale_lr (base 512).
-#   tools/dist_train.sh configs/pretrain/swin_l_baseline.py 8
-#
-# Pretrained weights: the 22K checkpoint converted to mmpretrain's layout at
-# the path below (README, "Checkpoint conversion"):
-#   python tools/convert_checkpoint.py swin_large_patch4_window12_384_22k.pth \
-#       checkpoints/swin_large_patch4_window12_384_22k_mmpretrain.pth
-#
-# Schedule (_base_/finetune_22k_recipe.py): the Swin authors' 22K -> 1K fine-tuning
-# (swin_large_patch4_window12_384_22kto1k_finetune): 30 epochs, AdamW, lr
-# 2e-5 x batch / 512, 5 warm-up epochs from 2e-8, cosine to 2e-7, weight decay
-# 1e-8, stochastic depth 0.2, with the Swin training augmentation (RandAugment,
-# Mixup 0.8 + CutMix 1.0, random erasing 0.25, label smoothing 0.1).
-# mmpretrain's swin-large_16xb64_in1k-384px.py (inherited) is an evaluation
-# config, so its schedule and pipeline are overridden here.
-# If 64 images do not fit on a GPU: add --amp, set
-# model.backbone.with_cp=True, or lower the batch size (lr follows).
-# The 22K head is not loaded (prefix='backbone.'): the 1K head starts fresh.
+# Swin-L (window 12, 384 px) from the ImageNet-22K weights, fine-tuned on ImageNet-1K,
+# regularizers off: the baseline of swin_l_diverse.py. Recipe: this project's design on the Swin
+# authors' 22K -> 1K fine-tuning (docs/fidelity.md; weights: docs/pretraining.md).
+# 8 GPUs x 64 images = 512 total batch ("8xb64"); lr via auto_scale_lr.
 pretrained = 'checkpoints/swin_large_patch4_window12_384_22k_mmpretrain.pth'
 
 _base_ = [
@@ -38,7 +21,7 @@ model = dict(
 bgr_mean = _base_.data_preprocessor['mean'][::-1]
 bgr_std = _base_.data_preprocessor['std'][::-1]
 train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),  # strict loading (see below)
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=384, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandAugment', policies='timm_increasing', num_policies=2, total_level=10,
@@ -49,19 +32,14 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='CheckedLoadImageFromFile'), *_base_.val_dataloader.dataset.pipeline[1:]]))
+test_dataloader = val_dataloader
 
 optim_wrapper = _base_.ft22k_optim_wrapper
 param_scheduler = _base_.ft22k_param_scheduler
 train_cfg = _base_.ft22k_train_cfg
 auto_scale_lr = _base_.ft22k_auto_scale_lr
-
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'),
                      export_meta=dict(type='ExportMetaHook'))
-
-# Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
-from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402
-
-val_dataloader = dict(dataset=dict(
-    pipeline=strict_pipeline(_base_.val_dataloader.dataset.pipeline, _base_.strict_loaders)))
-test_dataloader = val_dataloader   # the recipe tests as it validates
 custom_hooks = _base_.mmdiverse_hooks

@@ -1,21 +1,7 @@
-# ViT-L/16 (24 layers, width 1024, 16 heads, 224 px) initialised from
-# ImageNet-22K (ImageNet-21K) and fine-tuned on ImageNet-1K, regularizers OFF:
-# the baseline of vit_l24_diverse.py.
-# Recipe: this project's design; no published run used it (docs/fidelity.md).
-# 8 GPUs x 64 images = 512 total batch ("8xb64"); lr via auto_scale_lr (base 512).
-#   tools/dist_train.sh configs/pretrain/vit_l24_baseline.py 8
-#
-# Pretrained weights: timm's `vit_large_patch16_224.augreg_in21k` state dict
-# converted to mmpretrain's layout at the path below (README, "Checkpoint
-# conversion"). Its head (21K classes) is not loaded (prefix='backbone.').
-#
-# Deltas from mmpretrain's ViT-L/16 224 px recipe (written for training from
-# scratch): the fine-tuning schedule of swin_l_baseline.py (30 epochs, AdamW
-# lr 2e-5 x batch / 512, 5 warm-up epochs, cosine to 2e-7, weight decay 1e-8),
-# the 22K -> 1K augmentation (RandAugment, Mixup 0.8 + CutMix 1.0, random
-# erasing, label smoothing 0.1), stochastic depth 0.1 instead of dropout, a
-# linear head (no pre-logits layer), and the [-1, 1] input normalisation the
-# 21K weights were trained with.
+# ViT-L/16 (24 layers, 224 px) from timm's ImageNet-21K weights, fine-tuned on ImageNet-1K,
+# regularizers off: the baseline of vit_l24_diverse.py. Recipe: this project's design, the
+# 22K -> 1K fine-tuning of swin_l_baseline.py on mmpretrain's ViT-L (docs/fidelity.md; weights
+# and the other deltas: docs/pretraining.md). 8 GPUs x 64 images = 512 total batch ("8xb64").
 pretrained = 'checkpoints/vit_large_patch16_224_in21k_mmpretrain.pth'
 
 _base_ = [
@@ -30,14 +16,13 @@ model = dict(
         drop_path_rate=0.1,
         init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
                       prefix='backbone.')),
-    head=dict(hidden_dim=None,
-              loss=_base_.ft22k_head_loss),
+    head=dict(hidden_dim=None, loss=_base_.ft22k_head_loss),
     train_cfg=dict(augments=_base_.ft22k_augments),
 )
 
 data_preprocessor = dict(mean=[127.5, 127.5, 127.5], std=[127.5, 127.5, 127.5])
 train_pipeline = [
-    dict(type='CheckedLoadImageFromFile'),  # strict loading (see below)
+    dict(type='CheckedLoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='RandAugment', policies='timm_increasing', num_policies=2, total_level=10,
@@ -49,19 +34,14 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=[
+    dict(type='CheckedLoadImageFromFile'), *_base_.val_dataloader.dataset.pipeline[1:]]))
+test_dataloader = val_dataloader
 
 optim_wrapper = _base_.ft22k_optim_wrapper
 param_scheduler = _base_.ft22k_param_scheduler
 train_cfg = _base_.ft22k_train_cfg
 auto_scale_lr = _base_.ft22k_auto_scale_lr
-
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'),
                      export_meta=dict(type='ExportMetaHook'))
-
-# Strict image loading and the mmdiverse hooks (_base_/mmdiverse_runtime.py).
-from mmdiverse.datasets.strict_pipelines import strict_pipeline  # noqa: E402
-
-val_dataloader = dict(dataset=dict(
-    pipeline=strict_pipeline(_base_.val_dataloader.dataset.pipeline, _base_.strict_loaders)))
-test_dataloader = val_dataloader   # the recipe tests as it validates
 custom_hooks = _base_.mmdiverse_hooks

@@ -1,6 +1,5 @@
-# UperNet + Swin-B on ADE20K: the recipe of upernet_swin_l_ade20k.py with the
-# Swin-B backbone of configs/pretrain/swin_b_diverse.py (ImageNet-1K, 224 px,
-# window 7; as mmseg's swin-base-patch4-window7-in1k-pre UperNet config).
+# UperNet + Swin-B on ADE20K: the recipe of upernet_swin_l_ade20k.py with the Swin-B backbone of
+# configs/pretrain/swin_b_diverse.py (224 px, window 7). This project's design (docs/fidelity.md).
 _base_ = './upernet_swin_l_ade20k.py'
 
 pretrained = 'work_dirs/swin_b_diverse/backbone_export.pth'

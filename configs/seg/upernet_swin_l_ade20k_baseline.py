@@ -1,8 +1,6 @@
-# Baseline for upernet_swin_l_ade20k.py: the same recipe from a stock Swin-L
-# (ImageNet-22K -> 1K, 384 px, window 12; mmpretrain model zoo, no diversity
-# regularizers). For a same-recipe comparison, point it at the output of
-# configs/pretrain/swin_l_baseline.py instead:
-#   --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/swin_l_baseline/backbone_export.pth
+# Baseline for upernet_swin_l_ade20k.py: the same recipe from mmpretrain's stock Swin-L
+# (ImageNet-22K -> 1K, 384 px, window 12). Same-recipe alternative: the export of
+# configs/pretrain/swin_l_baseline.py (docs/segmentation.md; docs/fidelity.md).
 _base_ = './upernet_swin_l_ade20k.py'
 
 pretrained = 'https://download.openmmlab.com/mmclassification/v0/swin-transformer/convert/swin_large_patch4_window12_384_22kto1k-0a40944b.pth'  # noqa: E501

@@ -67,6 +67,15 @@ def _as_stock_loaders(part):
     return part
 
 
+def _header_lines(path):
+    lines = []
+    for line in open(path):
+        if not line.startswith('#'):
+            break
+        lines.append(line.lstrip('# ').rstrip())
+    return lines
+
+
 def _checkpoint(cfg):
     return cfg.model.backbone.init_cfg.checkpoint
 
@@ -94,13 +103,16 @@ def test_config_builds_its_model_at_full_size(path):
     assert init_cfg.checkpoint, 'no default backbone checkpoint'
     model = MODELS.build(cfg.model)
     assert type(model).__name__ == cfg.model.type
-    assert type(model.backbone).__module__.startswith('mmpretrain.')
     num_classes = 150 if 'ade20k' in path else 19
     assert model.decode_head.num_classes == num_classes
     assert model.auxiliary_head.num_classes == num_classes
     millions = sum(p.numel() for p in model.parameters()) / 1e6
     expected = {'swin_l': (230, 240), 'swin_b': (118, 124), 'deit_s12': (55, 62)}
-    family = next(k for k in expected if k in path)
+    family = next((k for k in expected if k in osp.basename(path)), None)
+    if family is None:   # another backbone class (docs/selfsup.md): built, not run here
+        return
+    # the pretraining configs' backbone class, at its published size, on any image size
+    assert type(model.backbone).__module__.startswith('mmpretrain.')
     low, high = expected[family]
     assert low < millions < high, millions
     model.eval()
@@ -240,9 +252,11 @@ def test_ade20k_data_and_validation_are_mmseg_ade20k_with_the_fork_train_scale()
 
 
 def test_cityscapes_keeps_swin_l_and_19_classes_and_says_so():
-    path = osp.join(SEG_DIR, 'upernet_swin_l_cityscapes.py')
-    text = ' '.join(open(path).read().split())
-    assert 'Swin-B widths' in text and 'num_classes=20' in text and '19 train classes' in text
+    header = ' '.join(_header_lines(osp.join(SEG_DIR, 'upernet_swin_l_cityscapes.py')))
+    assert 'Swin-L widths and 19 classes where the fork wrote otherwise' in header
+    fidelity = ' '.join(open(osp.join(REPO_ROOT, 'docs', 'fidelity.md')).read().split())
+    assert 'Swin-B widths' in fidelity and '`num_classes=20`' in fidelity
+    assert "19 (Cityscapes' train ids" in fidelity
     cfg = _load('upernet_swin_l_cityscapes.py')
     assert cfg.train_dataloader.dataset.data_root == 'data/cityscapes/'
     assert (cfg.train_cfg.val_interval, cfg.default_hooks.checkpoint.interval) == (8000, 8000)
@@ -356,7 +370,7 @@ def test_data_is_loaded_strictly_with_the_head_classes_and_hooks_are_on(path):
         assert 'CheckedLoadImageFromFile' in types, loader
         labels, = [t for t in cfg[loader].dataset.pipeline if t.type == 'CheckedLoadAnnotations']
         assert labels.num_classes == cfg.model.decode_head.num_classes, loader
-    assert [h.type for h in cfg.custom_hooks] == ['NonFiniteLossHook', 'RandomStateHook']
+    assert {'NonFiniteLossHook', 'RandomStateHook'} <= {h.type for h in cfg.custom_hooks}
 
 
 def test_diversity_fine_tuning_reuses_the_pretraining_terms():

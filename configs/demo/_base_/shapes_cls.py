@@ -1,5 +1,6 @@
-# Synthetic shape classification (mmdiverse.datasets.make_classification_set),
-# read by mmpretrain's CustomDataset in the ImageNet folder layout.
+# Synthetic shape classification (mmdiverse.datasets.make_classification_set) in the ImageNet
+# folder layout, read by mmpretrain's CustomDataset. This project's design (docs/demo.md).
+# num_workers=0 with persistent_workers=False, which mmpretrain's tools/train.py defaults to True.
 dataset_type = 'CustomDataset'
 data_root = 'data/demo/shapes_cls'
 num_classes = 4
@@ -22,8 +23,6 @@ test_pipeline = [
     dict(type='PackInputs'),
 ]
 
-# num_workers=0 (the data are tiny): persistent_workers must then be False, which
-# mmpretrain's own tools/train.py otherwise defaults to True.
 train_dataloader = dict(
     batch_size=32,
     num_workers=0,

@@ -1,5 +1,6 @@
-# Synthetic shape segmentation (mmdiverse.datasets.make_segmentation_set) in the
-# ADE20K layout: 0 = background (ignored through reduce_zero_label), 1..4 = shapes.
+# Synthetic shape segmentation (mmdiverse.datasets.make_segmentation_set) in the ADE20K layout:
+# 0 = background (ignored through reduce_zero_label), 1..4 = shapes; tta_pipeline is mmseg's
+# ADE20K multi-scale + flip on 64 px images. This project's design (docs/demo.md).
 dataset_type = 'BaseSegDataset'
 data_root = 'data/demo/shapes_seg'
 crop_size = (64, 64)
@@ -20,10 +21,6 @@ test_pipeline = [
     dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=4),
     dict(type='PackSegInputs'),
 ]
-# Multi-scale + flip test-time augmentation (tools/test.py --tta), mmseg's ADE20K
-# recipe on the 64 px images: the ViT interpolates its position embeddings to
-# each scale (all multiples of the 4 px patch), SegTTAModel (mmseg's
-# default_runtime tta_model) averages the 12 predictions.
 img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 tta_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
@@ -38,8 +35,6 @@ tta_pipeline = [
 ]
 _dataset = dict(type=dataset_type, data_root=data_root, metainfo=metainfo, img_suffix='.jpg',
                 seg_map_suffix='.png', reduce_zero_label=True)
-# num_workers=0 needs persistent_workers=False, stated for any tool that defaults
-# it to True (mmpretrain's tools/train.py does).
 train_dataloader = dict(
     batch_size=8,
     num_workers=0,

@@ -1,10 +1,7 @@
-# The Swin authors' ImageNet-22K -> 1K fine-tuning schedule
-# (swin_large_patch4_window12_384_22kto1k_finetune), shared by
-# swin_l_baseline.py and vit_l24_baseline.py (and their diverse configs):
-# 30 epochs, AdamW lr 2e-5 x batch / 512, 5 warm-up epochs from 2e-8, cosine
-# to 2e-7, weight decay 1e-8, Mixup 0.8 + CutMix 1.0, label smoothing 0.1.
-# (The configs take these by name: mmengine refuses the same key in two
-# sibling bases, and their mmpretrain recipes set these keys too.)
+# The Swin authors' ImageNet-22K -> 1K fine-tuning (swin_large_patch4_window12_384_22kto1k_
+# finetune): 30 epochs, AdamW lr 2e-5 x batch / 512, weight decay 1e-8, 5 warm-up epochs, cosine
+# to 2e-7, Mixup 0.8 + CutMix 1.0, label smoothing 0.1 (docs/pretraining.md, docs/fidelity.md).
+# Configs take these by name (their mmpretrain recipes set the same keys).
 ft22k_head_loss = dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original')
 ft22k_augments = [dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]
 ft22k_optim_wrapper = dict(optimizer=dict(lr=2e-5, weight_decay=1e-8))

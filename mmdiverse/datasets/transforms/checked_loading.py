@@ -6,9 +6,9 @@ re-raises other decode errors without the file name; mmseg's
 ``LoadAnnotations`` accepts any label value, so a label map with values
 outside the class range surfaces later as an index error in the loss (or a
 wrong mIoU) with no file named. These transforms are drop-in replacements
-that check instead. The paper-scale configs swap them in by type name (see
-``strict_loaders`` in ``configs/pretrain`` and ``configs/seg``), so every
-other argument of the recipe's loaders is kept.
+that check instead. The configs in ``configs/pretrain`` and ``configs/seg``
+name them in place of the recipes' stock loaders, with every other argument
+of those loaders kept.
 """
 from typing import Optional
 

@@ -1,6 +1,5 @@
-# The fork's Swin AdamW schedule (swin_adamw_160k.py) over 80k iterations, as its
-# upernet_swin_large_patch4_window12_1025x1025_80k_cityscapes.py runs it on
-# _base_/schedules/schedule_80k.py: validation and checkpoints every 8000.
+# The fork's Swin AdamW schedule (swin_adamw_160k.py) over 80k iterations, validation and
+# checkpoints every 8000, as its Cityscapes config runs it (docs/fidelity.md, "Segmentation").
 _base_ = './swin_adamw_160k.py'
 
 param_scheduler = [
