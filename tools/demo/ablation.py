@@ -28,7 +28,7 @@ PAPER_WEIGHTS = dict(patch_cos=0.5, patch_contrast=0.5, patch_mix=1.0, attn_div=
 #: The weights of the ablation runs, per term: the patch terms at the paper's
 #: coefficients; the attention and weight terms both at the paper's coefficient
 #: and at one that gives them a gradient comparable to the classification
-#: loss's at this scale (see README.md, "What the demo does").
+#: loss's at this scale (docs/demo.md, "Why the attention and weight levels barely move").
 ABLATION_WEIGHTS = dict(patch_cos=(0.5, ), patch_contrast=(0.5, ), patch_mix=(1.0, ),
                         attn_div=(1e-4, 1.0), weight_cond=(5e-4, 0.05))
 

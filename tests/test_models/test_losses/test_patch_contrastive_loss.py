@@ -18,7 +18,7 @@ def normalize(x, eps=1e-8):
 
 
 def reference(first, last, eps=1e-8):
-    """Full similarity matrix s_ij, then the log-ratio of Gong et al. 2021 (README)."""
+    """Full similarity matrix s_ij, then Gong et al. 2021's log-ratio (docs/regularizers.md)."""
     f, l_ = normalize(first.double(), eps), normalize(last.double(), eps)
     sim = f @ l_.transpose(1, 2)  # (B, n, n)
     n = sim.shape[-1]
