@@ -14,7 +14,7 @@ from .compat import mmcv_ext_standin
 
 mmcv_ext_standin.install()  # before anything below imports mmcv.ops
 
-from .version import __version__  # noqa: E402
 from . import datasets, engine, models  # noqa: E402,F401  (registration)
+from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

@@ -96,11 +96,12 @@ def test_the_runtime_opt_in_installs_what_it_promises(snapshots):
 
 
 def test_import_registers_into_mmpretrain_and_mmseg():
-    import mmdiverse  # noqa: F401
     from mmengine.registry import HOOKS
     from mmpretrain.registry import BATCH_AUGMENTS
     from mmpretrain.registry import MODELS as PRETRAIN_MODELS
     from mmseg.registry import MODELS as SEG_MODELS
+
+    import mmdiverse  # noqa: F401
 
     for name in ('PatchCosineLoss', 'PatchContrastiveLoss', 'PatchMixingLoss',
                  'AttentionDiversityLoss', 'WeightConditionLoss', 'DiverseImageClassifier'):

@@ -6,8 +6,11 @@ installs :func:`install_compat_fixes`; ``SafeCheckpointHook`` carries the
 ``last_checkpoint`` fix.
 """
 from .mmengine_last_checkpoint import LastCheckpointError, read_last_checkpoint
-from .mmpretrain_bias_table import (geometric_resize_bias_table, install_bias_table_resize,
-                                    needs_bias_table_fix)
+from .mmpretrain_bias_table import (
+    geometric_resize_bias_table,
+    install_bias_table_resize,
+    needs_bias_table_fix,
+)
 
 
 def install_compat_fixes() -> None:

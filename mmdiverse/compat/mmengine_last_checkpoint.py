@@ -19,7 +19,6 @@ from typing import Optional
 
 from ..checkpoint.digest import newest_intact_checkpoint
 
-
 LAST_CHECKPOINT = 'last_checkpoint'
 _MAX_BYTES = 4096
 

@@ -11,8 +11,14 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import save_checkpoint
 
 import mmdiverse.runtime  # noqa: F401  (opts in: the digest-writing backend is mmengine's)
-from mmdiverse.checkpoint import (CorruptCheckpointError, convert_checkpoint, export_backbone,
-                                  read_checkpoint, safe_load, write_checkpoint_bytes)
+from mmdiverse.checkpoint import (
+    CorruptCheckpointError,
+    convert_checkpoint,
+    export_backbone,
+    read_checkpoint,
+    safe_load,
+    write_checkpoint_bytes,
+)
 from mmdiverse.checkpoint.digest import digest_path, sha256_of_file, verify_checkpoint
 
 

@@ -1,7 +1,7 @@
 """The stand-in for ``mmcv._ext`` (mmdiverse/compat/mmcv_ext_standin.py)."""
 import importlib.metadata
-import re
 import os.path as osp
+import re
 import subprocess
 import sys
 import textwrap
@@ -147,6 +147,7 @@ def _one_training_step(config_path):
     small input as they do for any input size)."""
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
+
     from mmdiverse.apis.launch import build_model, toolbox_of
 
     cfg = Config.fromfile(config_path)
@@ -204,6 +205,7 @@ def test_mmseg_stock_test_tool_prints_miou(tmp_path):
     """mmseg's own tools/test.py evaluates the demo UperNet config in the lite install."""
     import mmseg
     from mmengine.config import Config
+
     from mmdiverse.apis.launch import build_model
     from mmdiverse.datasets import make_segmentation_set
     from tests.conftest import data_root_options, run_tool

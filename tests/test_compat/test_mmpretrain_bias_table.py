@@ -8,8 +8,7 @@ import torch
 import mmdiverse.runtime  # noqa: F401  (opts in: installs the fix where it applies)
 from mmdiverse.checkpoint.adapt import resize_relative_position_bias_table
 from mmdiverse.compat import geometric_resize_bias_table, mmpretrain_bias_table
-from mmdiverse.compat.mmpretrain_bias_table import (install_bias_table_resize,
-                                                    needs_bias_table_fix)
+from mmdiverse.compat.mmpretrain_bias_table import install_bias_table_resize, needs_bias_table_fix
 
 ARCH = dict(embed_dims=16, depths=[2, 2], num_heads=[2, 4])
 

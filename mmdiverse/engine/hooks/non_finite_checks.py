@@ -3,8 +3,6 @@ import math
 from typing import Dict, Iterable, List, Mapping, Sequence, Set, Tuple
 
 import torch
-import torch.distributed as torch_dist
-from mmengine.dist import is_distributed
 from torch.nn.utils import get_total_norm
 
 MAX_NAMED = 10  # parameters / tensors named in one message
@@ -32,31 +30,6 @@ def is_finite(value) -> bool:
     if isinstance(value, torch.Tensor):
         return bool(torch.isfinite(value.detach()).all())
     return math.isfinite(float(value))
-
-
-def all_finite(values: Sequence) -> bool:
-    """Whether every tensor or number in ``values`` is finite, with one host read
-    for all the tensors (one device sync per call instead of one per tensor)."""
-    tensors = [v.detach().float() for v in values if isinstance(v, torch.Tensor)]
-    numbers = [v for v in values if not isinstance(v, torch.Tensor)]
-    if not all(math.isfinite(float(v)) for v in numbers):
-        return False
-    if not tensors:
-        return True
-    if all(t.dim() == 0 for t in tensors):
-        return bool(torch.isfinite(torch.stack(tensors)).all())
-    return bool(torch.stack([torch.isfinite(t).all() for t in tensors]).all())
-
-
-def any_rank(flag: bool) -> bool:
-    """True on every rank if ``flag`` is True on any rank (a no-op when not distributed)."""
-    if not is_distributed():
-        return flag
-    tensor = torch.tensor([int(flag)], dtype=torch.int32)
-    if torch_dist.get_backend() == 'nccl':
-        tensor = tensor.cuda()
-    torch_dist.all_reduce(tensor, op=torch_dist.ReduceOp.MAX)
-    return bool(tensor.item())
 
 
 def non_finite_gradients(params: Sequence[torch.nn.Parameter],

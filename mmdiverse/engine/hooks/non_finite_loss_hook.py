@@ -13,10 +13,18 @@ from mmengine.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 from torch.nn.utils import get_total_norm
 
-from .non_finite_checks import (NonFiniteCheckpointError, NonFiniteError,
-                                NonFiniteGradientError, NonFiniteLossError, describe_gradients,
-                                describe_loss_terms, is_finite, non_finite_buffers,
-                                non_finite_gradients, non_finite_tensors)
+from .non_finite_checks import (
+    NonFiniteCheckpointError,
+    NonFiniteError,
+    NonFiniteGradientError,
+    NonFiniteLossError,
+    describe_gradients,
+    describe_loss_terms,
+    is_finite,
+    non_finite_buffers,
+    non_finite_gradients,
+    non_finite_tensors,
+)
 
 __all__ = ['NonFiniteLossHook', 'NonFiniteError', 'NonFiniteLossError',
            'NonFiniteGradientError', 'NonFiniteCheckpointError']
@@ -94,6 +102,8 @@ class NonFiniteLossHook(Hook):
         self._terms: List[Dict[str, torch.Tensor]] = []  # the forwards since the last step
         self._stepped = False
         self._iteration, self._epoch = 0, 0
+        self._grad_norms: Dict[int, torch.Tensor] = {}  # before clipping, of this step
+        self._wrappers: List[OptimWrapper] = []
 
     # ------------------------------------------------------------ set-up
     def before_train(self, runner) -> None:
@@ -106,7 +116,7 @@ class NonFiniteLossHook(Hook):
         self._remove_handles()
         self._names = {id(p): name for name, p in get_ori_model(model).named_parameters()}
         self._handles.append(model.register_forward_hook(self._record_losses, with_kwargs=True))
-        self._grad_norms: Dict[int, torch.Tensor] = {}
+        self._grad_norms = {}
         for wrapper in wrappers:
             self._handles.append(wrapper.optimizer.register_step_pre_hook(
                 partial(self._before_step, wrapper)))
@@ -194,9 +204,8 @@ class NonFiniteLossHook(Hook):
                 f'{describe_gradients(non_finite_gradients(params, self._names))}.')
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        wrappers = getattr(self, '_wrappers', [])
-        scaler = any(_has_loss_scaler(w) for w in wrappers)
-        updated = any(_updated(w) for w in wrappers)
+        scaler = any(_has_loss_scaler(w) for w in self._wrappers)
+        updated = any(_updated(w) for w in self._wrappers)
         if scaler and updated and not self._stepped:
             self._loss_scaler_skipped()  # the scaler found Inf/NaN gradients
         elif self._stepped and self.skipped_iters[-1:] != [self._iteration]:

@@ -10,8 +10,12 @@ from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401
 from mmdiverse.checkpoint import safe_load
-from mmdiverse.engine.hooks import (NonFiniteCheckpointError, NonFiniteGradientError,
-                                    NonFiniteLossError, NonFiniteLossHook)
+from mmdiverse.engine.hooks import (
+    NonFiniteCheckpointError,
+    NonFiniteGradientError,
+    NonFiniteLossError,
+    NonFiniteLossHook,
+)
 from mmdiverse.engine.hooks.non_finite_checks import non_finite_tensors
 from tests.conftest import data_root_options
 from tests.host_reads import counting_host_reads

@@ -12,8 +12,7 @@ from mmengine.logging import MessageHub, MMLogger
 from mmengine.runner import Runner
 
 from mmdiverse.compat import LastCheckpointError
-from mmdiverse.engine.hooks import SafeCheckpointHook
-from mmdiverse.engine.hooks import safe_checkpoint_hook
+from mmdiverse.engine.hooks import SafeCheckpointHook, safe_checkpoint_hook
 
 
 def _runner(work_dir):
