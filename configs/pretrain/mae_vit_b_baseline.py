@@ -8,5 +8,15 @@ _base_ = [
     './_base_/mmdiverse_runtime.py',
 ]
 
-default_hooks = dict(export_meta=dict(type='ExportMetaHook'))
+default_hooks = dict(
+    checkpoint=dict(type='SafeCheckpointHook'), export_meta=dict(type='ExportMetaHook')
+)
 custom_hooks = _base_.mmdiverse_hooks
+train_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            *_base_.train_dataloader.dataset.pipeline[1:],
+        ]
+    )
+)

@@ -1,14 +1,12 @@
-# UperNet + MAE ViT-B on ADE20K: mmseg's mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py
-# value for value, with AMP made real (AmpOptimWrapper; its fp16 key is inert in mmseg 1.x) and
-# the backbone loaded strictly from configs/pretrain/mae_vit_b_diverse.py (docs/selfsup.md).
+# UperNet + MAE ViT-B on ADE20K: mmseg's published recipe mae/mae-base_upernet_8xb2-amp-160k_
+# ade20k-512x512.py value for value, AMP made real (AmpOptimWrapper; its fp16 key is inert in
+# mmseg 1.x), backbone loaded strictly from configs/pretrain/mae_vit_b_diverse.py's export
+# (docs/fidelity.md, docs/selfsup.md).
 #   tools/dist_train.sh configs/seg/upernet_mae_vit_b_ade20k.py 8
-#   tools/dist_test.sh configs/seg/upernet_mae_vit_b_ade20k.py CKPT 8 --tta
 _base_ = [
     'mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py',
     './_base_/mmdiverse_runtime.py',
 ]
-
-custom_imports = dict(imports=['mmdiverse'], allow_failed_imports=False)
 
 pretrained = 'work_dirs/mae_vit_b_diverse/backbone_export.pth'
 model = dict(
@@ -24,3 +22,24 @@ model = dict(
 )
 
 optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic')
+train_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            *_base_.train_dataloader.dataset.pipeline[2:],
+        ]
+    )
+)
+val_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            dict(type='PackSegInputs'),
+        ]
+    )
+)
+test_dataloader = val_dataloader
+default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))

@@ -28,7 +28,8 @@ def _grad_norm(loss: torch.Tensor, params) -> float:
                             if any(g is not None for g in grads) else torch.zeros(())))
 
 
-def gradient_share(model: nn.Module, batch: dict, terms: Iterable[str]) -> Dict[str, float]:
+def gradient_share(model: nn.Module, batch: dict, terms: Iterable[str],
+                   reference: str = CLS_KEY) -> Dict[str, float]:
     """Gradient norm of each term over that of the classification loss.
 
     Args:
@@ -38,6 +39,9 @@ def gradient_share(model: nn.Module, batch: dict, terms: Iterable[str]) -> Dict[
             dataloader yields it; not modified (batch augments write mixed
             scores into the data samples, so a copy is preprocessed).
         terms: diversity term names (``'attn_div'`` ... : key ``loss_<term>``).
+        reference: the loss key the terms are compared with: ``'loss_cls'``
+            (classifiers) or ``'loss_rec'`` (``DiverseMAE`` / ``DiverseSimMIM``:
+            the reconstruction).
 
     Returns:
         dict: ``{term: share}`` (0 where a term has no gradient on the
@@ -47,10 +51,10 @@ def gradient_share(model: nn.Module, batch: dict, terms: Iterable[str]) -> Dict[
     data = model.data_preprocessor(copy.deepcopy(batch), True)
     losses = model(**data, mode='loss')
     missing = [t for t in terms if f'loss_{t}' not in losses]
-    if CLS_KEY not in losses or missing:
+    if reference not in losses or missing:
         raise KeyError(f'gradient_share: the model logs {sorted(losses)}; expected '
-                       f'{CLS_KEY} and loss_<term> for {missing}')
-    reference = _grad_norm(losses[CLS_KEY], params)
+                       f'{reference} and loss_<term> for {missing}')
+    reference = _grad_norm(losses[reference], params)
     shares = {}
     for term in terms:
         norm = _grad_norm(losses[f'loss_{term}'], params)

@@ -11,6 +11,7 @@ and the three extra rows are kept, which is what mmseg 1.2.2's
 ``BEiT.resize_rel_pos_embed`` means to do; that method calls
 ``scipy.interpolate.interp2d``, removed in SciPy 1.14 (docs/selfsup.md).
 """
+
 import math
 from typing import Tuple
 
@@ -31,7 +32,7 @@ def split_extra_rows(length: int) -> Tuple[int, int]:
     if length < 1:
         raise ValueError(f'a relative position bias table needs rows, got {length}')
     side = math.isqrt(length)
-    side -= 1 - side % 2           # the largest odd side
+    side -= 1 - side % 2  # the largest odd side
     return side * side, length - side * side
 
 
@@ -55,9 +56,11 @@ def resize_table_with_extra_rows(table: torch.Tensor, dst_len: int) -> torch.Ten
     src_grid, src_extra = split_extra_rows(table.shape[0])
     dst_grid, dst_extra = split_extra_rows(dst_len)
     if src_extra != dst_extra:
-        raise ValueError(f'{table.shape[0]} rows ({src_grid} + {src_extra} extra) and '
-                         f'{dst_len} rows ({dst_grid} + {dst_extra} extra) are not the same '
-                         'table layout')
+        raise ValueError(
+            f'{table.shape[0]} rows ({src_grid} + {src_extra} extra) and '
+            f'{dst_len} rows ({dst_grid} + {dst_extra} extra) are not the same '
+            'table layout'
+        )
     if src_grid == dst_grid:
         return table
     grid = resize_relative_position_bias_table(table[:src_grid], dst_grid)
