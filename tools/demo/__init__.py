@@ -13,7 +13,9 @@ Run from the repository root: ``python -m tools.demo`` (``make demo``).
    (:func:`mmdiverse.analysis.redundancy_report`): patch similarity, attention-head
    similarity, q/k/v condition numbers;
 5. the per-term ablation (:mod:`tools.demo.ablation`): the same ViT and data
-   trained with each diversity term alone, each term's effect on its own measure.
+   trained with each diversity term alone, each term's effect on its own measure;
+6. the self-supervised track (:mod:`tools.demo.selfsup`): a tiny MAE with and without
+   the terms, transferred to UperNet (not with ``--ablation``).
 
 Modules: :mod:`~tools.demo.pipeline` (data and the pretrain / transfer steps),
 :mod:`~tools.demo.ablation`, :mod:`~tools.demo.progress` (each step as a

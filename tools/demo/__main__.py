@@ -87,10 +87,12 @@ def main(argv=None):
                             scale, ablation_runs)
         ablation = ablation_report(runs, measure, cls_root, scale, SEED)
         print(ablation['table'])
-    # Further tracks (e.g. the self-supervised one, tools/demo/selfsup.py) go here:
-    # one call that runs its steps through ``steps`` and returns a summary section,
-    #   sections['selfsup'] = run_selfsup(steps, cls_root, seg_root, work_dir, scale)
-    # (a dict with 'title' and 'markdown'; it lands in summary.md and summary.json).
+    # Further tracks: one call that runs its steps through ``steps`` and returns a summary
+    # section (a dict with 'title' and 'markdown'; it lands in summary.md and summary.json).
+    if not args.ablation:
+        from .selfsup import run_selfsup
+        sections['selfsup'] = run_selfsup(steps, cls_root, seg_root, work_dir, scale)
+        print(sections['selfsup']['markdown'])
     total = round(time.time() - start, 1)
     summary_md = write_summary(work_dir, steps, total, results, reports, plot, ablation,
                                sections)
