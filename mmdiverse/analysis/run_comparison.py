@@ -71,10 +71,14 @@ def group_summary(group: RunGroup) -> dict:
                 for name in loss_names})
 
 
-def compare_groups(groups: Sequence[RunGroup], differing: Sequence[str] = ()) -> dict:
-    """:func:`group_summary` of each group, and the config keys in which the
-    groups differ (``differing``)."""
-    return dict(groups=[group_summary(g) for g in groups], differing_keys=list(differing))
+def compare_groups(groups: Sequence[RunGroup], differing: Sequence[str] = (),
+                   same_name: Optional[Dict[str, dict]] = None) -> dict:
+    """:func:`group_summary` of each group, the config keys in which the groups
+    differ (``differing``) and, for groups that share an experiment name, the
+    keys that split them (``same_name``, from
+    :func:`~mmdiverse.analysis.run_groups.same_name_differences`)."""
+    return dict(groups=[group_summary(g) for g in groups], differing_keys=list(differing),
+                same_name_differences=dict(same_name or {}))
 
 
 def comparison_markdown(comparison: dict) -> str:
@@ -104,6 +108,10 @@ def comparison_markdown(comparison: dict) -> str:
         more = (f' and {len(differing) - MAX_KEYS_SHOWN} more (all in compare.json)'
                 if len(differing) > MAX_KEYS_SHOWN else '')
         parts.append(f'The groups differ in: {keys}{more}.')
+    for name, split in (comparison.get('same_name_differences') or {}).items():
+        keys = ', '.join(f'`{k}`' for k in split['keys'][:MAX_KEYS_SHOWN])
+        parts.append(f"`{name}` has the name of `{split['first']}` but not its config "
+                     f'(changed between the runs?): {keys}.')
     return '\n\n'.join(parts)
 
 

@@ -99,3 +99,19 @@ def differing_keys(groups: Sequence[RunGroup], ignore: Iterable[str] = ()) -> Li
     return [k for k in names
             if not any(k == i or k.startswith(i + '.') for i in keys)
             and len({json.dumps(f.get(k), sort_keys=True, default=repr) for f in flats}) > 1]
+
+
+def same_name_differences(groups: Sequence[RunGroup],
+                          ignore: Iterable[str] = ()) -> Dict[str, dict]:
+    """Why a group got a ``#N`` name: ``{name: {'first': first group's name,
+    'keys': config keys in which the two differ}}`` for every such group (runs
+    of one experiment name whose configs were changed between the runs)."""
+    firsts, out = {}, {}
+    for group in groups:
+        stem = group.name.split('#')[0]
+        if stem not in firsts:
+            firsts[stem] = group
+        else:
+            out[group.name] = dict(first=firsts[stem].name,
+                                   keys=differing_keys([firsts[stem], group], ignore))
+    return out

@@ -38,7 +38,8 @@ def test_nothing_logged_is_none():
 
 def test_group_mean_and_std_over_seeds():
     runs = [fake_run([10., 30.], [2., 1.]), fake_run([20., 25.], [2., 3.])]
-    comparison = compare_groups([RunGroup('g', runs, [0, 1])], ['model.type'])
+    comparison = compare_groups([RunGroup('g', runs, [0, 1])], ['model.type'],
+                                {'g#2': dict(first='g', keys=['runner_type'])})
     (group, ) = comparison['groups']
     final = group['metrics']['accuracy/top1']['final']
     assert final['values'] == [30., 25.] and final['mean'] == 27.5
@@ -50,6 +51,8 @@ def test_group_mean_and_std_over_seeds():
     assert '| g | 2 | 27.50 ± 3.54 (2) | 27.50 ± 3.54 (2) |' in text
     assert '| g | 2.0000 ± 1.4142 (2) | 1.0000 ± 0.7071 (2) |' in text
     assert 'The groups differ in: `model.type`.' in text
+    assert "`g#2` has the name of `g` but not its config (changed between the runs?): " \
+        '`runner_type`.' in text
 
 
 def test_curves_keep_the_steps_every_seed_logged():

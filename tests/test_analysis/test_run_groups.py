@@ -41,3 +41,12 @@ def test_names_experiment_name_first_and_unique(tmp_path):
             run(tmp_path, 'cls', 0, lr=1.), run(tmp_path, 'cls', 1, lr=2.)]
     names = [g.name for g in group_runs(runs, ignore=['model.backbone.init_cfg.checkpoint'])]
     assert names == ['transfer_baseline', 'transfer_diverse', 'cls', 'cls#2']
+
+
+def test_same_name_different_config_is_explained(tmp_path):
+    from mmdiverse.analysis.run_groups import same_name_differences
+    runs = [run(tmp_path, 'cls', 0, lr=1.), run(tmp_path, 'cls', 1, lr=2.),
+            run(tmp_path, 'other', 0, lr=1., extra=1)]
+    groups = group_runs(runs)
+    assert same_name_differences(groups) == {
+        'cls#2': dict(first='cls', keys=['optim_wrapper.optimizer.lr'])}

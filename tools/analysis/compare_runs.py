@@ -24,7 +24,7 @@ import os
 import os.path as osp
 
 from mmdiverse.analysis.run_comparison import compare_groups, comparison_markdown
-from mmdiverse.analysis.run_groups import differing_keys, group_runs
+from mmdiverse.analysis.run_groups import differing_keys, group_runs, same_name_differences
 from mmdiverse.analysis.run_plots import plot_comparison
 from mmdiverse.analysis.run_scalars import read_run
 
@@ -60,16 +60,17 @@ def read_runs(work_dirs):
 
 
 def measure_groups(groups, num_images):
+    import mmdiverse  # noqa: F401  (registers the models the configs name)
     from mmdiverse.analysis.run_redundancy import run_redundancy
     return {g.name: [run_redundancy(run, num_images) for run in g.runs] for g in groups}
 
 
 def main(argv=None):
-    import mmdiverse  # noqa: F401  (registers the models of the configs)
     args = parse_args(argv)
     runs = read_runs(args.work_dirs)
     groups = group_runs(runs, args.ignore)
-    comparison = compare_groups(groups, differing_keys(groups, args.ignore))
+    comparison = compare_groups(groups, differing_keys(groups, args.ignore),
+                                same_name_differences(groups, args.ignore))
     redundancy = measure_groups(groups, args.num_images) if args.redundancy else None
     if redundancy:
         comparison['redundancy'] = redundancy
