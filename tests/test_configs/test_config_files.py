@@ -77,3 +77,13 @@ def test_every_path_the_docs_name_exists(doc):
     named = {path for path, after in REPO_PATH.findall(text) if after not in '*{<'}
     missing = sorted(p for p in named - CREATED if not osp.exists(osp.join(REPO_ROOT, p)))
     assert not missing, f'{doc} names paths that do not exist: {missing}'
+
+
+@pytest.mark.parametrize('doc', DOCS)
+def test_every_relative_link_of_the_docs_resolves(doc):
+    text = open(osp.join(REPO_ROOT, doc)).read()
+    links = {target.split('#')[0] for target in re.findall(r'\]\(([^)\s]+)\)', text)
+             if not re.match(r'\w+:', target)}
+    here = osp.dirname(osp.join(REPO_ROOT, doc))
+    broken = sorted(link for link in links if link and not osp.exists(osp.join(here, link)))
+    assert not broken, f'{doc} links to files that do not exist: {broken}'
