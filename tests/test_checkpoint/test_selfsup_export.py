@@ -171,3 +171,31 @@ def test_mae_segmentation_tables_resize_through_the_one_resize(tmp_path):
     if digit_version(scipy.__version__) >= digit_version('1.14.0'):
         with pytest.raises(NotImplementedError):
             target.resize_rel_pos_embed(dict(state_dict=dict(source.state_dict())))
+
+
+def test_mae_export_loads_into_the_fine_tuning_benchmark(tmp_path):
+    """configs/finetune/mae_vit_b_in1k.py's own init_cfg (mmpretrain's Pretrained, as the
+    benchmark) loads every encoder tensor but the final norm; the benchmark's fc norm
+    (``ln2``, avg_featmap) is new."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    arch = dict(embed_dims=WIDTH, num_layers=DEPTH, num_heads=HEADS, feedforward_channels=4 * WIDTH)
+    mae = _pretrain(
+        'mae_vit_b_baseline.py',
+        dict(arch=arch),
+        dict(embed_dim=WIDTH, decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2),
+    )
+    path, exported = _export(tmp_path, mae)
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'finetune', 'mae_vit_b_in1k.py'))
+    assert cfg.model.backbone.init_cfg.checkpoint == cfg.pretrained
+    cfg.model.backbone.update(arch=arch, init_cfg=dict(checkpoint=path))
+    cfg.model.head.in_channels = WIDTH
+    init_default_scope('mmpretrain')
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    backbone = model.backbone.state_dict()
+    assert set(exported) - set(backbone) == {'ln1.weight', 'ln1.bias'}
+    assert set(backbone) - set(exported) == {'ln2.weight', 'ln2.bias'}
+    for key in set(exported) & set(backbone):
+        assert torch.equal(backbone[key], exported[key]), key
