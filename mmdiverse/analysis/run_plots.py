@@ -39,8 +39,13 @@ def _band(ax, xs, series, colour, label, log=False):
         mean = [sum(c) / len(c) for c in columns]
     ax.plot(xs, mean, color=colour, label=f'{label} (n={len(series)})', marker='.')
     if len(series) > 1:
-        ax.fill_between(xs, [min(c) for c in columns], [max(c) for c in columns],
-                        color=colour, alpha=0.2, linewidth=0)
+        low, high = [min(c) for c in columns], [max(c) for c in columns]
+        if len(columns) == 1:  # one point (e.g. a single validation): a range bar
+            ax.errorbar(list(xs), mean, yerr=[[m - lo for m, lo in zip(mean, low)],
+                                              [hi - m for m, hi in zip(mean, high)]],
+                        color=colour, capsize=4, linewidth=0, elinewidth=1.5)
+        else:
+            ax.fill_between(xs, low, high, color=colour, alpha=0.2, linewidth=0)
 
 
 def plot_comparison(groups: Sequence[RunGroup], out_file: str,
@@ -87,7 +92,8 @@ def plot_comparison(groups: Sequence[RunGroup], out_file: str,
     handles = {}
     for ax in axes.flat:
         for line in ax.get_lines():
-            handles.setdefault(line.get_label(), line)
+            if not line.get_label().startswith('_'):  # error-bar parts are unnamed
+                handles.setdefault(line.get_label(), line)
     if handles:
         fig.legend(list(handles.values()), list(handles), loc='lower center',
                    ncol=min(4, len(handles)), fontsize='small')

@@ -57,3 +57,15 @@ def test_redundancy_panels(tmp_path, drawn):
     cond = axes['q/k/v condition number per block']
     assert list(cond.lines[0].get_ydata()) == pytest.approx([4., 1.])  # geometric means
     assert cond.get_yscale() == 'log'
+
+
+def test_a_single_validation_gets_a_range_bar_and_one_legend_entry_per_group(tmp_path, drawn):
+    def one_val(top1):
+        return RunScalars('w', [dict(lr=1., loss=1., step=1)],
+                          [{'mIoU': top1, 'step': 4}], {}, '')
+    groups = [RunGroup('seg', [one_val(10.), one_val(14.)], [0, 1])]
+    plot_comparison(groups, str(tmp_path / 'c.png'))
+    miou = drawn[0].axes[0]
+    assert miou.get_title() == 'mIoU' and len(miou.containers) == 1  # the min-max bar
+    (legend, ) = drawn[0].legends
+    assert [t.get_text() for t in legend.get_texts()] == ['seg (n=2)']
