@@ -6,6 +6,7 @@ memory (``memory``, logged by mmengine on CUDA only) and each loss term of the
 last training record. Per group, each of these as mean ± std over its seeds
 (:func:`~mmdiverse.analysis.seed_stats.seed_stats`).
 """
+
 import statistics
 from typing import Dict, List, Optional, Sequence
 
@@ -40,11 +41,13 @@ def run_summary(run: RunScalars) -> dict:
     times = [r['time'] for r in run.train if 'time' in r]
     memory = [r['memory'] for r in run.train if 'memory' in r]
     last = run.train[-1] if run.train else {}
-    return dict(metrics=metrics,
-                time_per_iter=statistics.median(times) if times else None,
-                memory=max(memory) if memory else None,
-                losses={k: v for k, v in last.items() if 'loss' in k},
-                iters=last.get('step'))
+    return dict(
+        metrics=metrics,
+        time_per_iter=statistics.median(times) if times else None,
+        memory=max(memory) if memory else None,
+        losses={k: v for k, v in last.items() if 'loss' in k},
+        iters=last.get('step'),
+    )
 
 
 def group_summary(group: RunGroup) -> dict:
@@ -61,24 +64,37 @@ def group_summary(group: RunGroup) -> dict:
     loss_names = _ordered(name for r in runs for name in r['losses'])
     metric = lambda r, name, kind: r['metrics'].get(name, {}).get(kind)  # noqa: E731
     return dict(
-        name=group.name, work_dirs=[run.work_dir for run in group.runs], seeds=group.seeds,
+        name=group.name,
+        work_dirs=[run.work_dir for run in group.runs],
+        seeds=group.seeds,
         num_seeds=len(group.runs),
-        metrics={name: {kind: seed_stats([metric(r, name, kind) for r in runs])
-                        for kind in ('best', 'final')} for name in metric_names},
+        metrics={
+            name: {
+                kind: seed_stats([metric(r, name, kind) for r in runs])
+                for kind in ('best', 'final')
+            }
+            for name in metric_names
+        },
         time_per_iter=seed_stats([r['time_per_iter'] for r in runs]),
         memory=seed_stats([r['memory'] for r in runs]),
-        losses={name: seed_stats([r['losses'].get(name) for r in runs])
-                for name in loss_names})
+        losses={name: seed_stats([r['losses'].get(name) for r in runs]) for name in loss_names},
+    )
 
 
-def compare_groups(groups: Sequence[RunGroup], differing: Sequence[str] = (),
-                   same_name: Optional[Dict[str, dict]] = None) -> dict:
+def compare_groups(
+    groups: Sequence[RunGroup],
+    differing: Sequence[str] = (),
+    same_name: Optional[Dict[str, dict]] = None,
+) -> dict:
     """:func:`group_summary` of each group, the config keys in which the groups
     differ (``differing``) and, for groups that share an experiment name, the
     keys that split them (``same_name``, from
     :func:`~mmdiverse.analysis.run_groups.same_name_differences`)."""
-    return dict(groups=[group_summary(g) for g in groups], differing_keys=list(differing),
-                same_name_differences=dict(same_name or {}))
+    return dict(
+        groups=[group_summary(g) for g in groups],
+        differing_keys=list(differing),
+        same_name_differences=dict(same_name or {}),
+    )
 
 
 def comparison_markdown(comparison: dict) -> str:
@@ -98,20 +114,28 @@ def comparison_markdown(comparison: dict) -> str:
     parts = ['Mean ± std over seeds (number of seeds in brackets).', _table(head, rows)]
     losses = _ordered(name for g in groups for name in g['losses'])
     if losses:
-        rows = [[g['name']] + [format_stat(g['losses'].get(name), 4) for name in losses]
-                for g in groups]
-        parts += ['Loss terms at the last logged training iteration:',
-                  _table(['run'] + losses, rows)]
+        rows = [
+            [g['name']] + [format_stat(g['losses'].get(name), 4) for name in losses] for g in groups
+        ]
+        parts += [
+            'Loss terms at the last logged training iteration:',
+            _table(['run'] + losses, rows),
+        ]
     differing = comparison.get('differing_keys') or []
     if differing:
         keys = ', '.join(f'`{k}`' for k in differing[:MAX_KEYS_SHOWN])
-        more = (f' and {len(differing) - MAX_KEYS_SHOWN} more (all in compare.json)'
-                if len(differing) > MAX_KEYS_SHOWN else '')
+        more = (
+            f' and {len(differing) - MAX_KEYS_SHOWN} more (all in compare.json)'
+            if len(differing) > MAX_KEYS_SHOWN
+            else ''
+        )
         parts.append(f'The groups differ in: {keys}{more}.')
     for name, split in (comparison.get('same_name_differences') or {}).items():
         keys = ', '.join(f'`{k}`' for k in split['keys'][:MAX_KEYS_SHOWN])
-        parts.append(f"`{name}` has the name of `{split['first']}` but not its config "
-                     f'(changed between the runs?): {keys}.')
+        parts.append(
+            f'`{name}` has the name of `{split["first"]}` but not its config '
+            f'(changed between the runs?): {keys}.'
+        )
     return '\n\n'.join(parts)
 
 

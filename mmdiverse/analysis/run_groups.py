@@ -7,6 +7,7 @@ keys that name the run rather than the experiment are set aside:
 ``model.backbone.init_cfg.checkpoint``, which names each seed's own
 pretrained backbone).
 """
+
 import json
 import os
 import os.path as osp
@@ -27,6 +28,7 @@ class RunGroup(NamedTuple):
         runs (list[RunScalars]): its runs, in the order given.
         seeds (list): each run's ``randomness.seed`` (None if unset).
     """
+
     name: str
     runs: List[RunScalars]
     seeds: list
@@ -48,8 +50,11 @@ def experiment_key(config: Mapping, ignore: Iterable[str]) -> str:
     """A canonical string of ``config`` without the ``ignore`` keys (a key
     also drops everything under it)."""
     ignore = tuple(ignore)
-    kept = {k: v for k, v in flatten(config).items()
-            if not any(k == i or k.startswith(i + '.') for i in ignore)}
+    kept = {
+        k: v
+        for k, v in flatten(config).items()
+        if not any(k == i or k.startswith(i + '.') for i in ignore)
+    }
     return json.dumps(kept, sort_keys=True, default=repr)
 
 
@@ -59,8 +64,11 @@ def experiment_name(run: RunScalars) -> str:
     (``<work_dir>/<config name>.py``), else the work directory's name."""
     if run.config.get('experiment_name'):
         return str(run.config['experiment_name'])
-    stems = [osp.splitext(f)[0] for f in sorted(os.listdir(run.work_dir))
-             if f.endswith('.py') and osp.isfile(osp.join(run.work_dir, f))]
+    stems = [
+        osp.splitext(f)[0]
+        for f in sorted(os.listdir(run.work_dir))
+        if f.endswith('.py') and osp.isfile(osp.join(run.work_dir, f))
+    ]
     return stems[0] if len(stems) == 1 else osp.basename(osp.normpath(run.work_dir))
 
 
@@ -96,13 +104,17 @@ def differing_keys(groups: Sequence[RunGroup], ignore: Iterable[str] = ()) -> Li
     keys = (*RUN_KEYS, *ignore)
     flats = [flatten(g.runs[0].config) for g in groups]
     names = sorted(set().union(*flats)) if flats else []
-    return [k for k in names
-            if not any(k == i or k.startswith(i + '.') for i in keys)
-            and len({json.dumps(f.get(k), sort_keys=True, default=repr) for f in flats}) > 1]
+    return [
+        k
+        for k in names
+        if not any(k == i or k.startswith(i + '.') for i in keys)
+        and len({json.dumps(f.get(k), sort_keys=True, default=repr) for f in flats}) > 1
+    ]
 
 
-def same_name_differences(groups: Sequence[RunGroup],
-                          ignore: Iterable[str] = ()) -> Dict[str, dict]:
+def same_name_differences(
+    groups: Sequence[RunGroup], ignore: Iterable[str] = ()
+) -> Dict[str, dict]:
     """Why a group got a ``#N`` name: ``{name: {'first': first group's name,
     'keys': config keys in which the two differ}}`` for every such group (runs
     of one experiment name whose configs were changed between the runs)."""
@@ -112,6 +124,7 @@ def same_name_differences(groups: Sequence[RunGroup],
         if stem not in firsts:
             firsts[stem] = group
         else:
-            out[group.name] = dict(first=firsts[stem].name,
-                                   keys=differing_keys([firsts[stem], group], ignore))
+            out[group.name] = dict(
+                first=firsts[stem].name, keys=differing_keys([firsts[stem], group], ignore)
+            )
     return out

@@ -1,5 +1,6 @@
 """The redundancy report (:func:`~mmdiverse.analysis.redundancy_report`) of a
 training run's last checkpoint, measured on its own test set."""
+
 import glob
 import os.path as osp
 import re
@@ -27,13 +28,16 @@ def last_checkpoint(work_dir: str) -> str:
         if match:
             numbered.append((int(match.group(1)), path))
     if not numbered:
-        raise FileNotFoundError(f'{work_dir}: no checkpoint (no last_checkpoint, no '
-                                'epoch_N.pth / iter_N.pth) for --redundancy')
+        raise FileNotFoundError(
+            f'{work_dir}: no checkpoint (no last_checkpoint, no '
+            'epoch_N.pth / iter_N.pth) for --redundancy'
+        )
     return max(numbered)[1]
 
 
-def run_redundancy(run: RunScalars, num_images: int = 64, batch_size: int = 8,
-                   checkpoint: Optional[str] = None) -> dict:
+def run_redundancy(
+    run: RunScalars, num_images: int = 64, batch_size: int = 8, checkpoint: Optional[str] = None
+) -> dict:
     """Measure the backbone of ``run``'s last checkpoint.
 
     The model is built from the run's resolved config (classifier or
@@ -59,8 +63,9 @@ def run_redundancy(run: RunScalars, num_images: int = 64, batch_size: int = 8,
     model.eval()
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     samples = [dataset[i] for i in range(min(num_images, len(dataset)))]
-    batches = [pseudo_collate(samples[i:i + batch_size])
-               for i in range(0, len(samples), batch_size)]
+    batches = [
+        pseudo_collate(samples[i : i + batch_size]) for i in range(0, len(samples), batch_size)
+    ]
     with torch.no_grad():
         report = redundancy_report(model, batches)
     return dict(checkpoint=checkpoint, **report)

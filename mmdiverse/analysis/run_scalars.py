@@ -7,6 +7,7 @@ validation) and ``vis_data/config.py`` (the resolved config). A resumed run
 holds several launches; they are read in launch order, a later record of the
 same step replacing an earlier one.
 """
+
 import glob
 import json
 import os.path as osp
@@ -26,6 +27,7 @@ class RunScalars(NamedTuple):
         config (dict): the resolved config of the last launch.
         config_file (str): where ``config`` was read from.
     """
+
     work_dir: str
     train: List[dict]
     val: List[dict]
@@ -37,8 +39,9 @@ class RunScalars(NamedTuple):
         ``mIoU``, ...), in first-seen order; timing keys excluded."""
         names = {}
         for record in self.val:
-            names.update((k, None) for k in record
-                         if k not in BOOKKEEPING and k not in ('time', 'data_time'))
+            names.update(
+                (k, None) for k in record if k not in BOOKKEEPING and k not in ('time', 'data_time')
+            )
         return list(names)
 
     def loss_names(self) -> List[str]:
@@ -92,12 +95,15 @@ def read_run(work_dir: str) -> RunScalars:
             or no ``config.py`` beside it (the message names the directory).
     """
     from mmengine.config import Config
+
     if not osp.isdir(work_dir):
         raise FileNotFoundError(f'{work_dir}: not a directory')
     files = scalar_files(work_dir)
     if not files:
-        raise FileNotFoundError(f'{work_dir}: no scalars (no */vis_data/scalars.json); '
-                                'is it a tools/train.py work directory?')
+        raise FileNotFoundError(
+            f'{work_dir}: no scalars (no */vis_data/scalars.json); '
+            'is it a tools/train.py work directory?'
+        )
     records = read_records(files)
     if not records:
         raise FileNotFoundError(f'{work_dir}: its scalars.json files are empty')
@@ -112,4 +118,6 @@ def read_run(work_dir: str) -> RunScalars:
         work_dir=work_dir,
         train=sorted((r for r in records if is_train_record(r)), key=step),
         val=sorted((r for r in records if not is_train_record(r)), key=step),
-        config=config, config_file=configs[-1])
+        config=config,
+        config_file=configs[-1],
+    )

@@ -1,4 +1,5 @@
 """Mean and spread of one quantity over the seeds of a group of runs."""
+
 import math
 from typing import Dict, Optional, Sequence
 
@@ -19,7 +20,7 @@ def seed_stats(values: Sequence[Optional[float]]) -> Optional[Dict[str, object]]
         return None
     n = len(present)
     mean = sum(present) / n
-    var = sum((v - mean)**2 for v in present) / (n - 1) if n > 1 else 0.
+    var = sum((v - mean) ** 2 for v in present) / (n - 1) if n > 1 else 0.0
     return dict(mean=mean, std=math.sqrt(var), n=n, values=list(values))
 
 
@@ -28,5 +29,5 @@ def format_stat(stat: Optional[dict], digits: int = 2) -> str:
     if stat is None:
         return '-'
     if stat['n'] == 1:
-        return f"{stat['mean']:.{digits}f} (1)"
-    return f"{stat['mean']:.{digits}f} ± {stat['std']:.{digits}f} ({stat['n']})"
+        return f'{stat["mean"]:.{digits}f} (1)'
+    return f'{stat["mean"]:.{digits}f} ± {stat["std"]:.{digits}f} ({stat["n"]})'

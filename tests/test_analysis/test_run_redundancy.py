@@ -1,4 +1,5 @@
 """mmdiverse.analysis.run_redundancy: which checkpoint a run's report is measured on."""
+
 import pytest
 
 from mmdiverse.analysis.run_redundancy import last_checkpoint

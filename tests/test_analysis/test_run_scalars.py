@@ -1,4 +1,5 @@
 """mmdiverse.analysis.run_scalars: reading a work directory's mmengine scalars."""
+
 import json
 
 import pytest
@@ -22,11 +23,21 @@ def train(step, loss, **extra):
 
 
 def test_train_and_val_records_metrics_and_losses(tmp_path):
-    launch(tmp_path, '20260101_000000', [
-        train(1, 2.0, loss_cls=1.5, loss_patch_cos=0.5),
-        {'accuracy/top1': 10.0, 'accuracy/top5': 50.0, 'time': 0.1, 'data_time': 0.0,
-         'step': 1},
-        train(2, 1.0, loss_cls=0.8, loss_patch_cos=0.2)])
+    launch(
+        tmp_path,
+        '20260101_000000',
+        [
+            train(1, 2.0, loss_cls=1.5, loss_patch_cos=0.5),
+            {
+                'accuracy/top1': 10.0,
+                'accuracy/top5': 50.0,
+                'time': 0.1,
+                'data_time': 0.0,
+                'step': 1,
+            },
+            train(2, 1.0, loss_cls=0.8, loss_patch_cos=0.2),
+        ],
+    )
     run = read_run(str(tmp_path))
     assert [r['step'] for r in run.train] == [1, 2]
     assert [r['accuracy/top1'] for r in run.val] == [10.0]
@@ -39,9 +50,12 @@ def test_train_and_val_records_metrics_and_losses(tmp_path):
 def test_resumed_run_reads_launches_in_order(tmp_path):
     # the first launch died after step 3; the resumed one logged step 3 again
     launch(tmp_path, '20260101_000000', [train(2, 3.0), train(3, 2.5)])
-    launch(tmp_path, '20260102_000000', [train(3, 2.4), train(4, 2.0),
-                                         {'accuracy/top1': 40.0, 'step': 1}],
-           config=CONFIG.replace('seed=3', 'seed=4'))
+    launch(
+        tmp_path,
+        '20260102_000000',
+        [train(3, 2.4), train(4, 2.0), {'accuracy/top1': 40.0, 'step': 1}],
+        config=CONFIG.replace('seed=3', 'seed=4'),
+    )
     run = read_run(str(tmp_path))
     assert [(r['step'], r['loss']) for r in run.train] == [(2, 3.0), (3, 2.4), (4, 2.0)]
     assert run.config['randomness']['seed'] == 4  # the last launch's config

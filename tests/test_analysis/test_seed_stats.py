@@ -1,4 +1,5 @@
 """mmdiverse.analysis.seed_stats: mean, sample std and count over seeds."""
+
 import math
 import statistics
 

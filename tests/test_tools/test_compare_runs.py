@@ -1,4 +1,5 @@
 """tools/analysis/compare_runs.py on real runs of the demo configs, two seeds each."""
+
 import json
 import os.path as osp
 import statistics
@@ -15,11 +16,18 @@ def train(config, seed, work_dir, data_root):
     """Two epochs of one batch each (two validations), in-process."""
     from mmengine.config import Config
     from mmengine.runner import Runner
+
     cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'demo', f'{config}.py'))
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = data_root
-    cfg.merge_from_dict({'work_dir': work_dir, 'randomness.seed': seed,
-                         'train_cfg.max_epochs': 2, 'default_hooks.logger.interval': 1})
+    cfg.merge_from_dict(
+        {
+            'work_dir': work_dir,
+            'randomness.seed': seed,
+            'train_cfg.max_epochs': 2,
+            'default_hooks.logger.interval': 1,
+        }
+    )
     Runner.from_cfg(cfg).train()
 
 
@@ -39,7 +47,8 @@ def seed_runs(tmp_path_factory, shapes_cls_root):
 def own_scalars(work_dir):
     """The run's own records, read straight from its scalars.json."""
     from glob import glob
-    (path, ) = glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+
+    (path,) = glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
     records = [json.loads(line) for line in open(path)]
     return [r for r in records if 'lr' in r], [r for r in records if 'lr' not in r]
 
@@ -67,19 +76,22 @@ def test_numbers_are_the_runs_own_mean_and_std_over_seeds(seed_runs, tmp_path):
         assert final['std'] == pytest.approx(statistics.stdev(final['values']))
         assert group['metrics']['accuracy/top1']['best']['values'] == [max(t) for t in top1]
         assert group['time_per_iter']['values'] == [
-            statistics.median(r['time'] for r in t) for t in train]
+            statistics.median(r['time'] for r in t) for t in train
+        ]
         for name, stat in group['losses'].items():
             assert stat['values'] == [t[-1][name] for t in train], name
         assert group['memory'] is None  # mmengine logs memory on CUDA only
         reports = comparison['redundancy'][config]
         assert [r['checkpoint'] for r in reports] == [
-            osp.join(d, 'epoch_2.pth') for d in seed_runs[config]]
+            osp.join(d, 'epoch_2.pth') for d in seed_runs[config]
+        ]
         assert all(len(r['patch_similarity']) == 4 for r in reports)
     assert {'loss_cls', 'loss_patch_cos', 'loss_weight_cond'} <= set(
-        groups['vit_tiny_shapes_diverse']['losses'])
+        groups['vit_tiny_shapes_diverse']['losses']
+    )
     markdown = open(osp.join(out_dir, 'compare.md')).read()
     final = groups['vit_tiny_shapes']['metrics']['accuracy/top1']['final']
-    assert f"{final['mean']:.2f} ± {final['std']:.2f} (2)" in markdown
+    assert f'{final["mean"]:.2f} ± {final["std"]:.2f} (2)' in markdown
     assert open(osp.join(out_dir, 'compare.png'), 'rb').read(8) == b'\x89PNG\r\n\x1a\n'
 
 
@@ -87,10 +99,16 @@ def test_refuses_work_dirs_without_scalars_naming_them(tmp_path):
     (tmp_path / 'empty').mkdir()
     (tmp_path / 'test_only' / '20260101_000000').mkdir(parents=True)
     with pytest.raises(SystemExit) as error:
-        compare_runs.main([str(tmp_path / 'empty'), str(tmp_path / 'test_only'),
-                           '--out-dir', str(tmp_path / 'out')])
+        compare_runs.main(
+            [
+                str(tmp_path / 'empty'),
+                str(tmp_path / 'test_only'),
+                '--out-dir',
+                str(tmp_path / 'out'),
+            ]
+        )
     message = str(error.value)
     assert 'refusing' in message
-    assert f"{tmp_path / 'empty'}: no scalars" in message
-    assert f"{tmp_path / 'test_only'}: no scalars" in message
+    assert f'{tmp_path / "empty"}: no scalars' in message
+    assert f'{tmp_path / "test_only"}: no scalars' in message
     assert not (tmp_path / 'out').exists()

@@ -1,5 +1,6 @@
 """tools/demo (``python -m tools.demo``): the quick end-to-end run, its progress
 display (tools/demo/progress.py) and the per-term ablation (tools/demo/ablation.py)."""
+
 import io
 import json
 import math
@@ -34,8 +35,9 @@ def fake_child(lines, returncode=0):
 def test_describe_counts_epochs_into_the_fraction():
     progress = parse_log_line(FAKE_LOG[1])
     assert describe(progress, max_epochs=3) == ('epoch 1/3 iter 2/4', 2, 12)
-    iteration = parse_log_line('Iter(train) [ 50/500]  lr: 1e-3  eta: 0:02:10  time: 0.1  '
-                               'data_time: 0.0  loss: 0.7')
+    iteration = parse_log_line(
+        'Iter(train) [ 50/500]  lr: 1e-3  eta: 0:02:10  time: 0.1  data_time: 0.0  loss: 0.7'
+    )
     assert describe(iteration) == ('iter 50/500', 50, 500)
     assert describe(parse_log_line(FAKE_LOG[3]))[0] == 'epoch 2 val 1/1'
 
@@ -44,8 +46,9 @@ def test_plain_progress_lines_full_log_and_timing(tmp_path):
     out = io.StringIO()
     steps = StepRunner(Console(file=out, force_terminal=False, width=200), plain_interval_s=0)
     log_file = str(tmp_path / 'step' / 'tool_output.log')
-    record = steps.run('pretrain demo', fake_child(FAKE_LOG), log_file, cwd=str(tmp_path),
-                       max_epochs=2)
+    record = steps.run(
+        'pretrain demo', fake_child(FAKE_LOG), log_file, cwd=str(tmp_path), max_epochs=2
+    )
     text = out.getvalue()
     assert 'pretrain demo: epoch 1/2 iter 2/4  loss 1.3862  eta 0:00:09' in text
     assert 'pretrain demo: epoch 2/2 iter 4/4  loss 0.5000  eta 0:00:01' in text
@@ -61,8 +64,7 @@ def test_plain_progress_lines_full_log_and_timing(tmp_path):
 
 def test_plain_lines_are_throttled(tmp_path):
     out = io.StringIO()
-    steps = StepRunner(Console(file=out, force_terminal=False, width=200),
-                       plain_interval_s=3600)
+    steps = StepRunner(Console(file=out, force_terminal=False, width=200), plain_interval_s=3600)
     steps.run('step', fake_child(FAKE_LOG), str(tmp_path / 'log.txt'), cwd=str(tmp_path))
     assert out.getvalue().count('step: epoch') == 1  # only the first
 
@@ -70,8 +72,13 @@ def test_plain_lines_are_throttled(tmp_path):
 def test_live_progress_on_a_terminal(tmp_path):
     out = io.StringIO()
     steps = StepRunner(Console(file=out, force_terminal=True, width=200))
-    steps.run('UperNet demo', fake_child(FAKE_LOG), str(tmp_path / 'log.txt'),
-              cwd=str(tmp_path), max_epochs=2)
+    steps.run(
+        'UperNet demo',
+        fake_child(FAKE_LOG),
+        str(tmp_path / 'log.txt'),
+        cwd=str(tmp_path),
+        max_epochs=2,
+    )
     text = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]', '', out.getvalue())  # drop terminal codes
     # every log line is drawn, the last one stays
     assert 'UperNet demo' in text and 'epoch 1/2 iter 2/4 loss 1.3862 eta 0:00:09' in text
@@ -82,8 +89,9 @@ def test_failed_step_names_its_log(tmp_path, capsys):
     steps = StepRunner(Console(file=io.StringIO()))
     log_file = str(tmp_path / 'log.txt')
     with pytest.raises(SystemExit, match=re.escape(log_file)):
-        steps.run('broken', fake_child(['Traceback: boom'], returncode=3), log_file,
-                  cwd=str(tmp_path))
+        steps.run(
+            'broken', fake_child(['Traceback: boom'], returncode=3), log_file, cwd=str(tmp_path)
+        )
     assert 'boom' in capsys.readouterr().err
     assert steps.records == []
 
@@ -93,9 +101,12 @@ def test_ablation_weights_parse_and_refuse_bad_input():
     assert [w for t, w in runs if t == 'attn_div'] == [2.0, 20.0]
     assert [w for t, w in runs if t == 'weight_cond'] == [0.1]
     assert ('patch_cos', 0.5) in runs
-    for bad, message in (('attn=1', 'TERM one of'), ('attn_div', 'TERM=W'),
-                         ('attn_div=x', 'not a list of numbers'),
-                         ('attn_div=-1', 'must be > 0')):
+    for bad, message in (
+        ('attn=1', 'TERM one of'),
+        ('attn_div', 'TERM=W'),
+        ('attn_div=x', 'not a list of numbers'),
+        ('attn_div=-1', 'must be > 0'),
+    ):
         with pytest.raises(ValueError, match=message):
             parse_weights([bad])
 
@@ -104,8 +115,16 @@ def test_ablation_weights_parse_and_refuse_bad_input():
 @pytest.mark.timeout(1800)  # 8 tool runs; on a loaded 2-core machine past the 900 s default
 def test_quick_demo_runs_end_to_end(tmp_path):
     work_dir, data_root = str(tmp_path / 'demo'), str(tmp_path / 'data')
-    result = run_tool('-m', 'tools.demo', '--quick', '--work-dir', work_dir,
-                      '--data-root', data_root, timeout=1500)
+    result = run_tool(
+        '-m',
+        'tools.demo',
+        '--quick',
+        '--work-dir',
+        work_dir,
+        '--data-root',
+        data_root,
+        timeout=1500,
+    )
     summary = json.load(open(osp.join(work_dir, 'summary.json')))
     assert set(summary['variants']) == {'baseline', 'diverse'}
     for name, variant in summary['variants'].items():
@@ -113,8 +132,9 @@ def test_quick_demo_runs_end_to_end(tmp_path):
             assert math.isfinite(variant[key]), (name, key)
         assert 0 <= variant['top1'] <= 100 and 0 <= variant['mIoU'] <= 100
         # The numbers are the run's own: the test loop's metrics file and the report.
-        metrics = json.load(open(osp.join(work_dir, f'pretrain_{name}', 'test',
-                                          'test_metrics.json')))
+        metrics = json.load(
+            open(osp.join(work_dir, f'pretrain_{name}', 'test', 'test_metrics.json'))
+        )
         assert variant['top1'] == metrics['accuracy/top1']
         per_layer = summary['per_layer'][name]['patch_similarity']
         assert len(per_layer) == 4
@@ -124,15 +144,19 @@ def test_quick_demo_runs_end_to_end(tmp_path):
     assert '| baseline |' in table and '| diverse |' in table
     assert '| diverse |' in result.stdout
     # progress of every kind of step, from the tools' own log lines
-    for line in ('pretrain baseline: epoch 1/2 iter 1/1  loss', 'test diverse: test 1/',
-                 'UperNet diverse: iter 1/4  loss', 'UperNet test baseline: test 1/'):
+    for line in (
+        'pretrain baseline: epoch 1/2 iter 1/1  loss',
+        'test diverse: test 1/',
+        'UperNet diverse: iter 1/4  loss',
+        'UperNet test baseline: test 1/',
+    ):
         assert line in result.stdout, line
     # each step's time and log, in the output and in summary.md
     steps = summary['steps']
     assert len(steps) == 8
     for step in steps:
         assert osp.isfile(step['log_file']) and step['seconds'] > 0
-        assert f"| {step['name']} | {step['seconds']:.1f} | `{step['log_file']}` |" in table
+        assert f'| {step["name"]} | {step["seconds"]:.1f} | `{step["log_file"]}` |' in table
     assert re.search(r'\| total \| \d+\.\d \| \|', result.stdout)
     assert 'Redundancy levels' in table and 'head sim, block 0 (regularized)' in table
 
@@ -142,13 +166,30 @@ def test_quick_demo_runs_end_to_end(tmp_path):
 def test_each_term_alone_lowers_its_own_measure(tmp_path):
     # A few dozen steps (24 epochs of one 32-image batch) per run, large weights.
     work_dir, data_root = str(tmp_path / 'demo'), str(tmp_path / 'data')
-    run_tool('-m', 'tools.demo', '--ablation', '--quick', '--ablation-epochs', '24',
-             '--work-dir', work_dir, '--data-root', data_root, '--weight', 'patch_cos=2',
-             'patch_contrast=2', 'patch_mix=2', 'attn_div=2', 'weight_cond=0.5', timeout=1700)
+    run_tool(
+        '-m',
+        'tools.demo',
+        '--ablation',
+        '--quick',
+        '--ablation-epochs',
+        '24',
+        '--work-dir',
+        work_dir,
+        '--data-root',
+        data_root,
+        '--weight',
+        'patch_cos=2',
+        'patch_contrast=2',
+        'patch_mix=2',
+        'attn_div=2',
+        'weight_cond=0.5',
+        timeout=1700,
+    )
     ablation = json.load(open(osp.join(work_dir, 'ablation.json')))['ablation']
     assert ablation['seed'] == 0 and ablation['epochs'] == 24
     assert sorted(row['term'] for row in ablation['rows']) == sorted(
-        ['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond'])
+        ['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond']
+    )
     for row in ablation['rows']:
         own = row['own_measure']
         assert row['measures'][own] < ablation['baseline'][own], row

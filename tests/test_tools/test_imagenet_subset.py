@@ -1,5 +1,6 @@
 """tools/dataset_converters/imagenet_subset.py on a fake full-ImageNet folder: the 100
 listed classes plus distractors, a few images each."""
+
 import os
 import os.path as osp
 
@@ -58,8 +59,7 @@ def test_subset_layout_and_lists(tmp_path, flat_val):
     assert sorted(os.listdir(osp.join(out, 'train'))) == sorted(LISTED)  # no distractor
     assert sorted(os.listdir(osp.join(out, 'val'))) == sorted(LISTED)
     assert osp.islink(osp.join(out, 'train', LISTED[0]))
-    assert osp.realpath(osp.join(out, 'train', LISTED[0])) == osp.join(root, 'train',
-                                                                       LISTED[0])
+    assert osp.realpath(osp.join(out, 'train', LISTED[0])) == osp.join(root, 'train', LISTED[0])
     assert read_lines(osp.join(out, 'meta', 'classes.txt')) == labels
     train = read_lines(osp.join(out, 'meta', 'train.txt'))
     val = read_lines(osp.join(out, 'meta', 'val.txt'))
@@ -75,21 +75,27 @@ def test_subset_layout_and_lists(tmp_path, flat_val):
 
 def test_mmpretrain_reads_the_subset(tmp_path):
     from mmpretrain.datasets import ImageNet
+
     root = fake_imagenet(tmp_path / 'imagenet')
     out = str(tmp_path / 'in100')
     imagenet_subset.main([root, out, '--counts', 'any'])
-    dataset = ImageNet(data_root=out, split='val', classes=osp.join(out, 'meta', 'classes.txt'),
-                       lazy_init=False)
+    dataset = ImageNet(
+        data_root=out, split='val', classes=osp.join(out, 'meta', 'classes.txt'), lazy_init=False
+    )
     assert len(dataset) == 200 and len(dataset.metainfo['classes']) == 100
     info = dataset.get_data_info(0)
-    assert osp.basename(osp.dirname(info['img_path'])) == dataset.metainfo['classes'][
-        info['gt_label']]
+    assert (
+        osp.basename(osp.dirname(info['img_path'])) == dataset.metainfo['classes'][info['gt_label']]
+    )
 
 
 def test_refuses_missing_classes_naming_them(tmp_path):
     root = fake_imagenet(tmp_path / 'imagenet', skip=LISTED[:2])
-    with pytest.raises(SystemExit, match=rf'2 of 100 listed classes are missing from '
-                       rf'.*train: {LISTED[0]}, {LISTED[1]}'):
+    with pytest.raises(
+        SystemExit,
+        match=rf'2 of 100 listed classes are missing from '
+        rf'.*train: {LISTED[0]}, {LISTED[1]}',
+    ):
         imagenet_subset.main([root, str(tmp_path / 'out'), '--counts', 'any'])
     assert not osp.exists(tmp_path / 'out')
 
@@ -99,7 +105,7 @@ def test_refuses_counts_other_than_ilsvrc2012(tmp_path):
     with pytest.raises(SystemExit) as error:
         imagenet_subset.main([root, str(tmp_path / 'out')])
     message = str(error.value)
-    assert f'outside ILSVRC-2012\'s 732-1300 per class: {LISTED[0]} (3)' in message
+    assert f"outside ILSVRC-2012's 732-1300 per class: {LISTED[0]} (3)" in message
     assert '300 training images in all, the list expects 126689' in message
     assert f'validation images other than 50 per class: {LISTED[0]} (2)' in message
     assert not osp.exists(tmp_path / 'out')

@@ -18,6 +18,7 @@ Examples::
     python -m tools.analysis.compare_runs work_dirs/seg_* \\
         --ignore model.backbone.init_cfg.checkpoint --redundancy
 """
+
 import argparse
 import json
 import os
@@ -32,16 +33,26 @@ from mmdiverse.analysis.run_scalars import read_run
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('work_dirs', nargs='+', help='tools/train.py work directories')
-    parser.add_argument('--out-dir', default='work_dirs/compare',
-                        help='where compare.{md,json,png} go')
-    parser.add_argument('--ignore', nargs='+', default=[], metavar='KEY',
-                        help='dotted config keys that may differ within a group besides '
-                        'randomness.seed, e.g. model.backbone.init_cfg.checkpoint')
-    parser.add_argument('--redundancy', action='store_true',
-                        help='measure each run\'s last checkpoint (patch similarity, '
-                        'head similarity, q/k/v condition numbers per block)')
-    parser.add_argument('--num-images', type=int, default=64,
-                        help='test images per checkpoint for --redundancy')
+    parser.add_argument(
+        '--out-dir', default='work_dirs/compare', help='where compare.{md,json,png} go'
+    )
+    parser.add_argument(
+        '--ignore',
+        nargs='+',
+        default=[],
+        metavar='KEY',
+        help='dotted config keys that may differ within a group besides '
+        'randomness.seed, e.g. model.backbone.init_cfg.checkpoint',
+    )
+    parser.add_argument(
+        '--redundancy',
+        action='store_true',
+        help="measure each run's last checkpoint (patch similarity, "
+        'head similarity, q/k/v condition numbers per block)',
+    )
+    parser.add_argument(
+        '--num-images', type=int, default=64, help='test images per checkpoint for --redundancy'
+    )
     return parser.parse_args(argv)
 
 
@@ -54,14 +65,16 @@ def read_runs(work_dirs):
         except FileNotFoundError as error:
             refused.append(str(error))
     if refused:
-        raise SystemExit('compare_runs: refusing work directories without scalars:\n  ' +
-                         '\n  '.join(refused))
+        raise SystemExit(
+            'compare_runs: refusing work directories without scalars:\n  ' + '\n  '.join(refused)
+        )
     return runs
 
 
 def measure_groups(groups, num_images):
     import mmdiverse  # noqa: F401  (registers the models the configs name)
     from mmdiverse.analysis.run_redundancy import run_redundancy
+
     return {g.name: [run_redundancy(run, num_images) for run in g.runs] for g in groups}
 
 
@@ -69,8 +82,9 @@ def main(argv=None):
     args = parse_args(argv)
     runs = read_runs(args.work_dirs)
     groups = group_runs(runs, args.ignore)
-    comparison = compare_groups(groups, differing_keys(groups, args.ignore),
-                                same_name_differences(groups, args.ignore))
+    comparison = compare_groups(
+        groups, differing_keys(groups, args.ignore), same_name_differences(groups, args.ignore)
+    )
     redundancy = measure_groups(groups, args.num_images) if args.redundancy else None
     if redundancy:
         comparison['redundancy'] = redundancy
@@ -82,7 +96,7 @@ def main(argv=None):
         json.dump(comparison, f, indent=2)
     plot_comparison(groups, osp.join(args.out_dir, 'compare.png'), redundancy)
     print(markdown)
-    print(f"wrote {osp.join(args.out_dir, 'compare.{md,json,png}')}")
+    print(f'wrote {osp.join(args.out_dir, "compare.{md,json,png}")}')
     return comparison
 
 

@@ -10,6 +10,7 @@ Examples::
 
 Writes ``<out-dir>/redundancy.json`` and ``<out-dir>/redundancy.png``.
 """
+
 import argparse
 import json
 import os
@@ -33,7 +34,7 @@ def parse_args():
     parser.add_argument('config', help='mmpretrain / mmdiverse classification config')
     parser.add_argument('checkpoints', nargs='+', help='checkpoints to compare')
     parser.add_argument('--labels', nargs='+', help='one label per checkpoint')
-    parser.add_argument('--image-dir', help='folder of images (default: the config\'s test set)')
+    parser.add_argument('--image-dir', help="folder of images (default: the config's test set)")
     parser.add_argument('--num-images', type=int, default=64)
     parser.add_argument('--batch-size', type=int, default=8)
     parser.add_argument('--out-dir', default='work_dirs/analysis')
@@ -54,9 +55,10 @@ def image_batches(cfg, image_dir, num_images, batch_size):
         samples = [pipeline(dict(img_path=osp.join(image_dir, f))) for f in files[:num_images]]
     else:
         from mmpretrain.registry import DATASETS
+
         dataset = DATASETS.build(cfg.test_dataloader.dataset)
         samples = [dataset[i] for i in range(min(num_images, len(dataset)))]
-    return [pseudo_collate(samples[i:i + batch_size]) for i in range(0, len(samples), batch_size)]
+    return [pseudo_collate(samples[i : i + batch_size]) for i in range(0, len(samples), batch_size)]
 
 
 def with_progress(batches, progress):
@@ -69,8 +71,9 @@ def main():
     args = parse_args()
     labels = args.labels or [osp.splitext(osp.basename(c))[0] for c in args.checkpoints]
     if len(labels) != len(args.checkpoints):
-        raise ValueError(f'--labels gives {len(labels)} names for {len(args.checkpoints)} '
-                         'checkpoints')
+        raise ValueError(
+            f'--labels gives {len(labels)} names for {len(args.checkpoints)} checkpoints'
+        )
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
@@ -84,8 +87,9 @@ def main():
         # the checkpoint holds (heads, regularizer state).
         load_pretrained_backbone(model.backbone, checkpoint, logger=None)
         model.eval()
-        reports[label] = dict(checkpoint=checkpoint,
-                              **redundancy_report(model, with_progress(batches, progress)))
+        reports[label] = dict(
+            checkpoint=checkpoint, **redundancy_report(model, with_progress(batches, progress))
+        )
     print()
     os.makedirs(args.out_dir, exist_ok=True)
     json_file = osp.join(args.out_dir, 'redundancy.json')

@@ -26,6 +26,7 @@ Usage::
 
     python tools/dataset_converters/imagenet_subset.py data/imagenet data/imagenet100
 """
+
 import argparse
 import os
 import os.path as osp
@@ -43,6 +44,7 @@ ILSVRC_TRAIN_RANGE = (732, 1300)
 
 class ClassList(NamedTuple):
     """A class list file: its wnids (in file order) and expected counts."""
+
     wnids: List[str]
     expected_train: Optional[int]
     expected_val_per_class: Optional[int]
@@ -63,16 +65,16 @@ def read_class_list(path: str) -> ClassList:
                 expected[header.group(1)] = int(header.group(2))
             elif line and not line.startswith('#'):
                 if not re.fullmatch(r'n\d{8}', line):
-                    raise SystemExit(f'{path}, line {number}: {line!r} is not a wnid '
-                                     '(n followed by 8 digits)')
+                    raise SystemExit(
+                        f'{path}, line {number}: {line!r} is not a wnid (n followed by 8 digits)'
+                    )
                 wnids.append(line)
     duplicates = sorted({w for w in wnids if wnids.count(w) > 1})
     if duplicates:
         raise SystemExit(f'{path}: listed more than once: {", ".join(duplicates)}')
     if not wnids:
         raise SystemExit(f'{path}: no wnid listed')
-    return ClassList(wnids, expected.get('train-images'),
-                     expected.get('val-images-per-class'))
+    return ClassList(wnids, expected.get('train-images'), expected.get('val-images-per-class'))
 
 
 def list_images(folder: str) -> List[str]:
@@ -87,8 +89,10 @@ def find_train(root: str, wnids: List[str]) -> Dict[str, List[str]]:
         raise SystemExit(f'{train_root}: no such directory (expected IMAGENET/train/<wnid>/)')
     missing = [w for w in wnids if not osp.isdir(osp.join(train_root, w))]
     if missing:
-        raise SystemExit(f'{len(missing)} of {len(wnids)} listed classes are missing from '
-                         f'{train_root}: {", ".join(missing)}')
+        raise SystemExit(
+            f'{len(missing)} of {len(wnids)} listed classes are missing from '
+            f'{train_root}: {", ".join(missing)}'
+        )
     print(f'counting training images of {len(wnids)} classes')
     return {w: list_images(osp.join(train_root, w)) for w in track_iter_progress(wnids)}
 
@@ -102,11 +106,15 @@ def find_val(root: str, wnids: List[str]) -> Dict[str, List[str]]:
     if any(osp.isdir(osp.join(val_root, w)) for w in wnids):
         missing = [w for w in wnids if not osp.isdir(osp.join(val_root, w))]
         if missing:
-            raise SystemExit(f'{len(missing)} of {len(wnids)} listed classes are missing '
-                             f'from {val_root}: {", ".join(missing)}')
+            raise SystemExit(
+                f'{len(missing)} of {len(wnids)} listed classes are missing '
+                f'from {val_root}: {", ".join(missing)}'
+            )
         print(f'counting validation images of {len(wnids)} classes')
-        return {w: [f'{w}/{f}' for f in list_images(osp.join(val_root, w))]
-                for w in track_iter_progress(wnids)}
+        return {
+            w: [f'{w}/{f}' for f in list_images(osp.join(val_root, w))]
+            for w in track_iter_progress(wnids)
+        }
     return val_from_meta(root, wnids)
 
 
@@ -115,10 +123,13 @@ def val_from_meta(root: str, wnids: List[str]) -> Dict[str, List[str]]:
     the index into the sorted wnids of ``train/``)."""
     meta = osp.join(root, 'meta', 'val.txt')
     if not osp.isfile(meta):
-        raise SystemExit(f'{root}/val has no class folders of the listed classes and there '
-                         f'is no {meta} to label a flat val/')
-    all_wnids = sorted(d for d in os.listdir(osp.join(root, 'train'))
-                       if osp.isdir(osp.join(root, 'train', d)))
+        raise SystemExit(
+            f'{root}/val has no class folders of the listed classes and there '
+            f'is no {meta} to label a flat val/'
+        )
+    all_wnids = sorted(
+        d for d in os.listdir(osp.join(root, 'train')) if osp.isdir(osp.join(root, 'train', d))
+    )
     found: Dict[str, List[str]] = {w: [] for w in wnids}
     with open(meta) as f:
         lines = f.read().splitlines()
@@ -131,8 +142,9 @@ def val_from_meta(root: str, wnids: List[str]) -> Dict[str, List[str]]:
     return found
 
 
-def check_counts(classes: ClassList, train: Dict[str, List[str]],
-                 val: Dict[str, List[str]], counts: str) -> None:
+def check_counts(
+    classes: ClassList, train: Dict[str, List[str]], val: Dict[str, List[str]], counts: str
+) -> None:
     """Refuse missing images, naming the classes and the counts found."""
     problems = []
     empty = [w for w in classes.wnids if not train[w] or not val[w]]
@@ -140,32 +152,37 @@ def check_counts(classes: ClassList, train: Dict[str, List[str]],
         problems.append('no training or no validation image: ' + ', '.join(empty))
     if counts == 'ilsvrc2012':
         low, high = ILSVRC_TRAIN_RANGE
-        odd = [f'{w} ({len(train[w])})' for w in classes.wnids
-               if not low <= len(train[w]) <= high]
+        odd = [f'{w} ({len(train[w])})' for w in classes.wnids if not low <= len(train[w]) <= high]
         if odd:
-            problems.append(f'training images outside ILSVRC-2012\'s {low}-{high} per class: '
-                            + ', '.join(odd))
+            problems.append(
+                f"training images outside ILSVRC-2012's {low}-{high} per class: " + ', '.join(odd)
+            )
         total = sum(len(train[w]) for w in classes.wnids)
         if classes.expected_train is not None and total != classes.expected_train:
-            problems.append(f'{total} training images in all, the list expects '
-                            f'{classes.expected_train}')
+            problems.append(
+                f'{total} training images in all, the list expects {classes.expected_train}'
+            )
         per_class = classes.expected_val_per_class
         if per_class is not None:
             odd = [f'{w} ({len(val[w])})' for w in classes.wnids if len(val[w]) != per_class]
             if odd:
-                problems.append(f'validation images other than {per_class} per class: '
-                                + ', '.join(odd))
+                problems.append(
+                    f'validation images other than {per_class} per class: ' + ', '.join(odd)
+                )
     if problems:
-        raise SystemExit('the ImageNet folder does not hold the expected images (use '
-                         '--counts any to accept other counts):\n  ' + '\n  '.join(problems))
+        raise SystemExit(
+            'the ImageNet folder does not hold the expected images (use '
+            '--counts any to accept other counts):\n  ' + '\n  '.join(problems)
+        )
 
 
 def link(source: str, target: str) -> None:
     os.symlink(osp.abspath(source), target)
 
 
-def write_subset(root: str, out: str, classes: ClassList, train: Dict[str, List[str]],
-                 val: Dict[str, List[str]]) -> List[str]:
+def write_subset(
+    root: str, out: str, classes: ClassList, train: Dict[str, List[str]], val: Dict[str, List[str]]
+) -> List[str]:
     """Write the links and the ``meta/`` lists; return the wnids in label order."""
     labels = sorted(classes.wnids)
     for split in ('train', 'val', 'meta'):
@@ -181,8 +198,11 @@ def write_subset(root: str, out: str, classes: ClassList, train: Dict[str, List[
                 link(osp.join(root, 'val', name), osp.join(out, 'val', wnid, name))
     train_lines = [f'{w}/{f} {i}' for i, w in enumerate(labels) for f in train[w]]
     val_lines = [f'{w}/{osp.basename(f)} {i}' for i, w in enumerate(labels) for f in val[w]]
-    for name, lines in (('train.txt', train_lines), ('val.txt', val_lines),
-                        ('classes.txt', labels)):
+    for name, lines in (
+        ('train.txt', train_lines),
+        ('val.txt', val_lines),
+        ('classes.txt', labels),
+    ):
         with open(osp.join(out, 'meta', name), 'w') as f:
             f.write('\n'.join(lines) + '\n')
     return labels
@@ -191,13 +211,21 @@ def write_subset(root: str, out: str, classes: ClassList, train: Dict[str, List[
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('imagenet', help='the full ImageNet folder (train/, val/)')
-    parser.add_argument('out', help='where the subset goes (created; must not exist '
-                        'unless --overwrite)')
-    parser.add_argument('--classes', default=DEFAULT_CLASSES,
-                        help='class list file (default: the CMC ImageNet-100 list)')
-    parser.add_argument('--counts', choices=['ilsvrc2012', 'any'], default='ilsvrc2012',
-                        help='ilsvrc2012: the counts of the ILSVRC-2012 release and of the '
-                        'list\'s header; any: at least one image per class and split')
+    parser.add_argument(
+        'out', help='where the subset goes (created; must not exist unless --overwrite)'
+    )
+    parser.add_argument(
+        '--classes',
+        default=DEFAULT_CLASSES,
+        help='class list file (default: the CMC ImageNet-100 list)',
+    )
+    parser.add_argument(
+        '--counts',
+        choices=['ilsvrc2012', 'any'],
+        default='ilsvrc2012',
+        help='ilsvrc2012: the counts of the ILSVRC-2012 release and of the '
+        "list's header; any: at least one image per class and split",
+    )
     parser.add_argument('--overwrite', action='store_true', help='replace an existing OUT')
     return parser.parse_args(argv)
 
@@ -213,9 +241,11 @@ def main(argv=None) -> List[str]:
     if osp.lexists(args.out):
         shutil.rmtree(args.out)
     labels = write_subset(args.imagenet, args.out, classes, train, val)
-    print(f'{args.out}: {len(labels)} classes, '
-          f'{sum(len(train[w]) for w in labels)} training and '
-          f'{sum(len(val[w]) for w in labels)} validation images')
+    print(
+        f'{args.out}: {len(labels)} classes, '
+        f'{sum(len(train[w]) for w in labels)} training and '
+        f'{sum(len(val[w]) for w in labels)} validation images'
+    )
     return labels
 
 

@@ -7,6 +7,7 @@ the step's work directory, which ``summary.md`` lists with each step's time.
 ``--ablation`` runs step 5 alone, ``--skip-ablation`` steps 1-4. Every number
 in the summary is measured by this run.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -19,27 +20,45 @@ from .summary import levels_table, variant_summary, variants_table, write_summar
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='python -m tools.demo',
-                                     description='The main job on the embedded default '
-                                     'data, end to end, on the CPU.')
+    parser = argparse.ArgumentParser(
+        prog='python -m tools.demo',
+        description='The main job on the embedded default data, end to end, on the CPU.',
+    )
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--data-root', default='data/demo')
-    parser.add_argument('--quick', action='store_true',
-                        help='a reduced run (a few iterations) that checks the pipeline; '
-                        'no ablation unless --ablation')
+    parser.add_argument(
+        '--quick',
+        action='store_true',
+        help='a reduced run (a few iterations) that checks the pipeline; '
+        'no ablation unless --ablation',
+    )
     group = parser.add_mutually_exclusive_group()
-    group.add_argument('--ablation', action='store_true',
-                       help='only the per-term ablation (each diversity term alone)')
-    group.add_argument('--skip-ablation', action='store_true',
-                       help='only the pretraining / segmentation pipeline')
-    parser.add_argument('--seeds', type=int, default=1,
-                        help='run the pretraining and transfer steps with seeds 0..N-1 '
-                        'and report mean ± std through tools/analysis/compare_runs.py')
-    parser.add_argument('--ablation-epochs', type=int,
-                        help='epochs of each ablation run (default: the scale\'s)')
-    parser.add_argument('--weight', nargs='+', default=[], metavar='TERM=W[,W...]',
-                        help='loss_weight(s) of a term in the ablation, one run each, e.g. '
-                        f'attn_div=10 (defaults: {ABLATION_WEIGHTS})')
+    group.add_argument(
+        '--ablation',
+        action='store_true',
+        help='only the per-term ablation (each diversity term alone)',
+    )
+    group.add_argument(
+        '--skip-ablation', action='store_true', help='only the pretraining / segmentation pipeline'
+    )
+    parser.add_argument(
+        '--seeds',
+        type=int,
+        default=1,
+        help='run the pretraining and transfer steps with seeds 0..N-1 '
+        'and report mean ± std through tools/analysis/compare_runs.py',
+    )
+    parser.add_argument(
+        '--ablation-epochs', type=int, help="epochs of each ablation run (default: the scale's)"
+    )
+    parser.add_argument(
+        '--weight',
+        nargs='+',
+        default=[],
+        metavar='TERM=W[,W...]',
+        help='loss_weight(s) of a term in the ablation, one run each, e.g. '
+        f'attn_div=10 (defaults: {ABLATION_WEIGHTS})',
+    )
     return parser.parse_args(argv)
 
 
@@ -63,39 +82,47 @@ def main(argv=None):
         for seed in range(SEED, SEED + args.seeds):
             for name in PRETRAIN_CONFIGS:
                 per_variant[name].append(
-                    run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed))
-        checkpoints = {f"{name}@{r['seed']}": r['checkpoint']
-                       for name, per_seed in per_variant.items() for r in per_seed}
-        seed_reports = measure(checkpoints, PRETRAIN_CONFIGS['baseline'], cls_root,
-                               scale['analysis_images'])
+                    run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed)
+                )
+        checkpoints = {
+            f'{name}@{r["seed"]}': r['checkpoint']
+            for name, per_seed in per_variant.items()
+            for r in per_seed
+        }
+        seed_reports = measure(
+            checkpoints, PRETRAIN_CONFIGS['baseline'], cls_root, scale['analysis_images']
+        )
         for name, per_seed in per_variant.items():
             for r in per_seed:
-                patch = seed_reports[f"{name}@{r['seed']}"]['patch_similarity']
+                patch = seed_reports[f'{name}@{r["seed"]}']['patch_similarity']
                 r['last_layer_patch_similarity'] = list(patch.values())[-1]
         results = {name: variant_summary(per_seed) for name, per_seed in per_variant.items()}
         # the curves and levels of the configs' own seed
         reports = {name: seed_reports[f'{name}@{SEED}'] for name in PRETRAIN_CONFIGS}
         from mmdiverse.analysis import plot_redundancy
+
         plot = plot_redundancy(reports, osp.join(work_dir, 'patch_similarity.png'))
         if args.seeds > 1:
             from .seeds import compare_seeds
+
             sections['seeds'] = compare_seeds(per_variant, work_dir)
         print(variants_table(results))
         print(levels_table(reports))
     if args.ablation or not (args.skip_ablation or args.quick):
-        runs = run_ablation(lambda *a, **k: run_tool(steps, *a, **k), cls_root, work_dir,
-                            scale, ablation_runs)
+        runs = run_ablation(
+            lambda *a, **k: run_tool(steps, *a, **k), cls_root, work_dir, scale, ablation_runs
+        )
         ablation = ablation_report(runs, measure, cls_root, scale, SEED)
         print(ablation['table'])
     # Further tracks: one call that runs its steps through ``steps`` and returns a summary
     # section (a dict with 'title' and 'markdown'; it lands in summary.md and summary.json).
     if not args.ablation:
         from .selfsup import run_selfsup
+
         sections['selfsup'] = run_selfsup(steps, cls_root, seg_root, work_dir, scale)
         print(sections['selfsup']['markdown'])
     total = round(time.time() - start, 1)
-    summary_md = write_summary(work_dir, steps, total, results, reports, plot, ablation,
-                               sections)
+    summary_md = write_summary(work_dir, steps, total, results, reports, plot, ablation, sections)
     print(steps.timing_table())
     print(f'summary: {summary_md}')
 

@@ -8,6 +8,7 @@ without any term is the baseline. Each backbone is then measured with
 :func:`mmdiverse.analysis.ablation.ablation_table` compares each term's own
 measure (:data:`~mmdiverse.analysis.ablation.TERM_MEASURE`) with the baseline's.
 """
+
 import os.path as osp
 from typing import Callable, Dict, List, Sequence, Tuple
 
@@ -23,14 +24,20 @@ LOSS_TYPES = {
     'weight_cond': 'WeightConditionLoss',
 }
 #: The coefficients of configs/pretrain/_base_/diversity.py and of the diverse demo.
-PAPER_WEIGHTS = dict(patch_cos=0.5, patch_contrast=0.5, patch_mix=1.0, attn_div=1e-4,
-                     weight_cond=5e-4)
+PAPER_WEIGHTS = dict(
+    patch_cos=0.5, patch_contrast=0.5, patch_mix=1.0, attn_div=1e-4, weight_cond=5e-4
+)
 #: The weights of the ablation runs, per term: the patch terms at the paper's
 #: coefficients; the attention and weight terms both at the paper's coefficient
 #: and at one that gives them a gradient comparable to the classification
 #: loss's at this scale (docs/demo.md, "Why the attention and weight levels barely move").
-ABLATION_WEIGHTS = dict(patch_cos=(0.5, ), patch_contrast=(0.5, ), patch_mix=(1.0, ),
-                        attn_div=(1e-4, 1.0), weight_cond=(5e-4, 0.05))
+ABLATION_WEIGHTS = dict(
+    patch_cos=(0.5,),
+    patch_contrast=(0.5,),
+    patch_mix=(1.0,),
+    attn_div=(1e-4, 1.0),
+    weight_cond=(5e-4, 0.05),
+)
 
 
 def parse_weights(items: Sequence[str]) -> List[Tuple[str, float]]:
@@ -47,13 +54,13 @@ def parse_weights(items: Sequence[str]) -> List[Tuple[str, float]]:
     for item in items:
         term, sep, values = item.partition('=')
         if not sep or term not in LOSS_TYPES:
-            raise ValueError(f'--weight {item!r}: expected TERM=W[,W...] with TERM one of '
-                             f'{list(LOSS_TYPES)}')
+            raise ValueError(
+                f'--weight {item!r}: expected TERM=W[,W...] with TERM one of {list(LOSS_TYPES)}'
+            )
         try:
             weights[term] = [float(v) for v in values.split(',')]
         except ValueError:
-            raise ValueError(f'--weight {item!r}: {values!r} is not a list of numbers') \
-                from None
+            raise ValueError(f'--weight {item!r}: {values!r} is not a list of numbers') from None
         if any(w <= 0 for w in weights[term]):
             raise ValueError(f'--weight {item!r}: weights must be > 0')
     return [(term, w) for term in LOSS_TYPES for w in weights[term]]
@@ -61,34 +68,50 @@ def parse_weights(items: Sequence[str]) -> List[Tuple[str, float]]:
 
 def term_options(term: str, weight: float):
     """``--cfg-options`` that add ``term`` alone at ``weight`` to the ablation config."""
-    return [f'model.diversity.{term}.type={LOSS_TYPES[term]}',
-            f'model.diversity.{term}.loss_weight={weight}']
+    return [
+        f'model.diversity.{term}.type={LOSS_TYPES[term]}',
+        f'model.diversity.{term}.loss_weight={weight}',
+    ]
 
 
-def run_ablation(run_tool: Callable, cls_root: str, work_dir: str, scale: dict,
-                 runs: Sequence[Tuple[str, float]]) -> Dict[str, dict]:
+def run_ablation(
+    run_tool: Callable, cls_root: str, work_dir: str, scale: dict, runs: Sequence[Tuple[str, float]]
+) -> Dict[str, dict]:
     """Train the baseline and each ``(term, weight)`` alone; return ``{run name:
     {term, weight, checkpoint}}`` (``term`` None for the baseline)."""
     epochs = scale['ablation_epochs']
     data_opts = [f'{s}_dataloader.dataset.data_root={cls_root}' for s in ('train', 'val', 'test')]
-    runs = dict([('baseline', dict(term=None, weight=0.))] +
-                [(f'{term}@{weight:g}', dict(term=term, weight=weight))
-                 for term, weight in runs])
+    runs = dict(
+        [('baseline', dict(term=None, weight=0.0))]
+        + [(f'{term}@{weight:g}', dict(term=term, weight=weight)) for term, weight in runs]
+    )
     for name, run in runs.items():
         run_dir = osp.join(work_dir, 'ablation', name)
         extra = term_options(run['term'], run['weight']) if run['term'] else []
         # val_interval > max_epochs: the ablation measures redundancy, not accuracy
-        run_tool(f'ablation {name}', 'tools/train.py', ABLATION_CONFIG, '--work-dir', run_dir,
-                 '--overwrite', '--cfg-options', *data_opts, *extra,
-                 f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs + 1}',
-                 f"default_hooks.logger.interval={scale['log_interval']}",
-                 f'default_hooks.checkpoint.interval={epochs}', max_epochs=epochs)
+        run_tool(
+            f'ablation {name}',
+            'tools/train.py',
+            ABLATION_CONFIG,
+            '--work-dir',
+            run_dir,
+            '--overwrite',
+            '--cfg-options',
+            *data_opts,
+            *extra,
+            f'train_cfg.max_epochs={epochs}',
+            f'train_cfg.val_interval={epochs + 1}',
+            f'default_hooks.logger.interval={scale["log_interval"]}',
+            f'default_hooks.checkpoint.interval={epochs}',
+            max_epochs=epochs,
+        )
         run['checkpoint'] = osp.join(run_dir, f'epoch_{epochs}.pth')
     return runs
 
 
-def ablation_report(runs: Dict[str, dict], measure: Callable, cls_root: str, scale: dict,
-                    seed: int) -> dict:
+def ablation_report(
+    runs: Dict[str, dict], measure: Callable, cls_root: str, scale: dict, seed: int
+) -> dict:
     """Measure every run and tabulate each term against the baseline.
 
     Args:
@@ -101,8 +124,12 @@ def ablation_report(runs: Dict[str, dict], measure: Callable, cls_root: str, sca
         ``baseline`` and ``rows`` (per term: weight, all three measures,
         the change of its own measure).
     """
-    reports = measure({n: r['checkpoint'] for n, r in runs.items()}, ABLATION_CONFIG,
-                      cls_root, scale['analysis_images'])
+    reports = measure(
+        {n: r['checkpoint'] for n, r in runs.items()},
+        ABLATION_CONFIG,
+        cls_root,
+        scale['analysis_images'],
+    )
     shares = gradient_shares(runs, cls_root, seed)
     measures = {name: own_measures(report) for name, report in reports.items()}
     baseline = measures['baseline']
@@ -111,12 +138,25 @@ def ablation_report(runs: Dict[str, dict], measure: Callable, cls_root: str, sca
         if run['term'] is None:
             continue
         own = TERM_MEASURE[run['term']]
-        rows.append(dict(term=run['term'], weight=run['weight'], measures=measures[name],
-                         own_measure=own, gradient_share=shares[name],
-                         change=relative_change(measures[name][own], baseline[own])))
-    return dict(table=ablation_table(rows, baseline, seed), explanation=EXPLANATION,
-                seed=seed, epochs=scale['ablation_epochs'], baseline=baseline, rows=rows,
-                per_layer=reports)
+        rows.append(
+            dict(
+                term=run['term'],
+                weight=run['weight'],
+                measures=measures[name],
+                own_measure=own,
+                gradient_share=shares[name],
+                change=relative_change(measures[name][own], baseline[own]),
+            )
+        )
+    return dict(
+        table=ablation_table(rows, baseline, seed),
+        explanation=EXPLANATION,
+        seed=seed,
+        epochs=scale['ablation_epochs'],
+        baseline=baseline,
+        rows=rows,
+        per_layer=reports,
+    )
 
 
 def gradient_shares(runs: Dict[str, dict], cls_root: str, seed: int) -> Dict[str, float]:
@@ -142,14 +182,15 @@ def gradient_shares(runs: Dict[str, dict], cls_root: str, seed: int) -> Dict[str
         cfg.train_dataloader.dataset.data_root = cls_root
         dataset = DATASETS.build(cfg.train_dataloader.dataset)
         set_random_seed(seed)  # the same images and CutMix boxes for every term
-        order = torch.randperm(len(dataset))[:cfg.train_dataloader.batch_size].tolist()
+        order = torch.randperm(len(dataset))[: cfg.train_dataloader.batch_size].tolist()
         batch = pseudo_collate([dataset[i] for i in order])
         model = build_model(cfg)
         # mmengine's loader (made safe by mmdiverse); strict=False: the weight
         # term's power-iteration vectors are not in the baseline's checkpoint
         # (they are created on the first call)
-        load_checkpoint(model, runs['baseline']['checkpoint'], map_location='cpu',
-                        strict=False, logger='silent')
+        load_checkpoint(
+            model, runs['baseline']['checkpoint'], map_location='cpu', strict=False, logger='silent'
+        )
         model.train()
         shares[name] = gradient_share(model, batch, [run['term']])[run['term']]
     return shares

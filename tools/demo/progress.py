@@ -8,6 +8,7 @@ ETA and the time spent so far. On a terminal it is a ``rich`` progress bar
 redrawn in place; otherwise (a pipe, CI) a plain line is printed at most every
 ``plain_interval_s`` seconds. Each step's duration is kept for the summary.
 """
+
 import os
 import os.path as osp
 import subprocess
@@ -23,6 +24,7 @@ from mmdiverse.analysis.training_log import LogProgress, parse_log_line
 
 class StepRecord(NamedTuple):
     """One finished step: its name, wall time in seconds and full log."""
+
     name: str
     seconds: float
     log_file: str
@@ -56,23 +58,38 @@ class StepRunner:
             when not on a terminal (the first parsed line is always shown).
     """
 
-    def __init__(self, console: Optional[Console] = None, plain_interval_s: float = 10.):
+    def __init__(self, console: Optional[Console] = None, plain_interval_s: float = 10.0):
         self.console = console or Console()
         self.plain_interval_s = plain_interval_s
         self.records: List[StepRecord] = []
 
-    def run(self, name: str, command: Sequence[str], log_file: str, cwd: str,
-            env: Optional[dict] = None, max_epochs: Optional[int] = None) -> StepRecord:
+    def run(
+        self,
+        name: str,
+        command: Sequence[str],
+        log_file: str,
+        cwd: str,
+        env: Optional[dict] = None,
+        max_epochs: Optional[int] = None,
+    ) -> StepRecord:
         """Run ``command``; raise ``SystemExit`` naming the log if it fails."""
         os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
-        self.console.print(f'[bold]{name}[/]: $ {" ".join(command)}', highlight=False,
-                           soft_wrap=True)
+        self.console.print(
+            f'[bold]{name}[/]: $ {" ".join(command)}', highlight=False, soft_wrap=True
+        )
         env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED='1')
         start = time.time()
         # line-buffered: the log on disk follows the step as it runs
         with open(log_file, 'w', buffering=1) as log, self._display(name) as show:
-            process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True, bufsize=1)
+            process = subprocess.Popen(
+                command,
+                cwd=cwd,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                bufsize=1,
+            )
             try:
                 for line in process.stdout:
                     log.write(line)
@@ -88,17 +105,23 @@ class StepRunner:
         if returncode != 0:
             with open(log_file) as log:
                 sys.stderr.write(log.read()[-5000:])
-            raise SystemExit(f'demo step {name!r} failed ({returncode}): {" ".join(command)}; '
-                             f'full output in {log_file}')
+            raise SystemExit(
+                f'demo step {name!r} failed ({returncode}): {" ".join(command)}; '
+                f'full output in {log_file}'
+            )
         record = StepRecord(name, seconds, log_file)
         self.records.append(record)
-        self.console.print(f'  {name}: done in {seconds:.1f} s (log: {log_file})',
-                           highlight=False, soft_wrap=True)
+        self.console.print(
+            f'  {name}: done in {seconds:.1f} s (log: {log_file})', highlight=False, soft_wrap=True
+        )
         return record
 
     def _display(self, name):
-        return (_LiveLine(self.console, name) if self.console.is_terminal else
-                _PlainLines(self.console, name, self.plain_interval_s))
+        return (
+            _LiveLine(self.console, name)
+            if self.console.is_terminal
+            else _PlainLines(self.console, name, self.plain_interval_s)
+        )
 
     def timing_table(self) -> str:
         """Markdown table of every step's wall time, and the total."""
@@ -137,11 +160,15 @@ class _LiveLine:
     def __init__(self, console, name):
         self.state = _State()
         self.progress = Progress(
-            TextColumn('[bold]{task.description}'), BarColumn(bar_width=24),
-            TextColumn('{task.fields[position]}'), TextColumn('loss {task.fields[loss]}'),
-            TextColumn('eta {task.fields[eta]}'), TimeElapsedColumn(), console=console)
-        self.task = self.progress.add_task(name, total=None, position='starting', loss='-',
-                                           eta='-')
+            TextColumn('[bold]{task.description}'),
+            BarColumn(bar_width=24),
+            TextColumn('{task.fields[position]}'),
+            TextColumn('loss {task.fields[loss]}'),
+            TextColumn('eta {task.fields[eta]}'),
+            TimeElapsedColumn(),
+            console=console,
+        )
+        self.task = self.progress.add_task(name, total=None, position='starting', loss='-', eta='-')
 
     def __enter__(self):
         self.progress.start()
@@ -150,8 +177,14 @@ class _LiveLine:
     def update(self, progress: LogProgress, max_epochs=None):
         state = self.state
         state.update(progress, max_epochs)
-        self.progress.update(self.task, position=state.text, loss=state.loss, eta=state.eta,
-                             completed=state.done or 0, total=state.total)
+        self.progress.update(
+            self.task,
+            position=state.text,
+            loss=state.loss,
+            eta=state.eta,
+            completed=state.done or 0,
+            total=state.total,
+        )
         self.progress.refresh()  # every log line is drawn, however fast they come
 
     def __exit__(self, *exc):
@@ -177,8 +210,12 @@ class _PlainLines:
         if self.last is not None and now - self.last < self.interval_s:
             return
         self.last = now
-        self.console.print(f'  {self.name}: {state.text}  loss {state.loss}  eta {state.eta}  '
-                           f'elapsed {now - self.start:.0f} s', highlight=False, soft_wrap=True)
+        self.console.print(
+            f'  {self.name}: {state.text}  loss {state.loss}  eta {state.eta}  '
+            f'elapsed {now - self.start:.0f} s',
+            highlight=False,
+            soft_wrap=True,
+        )
 
     def __exit__(self, *exc):
         pass

@@ -7,6 +7,7 @@ The pretraining runs of all variants and seeds go into one comparison
 best and final validation metrics, time per iteration and loss terms as
 mean ± std over the seeds.
 """
+
 import os.path as osp
 
 from mmdiverse.analysis.run_comparison import comparison_markdown
@@ -32,14 +33,22 @@ def compare_seeds(per_variant, work_dir):
     pretrain_out = osp.join(work_dir, 'compare_pretrain')
     transfer_out = osp.join(work_dir, 'compare_transfer')
     pretrain = compare_runs.main([*(r['pretrain_dir'] for r in runs), '--out-dir', pretrain_out])
-    transfer = compare_runs.main([*(r['seg_dir'] for r in runs), '--out-dir', transfer_out,
-                                  '--ignore', TRANSFER_IGNORE])
-    markdown = '\n\n'.join([
-        '### Pretraining (validation during training)',
-        comparison_markdown(pretrain),
-        f'Curves: `{osp.basename(pretrain_out)}/compare.png`.',
-        '### UperNet transfer',
-        comparison_markdown(transfer),
-        f'Curves: `{osp.basename(transfer_out)}/compare.png`.'])
-    return dict(title='Over seeds (tools/analysis/compare_runs.py)', markdown=markdown,
-                pretrain=pretrain, transfer=transfer)
+    transfer = compare_runs.main(
+        [*(r['seg_dir'] for r in runs), '--out-dir', transfer_out, '--ignore', TRANSFER_IGNORE]
+    )
+    markdown = '\n\n'.join(
+        [
+            '### Pretraining (validation during training)',
+            comparison_markdown(pretrain),
+            f'Curves: `{osp.basename(pretrain_out)}/compare.png`.',
+            '### UperNet transfer',
+            comparison_markdown(transfer),
+            f'Curves: `{osp.basename(transfer_out)}/compare.png`.',
+        ]
+    )
+    return dict(
+        title='Over seeds (tools/analysis/compare_runs.py)',
+        markdown=markdown,
+        pretrain=pretrain,
+        transfer=transfer,
+    )

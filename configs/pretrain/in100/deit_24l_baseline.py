@@ -7,9 +7,13 @@ _base_ = ['../deit_s12_baseline.py', '../diverse_vit/_base_/diverse_vit_recipe.p
 data_root = 'data/imagenet100'  # tools/dataset_converters/imagenet_subset.py
 classes = data_root + '/meta/classes.txt'
 model = dict(
-    backbone=dict(arch=dict(_delete_=True, embed_dims=192, num_layers=24, num_heads=3,
-                            feedforward_channels=768)),
-    head=dict(num_classes=100, in_channels=192))
+    backbone=dict(
+        arch=dict(
+            _delete_=True, embed_dims=192, num_layers=24, num_heads=3, feedforward_channels=768
+        )
+    ),
+    head=dict(num_classes=100, in_channels=192),
+)
 data_preprocessor = dict(num_classes=100)
 optim_wrapper = dict(_base_.dvit_optim_wrapper, optimizer=dict(lr=5e-4))
 param_scheduler = _base_.dvit_param_scheduler
