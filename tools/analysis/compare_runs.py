@@ -15,6 +15,9 @@ Examples::
 
     python -m tools.analysis.compare_runs work_dirs/s24_base_seed{0,1,2} \\
         work_dirs/s24_diverse_seed{0,1,2} --out-dir work_dirs/compare_s24
+    # transfer runs: each seed fine-tunes its own backbone, so its checkpoint key is
+    # ignored; runs from different backbones then need their own experiment_name
+    # (tools/train.py ... --cfg-options experiment_name=seg_from_diverse), or they group
     python -m tools.analysis.compare_runs work_dirs/seg_* \\
         --ignore model.backbone.init_cfg.checkpoint --redundancy
 """
