@@ -128,3 +128,18 @@ def same_name_differences(
                 first=firsts[stem].name, keys=differing_keys([firsts[stem], group], ignore)
             )
     return out
+
+
+def repeated_seeds(groups: Sequence[RunGroup]) -> Dict[str, Dict[object, List[str]]]:
+    """``{group: {seed: [work dirs]}}`` for seeds that occur more than once in a
+    group: runs that ``--ignore`` made look alike although they are not seeds of
+    one experiment (e.g. transfers from two different backbones)."""
+    out = {}
+    for group in groups:
+        dirs: Dict[object, List[str]] = {}
+        for seed, run in zip(group.seeds, group.runs):
+            dirs.setdefault(seed, []).append(run.work_dir)
+        repeated = {seed: d for seed, d in dirs.items() if len(d) > 1}
+        if repeated:
+            out[group.name] = repeated
+    return out

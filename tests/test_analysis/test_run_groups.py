@@ -69,3 +69,15 @@ def test_same_name_different_config_is_explained(tmp_path):
     assert same_name_differences(groups) == {
         'cls#2': dict(first='cls', keys=['optim_wrapper.optimizer.lr'])
     }
+
+
+def test_repeated_seeds_are_found(tmp_path):
+    from mmdiverse.analysis.run_groups import repeated_seeds
+
+    runs = [
+        run(tmp_path, 'seg_b', 0, checkpoint='b.pth'),
+        run(tmp_path, 'seg_d', 0, checkpoint='d.pth'),
+    ]
+    (group,) = group_runs(runs, ignore=['model.backbone.init_cfg.checkpoint'])
+    assert repeated_seeds([group]) == {group.name: {0: [r.work_dir for r in runs]}}
+    assert repeated_seeds(group_runs(runs)) == {}

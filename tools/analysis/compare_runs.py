@@ -28,7 +28,12 @@ import os
 import os.path as osp
 
 from mmdiverse.analysis.run_comparison import compare_groups, comparison_markdown
-from mmdiverse.analysis.run_groups import differing_keys, group_runs, same_name_differences
+from mmdiverse.analysis.run_groups import (
+    differing_keys,
+    group_runs,
+    repeated_seeds,
+    same_name_differences,
+)
 from mmdiverse.analysis.run_plots import plot_comparison
 from mmdiverse.analysis.run_scalars import read_run
 
@@ -74,6 +79,22 @@ def read_runs(work_dirs):
     return runs
 
 
+def refuse_repeated_seeds(groups):
+    """A seed twice in one group: these runs are not the seeds of one experiment."""
+    repeated = repeated_seeds(groups)
+    if repeated:
+        lines = [
+            f'{name}: seed {seed} in {", ".join(dirs)}'
+            for name, seeds in repeated.items()
+            for seed, dirs in seeds.items()
+        ]
+        raise SystemExit(
+            'compare_runs: runs with the same seed and the same config (after '
+            '--ignore) are not seeds of one experiment; give each experiment its '
+            'own experiment_name or compare them separately:\n  ' + '\n  '.join(lines)
+        )
+
+
 def measure_groups(groups, num_images):
     import mmdiverse  # noqa: F401  (registers the models the configs name)
     from mmdiverse.analysis.run_redundancy import run_redundancy
@@ -85,6 +106,7 @@ def main(argv=None):
     args = parse_args(argv)
     runs = read_runs(args.work_dirs)
     groups = group_runs(runs, args.ignore)
+    refuse_repeated_seeds(groups)
     comparison = compare_groups(
         groups, differing_keys(groups, args.ignore), same_name_differences(groups, args.ignore)
     )
