@@ -112,3 +112,23 @@ def test_refuses_work_dirs_without_scalars_naming_them(tmp_path):
     assert f'{tmp_path / "empty"}: no scalars' in message
     assert f'{tmp_path / "test_only"}: no scalars' in message
     assert not (tmp_path / 'out').exists()
+
+
+def test_refuses_a_seed_twice_in_one_group(tmp_path):
+    dirs = []
+    for name in ('seg_from_baseline', 'seg_from_diverse'):
+        vis = tmp_path / name / '20260101_000000' / 'vis_data'
+        vis.mkdir(parents=True)
+        (vis / 'scalars.json').write_text(json.dumps(dict(lr=1.0, loss=1.0, step=1)) + '\n')
+        (vis / 'config.py').write_text(
+            f'randomness = dict(seed=0)\nmodel = dict(backbone=dict(init_cfg=dict('
+            f"checkpoint='{name}.pth')))\n"
+        )
+        dirs.append(str(tmp_path / name))
+    ignore = ['--ignore', 'model.backbone.init_cfg.checkpoint']
+    with pytest.raises(SystemExit, match='not seeds of one experiment') as error:
+        compare_runs.main([*dirs, *ignore, '--out-dir', str(tmp_path / 'out')])
+    assert f'seed 0 in {dirs[0]}, {dirs[1]}' in str(error.value)
+    # without --ignore they are two experiments of one seed each
+    comparison = compare_runs.main([*dirs, '--out-dir', str(tmp_path / 'out')])
+    assert [g['num_seeds'] for g in comparison['groups']] == [1, 1]
