@@ -1,50 +1,80 @@
-"""Shared fixtures: tiny synthetic data sets and a runner for the tools."""
+"""Shared fixtures. The helpers behind them live in ``tests/helpers/``; a test module takes
+them as fixtures (or, for module-level constants, from ``tests.helpers``), never from another
+test module.
+
+The session runs torch on one thread per process (``OMP_NUM_THREADS``, inherited by the tools
+the tests start; set it to override): the tests' tiny models gain nothing from a second
+thread, and on a shared 2-core machine two spinning threads per process cost several times the
+CPU and the wall-clock time of one.
+"""
 import os
-import os.path as osp
-import contextlib
-import subprocess
-import sys
 
 import pytest
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+from tests.helpers.fast_init import skip_random_init as _skip_random_init
+from tests.helpers.tools import REPO_ROOT
+from tests.helpers.tools import data_root_options as _data_root_options
+from tests.helpers.tools import run_tool as _run_tool
+
+# Until the modules that still import these names from here move to tests.helpers.
+run_tool, data_root_options, skip_random_init = _run_tool, _data_root_options, _skip_random_init
+__all__ = ['REPO_ROOT', 'run_tool', 'data_root_options', 'skip_random_init']
+
+pytest_plugins = ['tests.helpers.cpu_budget']
 
 
-def run_tool(*args, timeout=600, check=True, env=None):
-    """Run ``python tools/<args>`` from the repository root; return the result."""
-    full_env = dict(os.environ, PYTHONPATH=REPO_ROOT, **(env or {}))
-    result = subprocess.run([sys.executable, *args], cwd=REPO_ROOT, env=full_env,
-                            capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{args} failed ({result.returncode}):\n'
-                             f'{result.stdout[-4000:]}\n{result.stderr[-6000:]}')
-    return result
-
-
-def data_root_options(root):
-    """``--cfg-options`` pointing every dataloader of a demo config at ``root``."""
-    return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
-
-
-@contextlib.contextmanager
-def skip_random_init():
-    """Allocate parameters without drawing their random initial values.
-
-    Construction (every module, every full-size tensor) runs as usual; only
-    the ``torch.nn.init`` fills, which take seconds for a 300M-parameter
-    model on the CPU, are skipped. For tests of structure and shapes only.
-    """
+def pytest_configure(config):
+    os.environ.setdefault('OMP_NUM_THREADS', '1')
     import torch
-    names = ('uniform_', 'normal_', 'trunc_normal_', 'kaiming_uniform_', 'kaiming_normal_',
-             'xavier_uniform_', 'xavier_normal_', 'constant_', 'zeros_', 'ones_')
-    originals = {name: getattr(torch.nn.init, name) for name in names}
-    try:
-        for name in names:
-            setattr(torch.nn.init, name, lambda tensor, *args, **kwargs: tensor)
-        yield
-    finally:
-        for name, fn in originals.items():
-            setattr(torch.nn.init, name, fn)
+    torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    """The repository's root directory."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session', name='run_tool')
+def run_tool_fixture():
+    """``run_tool(*args, timeout=600, check=True, env=None)``: ``python <args>`` from the
+    repository root (tests/helpers/tools.py)."""
+    return _run_tool
+
+
+@pytest.fixture(scope='session', name='data_root_options')
+def data_root_options_fixture():
+    """``data_root_options(root)``: ``--cfg-options`` pointing every dataloader at ``root``."""
+    return _data_root_options
+
+
+@pytest.fixture(scope='session', name='skip_random_init')
+def skip_random_init_fixture():
+    """A context manager that builds full-size models without their random init fills."""
+    return _skip_random_init
+
+
+@pytest.fixture(scope='session')
+def count_host_reads():
+    """A context manager yielding a ``Counter`` of host reads of tensor values
+    (tests/helpers/host_reads.py)."""
+    from tests.helpers.host_reads import counting_host_reads
+    return counting_host_reads
+
+
+@pytest.fixture(scope='session')
+def diversity_terms():
+    """The five terms of configs/pretrain/_base_/diversity.py, as a fresh dict per call."""
+    from tests.helpers.configs import diversity_terms
+    return diversity_terms
+
+
+@pytest.fixture(scope='session')
+def narrow_model():
+    """``narrow_model(model_cfg, factor=8)``: a ViT / Swin model config at 1/factor width
+    (tests/helpers/narrow_models.py)."""
+    from tests.helpers.narrow_models import narrow_model
+    return narrow_model
 
 
 @pytest.fixture(scope='session')

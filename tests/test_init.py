@@ -7,7 +7,7 @@ import sys
 import pytest
 from mmengine.config import Config
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 #: Run in a fresh interpreter, so the result does not depend on what earlier tests imported:
 #: the identity of every object mmdiverse could replace, before and after each import.

@@ -8,7 +8,7 @@ from mmengine.runner import set_random_seed
 
 from mmdiverse.analysis.gradient_share import gradient_share
 from mmdiverse.apis import build_model
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 CONFIG = f'{REPO_ROOT}/configs/demo/vit_tiny_shapes_ablation.py'
 

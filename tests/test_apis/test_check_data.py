@@ -9,7 +9,7 @@ from PIL import Image
 from mmdiverse.apis import check_data
 from mmdiverse.apis.check_data import check_sample, data_files
 from mmdiverse.datasets import BadDataError, make_segmentation_set
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 
 def _seg_config(root):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint import convert_state_dict, safe_load
-from tests.conftest import REPO_ROOT, run_tool
+from tests.helpers.tools import REPO_ROOT, run_tool
 
 timm = pytest.importorskip('timm')
 
@@ -106,7 +106,7 @@ def _small_seg_config(tmp_path, num_classes=150):
 
 
 def _fork_file(tmp_path, num_classes=150, extra=None):
-    from tests.test_checkpoint.fork_layouts import fork_upernet_swin, mmcv1_checkpoint
+    from tests.helpers.fork_layouts import fork_upernet_swin, mmcv1_checkpoint
     sd = fork_upernet_swin(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window=4,
                            num_classes=num_classes, channels=16, aux_channels=8)
     sd.update(extra or {})

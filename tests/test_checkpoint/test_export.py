@@ -7,7 +7,7 @@ from mmengine.config import Config
 
 from mmdiverse.checkpoint import (describe_state_dict, export_backbone, regularizers_from_cfg,
                                   safe_load)
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 PRETRAIN = osp.join(REPO_ROOT, 'configs', 'pretrain')
 ALL_TERMS = sorted(['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond'])

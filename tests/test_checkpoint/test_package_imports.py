@@ -7,7 +7,7 @@ import ast
 import glob
 import os.path as osp
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 PACKAGE = osp.join(REPO_ROOT, 'mmdiverse', 'checkpoint')
 

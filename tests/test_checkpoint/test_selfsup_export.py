@@ -14,7 +14,7 @@ import mmdiverse  # noqa: F401  (registries)
 from mmdiverse.checkpoint import export_backbone, load_pretrained_backbone
 from mmdiverse.checkpoint.adapt import resize_relative_position_bias_table
 from mmdiverse.checkpoint.adapt.extra_token_bias_table import resize_table_with_extra_rows
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 WIDTH, DEPTH, HEADS = 32, 2, 2
 

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from mmdiverse.compat import mmcv_ext_standin
-from tests.conftest import REPO_ROOT, skip_random_init
+from tests.helpers.fast_init import skip_random_init
+from tests.helpers.tools import REPO_ROOT
 
 
 def _installed(distribution):
@@ -141,16 +142,18 @@ def _cheap_init(model):
                 param.data.zero_()
 
 
-def _one_training_step(config_path):
+def _one_training_step(config_path, narrow_model):
     """Build ``config_path``'s model and optimizer as configured and train one step on two
-    random 64x64 images (full-size models; position embeddings and windows adapt to the
-    small input as they do for any input size)."""
+    random 64x64 images (every module, depth, head count and window as configured, at 1/8
+    width where ``narrow_model`` knows the modules; position embeddings and windows adapt to
+    the small input as they do for any input size)."""
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
 
     from mmdiverse.apis.launch import build_model, toolbox_of
 
     cfg = Config.fromfile(config_path)
+    cfg.model = narrow_model(cfg.model)
     segmentation = toolbox_of(cfg) == 'mmseg'
     if cfg.optim_wrapper.get('type') == 'AmpOptimWrapper':  # mmengine's AMP needs a GPU
         cfg.optim_wrapper.type = 'OptimWrapper'
@@ -191,9 +194,9 @@ def _one_training_step(config_path):
 @pytest.mark.slow
 @lite_only
 @pytest.mark.parametrize('config', CONFIGS, ids=lambda p: osp.relpath(p, REPO_ROOT))
-def test_every_config_trains_one_step_in_the_lite_install(config):
+def test_every_config_trains_one_step_in_the_lite_install(config, narrow_model):
     import gc
-    log_vars = _one_training_step(config)
+    log_vars = _one_training_step(config, narrow_model)
     assert 'loss' in log_vars and all(torch.isfinite(torch.tensor(v)) for v in log_vars.values()), \
         log_vars
     gc.collect()
@@ -208,7 +211,7 @@ def test_mmseg_stock_test_tool_prints_miou(tmp_path):
 
     from mmdiverse.apis.launch import build_model
     from mmdiverse.datasets import make_segmentation_set
-    from tests.conftest import data_root_options, run_tool
+    from tests.helpers.tools import data_root_options, run_tool
 
     root = make_segmentation_set(str(tmp_path / 'data'), num_train=2, num_val=4, img_size=64)
     config = osp.join(REPO_ROOT, 'configs', 'demo', 'upernet_vit_tiny_shapes.py')

@@ -13,7 +13,7 @@ from mmengine.registry import init_default_scope
 from PIL import Image
 
 from mmdiverse.datasets import BadDataError, make_classification_set, make_segmentation_set
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 
 def _dataset(config, loader, data_root):

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 CONFIG_FILES = sorted(osp.relpath(p, REPO_ROOT) for p in
                       glob.glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True))

@@ -7,7 +7,7 @@ import os.path as osp
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT, data_root_options, run_tool
+from tests.helpers.tools import REPO_ROOT, data_root_options, run_tool
 
 CLS_CONFIG = 'configs/demo/vit_tiny_shapes.py'
 SEG_CONFIG = 'configs/demo/upernet_vit_tiny_shapes.py'

@@ -12,7 +12,8 @@ import torch
 from mmengine.config import Config, ConfigDict
 
 from mmdiverse.apis import build_model
-from tests.conftest import REPO_ROOT, skip_random_init
+from tests.helpers.fast_init import skip_random_init
+from tests.helpers.tools import REPO_ROOT
 
 CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 ALL_CONFIGS = sorted(

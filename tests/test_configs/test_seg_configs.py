@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 SEG_DIR = osp.join(REPO_ROOT, 'configs', 'seg')
 SEG_CONFIGS = sorted(glob.glob(osp.join(SEG_DIR, '*.py')))

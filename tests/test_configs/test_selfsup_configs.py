@@ -9,7 +9,7 @@ import pytest
 import torch
 from mmengine.config import Config, ConfigDict
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 CONFIGS = osp.join(REPO_ROOT, 'configs')
 #: baseline config -> the published recipe it inherits unchanged.

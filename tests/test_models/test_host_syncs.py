@@ -31,16 +31,11 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmdiverse  # noqa: F401
+from tests.helpers.configs import diversity_terms
 
 NUM_CLASSES = 4
 IMG = 32
-TERMS = dict(
-    patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
-    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
-    patch_mix=dict(type='PatchMixingLoss', loss_weight=1.0),
-    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
-    weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
-)
+TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
 #: Tensor methods through which Python code makes the host wait for the device.
 SYNC_METHODS = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__', 'nonzero')
 TORCH_ROOT = osp.dirname(torch.__file__)

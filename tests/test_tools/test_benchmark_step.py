@@ -10,7 +10,7 @@ import os.path as osp
 import pytest
 import torch
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'benchmarks', 'benchmark_step.py')
 TERMS = ('loss_patch_cos', 'loss_patch_contrast', 'loss_attn_div', 'loss_weight_cond')

@@ -5,7 +5,7 @@ import os.path as osp
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'analysis', 'compare_objectives.py')
 DIVERSE = osp.join(REPO_ROOT, 'configs', 'demo', 'vit_tiny_shapes_diverse.py')

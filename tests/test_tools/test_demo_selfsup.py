@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.conftest import data_root_options, run_tool
+from tests.helpers.tools import data_root_options, run_tool
 
 
 def test_track_sizes_follow_the_demo_scale():

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint import safe_load
-from tests.conftest import REPO_ROOT, data_root_options
+from tests.helpers.tools import REPO_ROOT, data_root_options
 
 DEMO = osp.join(REPO_ROOT, 'configs', 'demo', 'vit_tiny_shapes_diverse.py')
 ALL_TERMS = sorted(['patch_cos', 'patch_contrast', 'patch_mix', 'attn_div', 'weight_cond'])  # as the metadata lists them

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO_ROOT, data_root_options
+from tests.helpers.tools import REPO_ROOT, data_root_options
 
 CONFIG = 'configs/demo/vit_tiny_shapes.py'
 

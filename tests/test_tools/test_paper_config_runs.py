@@ -10,7 +10,7 @@ import os.path as osp
 import pytest
 
 from mmdiverse.checkpoint import safe_load
-from tests.conftest import data_root_options, run_tool
+from tests.helpers.tools import data_root_options, run_tool
 
 LOSS_KEYS = ('loss_patch_cos', 'loss_patch_contrast', 'loss_patch_mix', 'loss_attn_div',
              'loss_weight_cond', 'patch_cos_sim')

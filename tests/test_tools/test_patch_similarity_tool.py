@@ -4,7 +4,7 @@ import os.path as osp
 import pytest
 import torch
 
-from tests.conftest import run_tool
+from tests.helpers.tools import run_tool
 
 CONFIG = 'configs/demo/vit_tiny_shapes.py'
 

@@ -19,8 +19,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import REPO_ROOT, data_root_options, run_tool
-from tests.test_tools.test_cityscapes_converter import make_cityscapes_set
+from tests.helpers.tools import REPO_ROOT, data_root_options, run_tool
+from tests.helpers.cityscapes import make_cityscapes_set
 
 pytestmark = pytest.mark.slow
 

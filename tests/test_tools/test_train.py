@@ -3,7 +3,7 @@ import os.path as osp
 
 import pytest
 
-from tests.conftest import data_root_options, run_tool
+from tests.helpers.tools import data_root_options, run_tool
 
 
 @pytest.mark.slow

@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import data_root_options, run_tool
+from tests.helpers.tools import data_root_options, run_tool
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint import safe_load
-from tests.conftest import data_root_options, run_tool
+from tests.helpers.tools import data_root_options, run_tool
 
 CONFIG = 'configs/demo/vit_tiny_shapes.py'
 ITERS_PER_EPOCH = 4  # 32 images, batch size 8

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint.convert import convert_state_dict, detect_format
-from tests.conftest import skip_random_init
+from tests.helpers.fast_init import skip_random_init
 
 timm = pytest.importorskip('timm')
 

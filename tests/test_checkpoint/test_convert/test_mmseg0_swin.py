@@ -10,8 +10,9 @@ from mmengine.config import Config
 from mmdiverse.apis import build_model
 from mmdiverse.checkpoint import convert_state_dict, detect_format, load_pretrained_backbone
 from mmdiverse.checkpoint.convert import swin_official
-from tests.conftest import REPO_ROOT, skip_random_init
-from tests.test_checkpoint.fork_layouts import SWIN_L, fork_swin_backbone, fork_upernet_swin
+from tests.helpers.fast_init import skip_random_init
+from tests.helpers.tools import REPO_ROOT
+from tests.helpers.fork_layouts import SWIN_L, fork_swin_backbone, fork_upernet_swin
 
 ADE_CONFIG = osp.join(REPO_ROOT, 'configs', 'seg', 'upernet_swin_l_ade20k.py')
 SMALL = dict(embed_dim=16, depths=(2, 2, 2, 2), num_heads=(1, 2, 2, 4), window=4)

@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint.convert import convert_state_dict, detect_format
-from tests.conftest import skip_random_init
-from tests.test_checkpoint.test_convert.state_dicts import (assert_same_tensors,
+from tests.helpers.fast_init import skip_random_init
+from tests.helpers.state_dicts import (assert_same_tensors,
                                                            timm_state_dict)
 
 timm = pytest.importorskip('timm')
@@ -39,8 +39,8 @@ def test_fork_swin_l_imagenet_release_fits_the_swin_l_config():
     from mmengine.config import Config
 
     from mmdiverse.apis import build_model
-    from tests.conftest import REPO_ROOT
-    from tests.test_checkpoint.fork_layouts import SWIN_L, microsoft_swin_classifier
+    from tests.helpers.tools import REPO_ROOT
+    from tests.helpers.fork_layouts import SWIN_L, microsoft_swin_classifier
     sd = microsoft_swin_classifier(**SWIN_L, img_size=384, num_classes=1000, device='meta')
     assert detect_format(sd) == 'swin-official'
     converted, report = convert_state_dict(sd)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint.convert import convert_state_dict, detect_format
-from tests.test_checkpoint.test_convert.state_dicts import (assert_loads_strictly,
+from tests.helpers.state_dicts import (assert_loads_strictly,
                                                            assert_same_tensors,
                                                            build_mmpretrain,
                                                            timm_state_dict)

@@ -17,8 +17,7 @@ from mmdiverse.engine.hooks import (
     NonFiniteLossHook,
 )
 from mmdiverse.engine.hooks.non_finite_checks import non_finite_tensors
-from tests.conftest import data_root_options
-from tests.host_reads import counting_host_reads
+from tests.helpers.tools import data_root_options
 
 CONFIG = 'configs/demo/vit_tiny_shapes_diverse.py'
 BASELINE = 'configs/demo/vit_tiny_shapes.py'
@@ -179,11 +178,11 @@ def _step(hook, model, wrapper, iteration):
     hook.after_train_iter(runner, iteration - 1)
 
 
-def test_one_host_read_per_step_and_nothing_rebound():
+def test_one_host_read_per_step_and_nothing_rebound(count_host_reads):
     hook = NonFiniteLossHook()
     model, wrapper = _watched(hook)
     before = (dict(vars(model)), dict(vars(wrapper)), dict(vars(wrapper.optimizer)))
-    with counting_host_reads() as counts:
+    with count_host_reads() as counts:
         _step(hook, model, wrapper, 1)
     assert sum(counts.values()) == 1, counts
     for obj, attrs in zip((model, wrapper, wrapper.optimizer), before):

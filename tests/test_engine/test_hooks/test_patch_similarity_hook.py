@@ -14,6 +14,7 @@ from mmdiverse.engine import PatchSimilarityHook
 from mmdiverse.models.losses import patch_cosine_similarity
 from mmpretrain.registry import HOOKS, MODELS
 from mmpretrain.structures import DataSample
+from tests.helpers.configs import diversity_terms
 
 
 @pytest.fixture(autouse=True)
@@ -29,13 +30,7 @@ VIT = dict(type='VisionTransformer',
            arch=dict(embed_dims=32, num_layers=3, num_heads=2,
                      feedforward_channels=64),
            img_size=32, patch_size=8, drop_path_rate=0.)
-TERMS = dict(
-    patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
-    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
-    patch_mix=dict(type='PatchMixingLoss', loss_weight=1.0),
-    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
-    weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
-)
+TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
 
 
 def model_cfg(diversity=None, model_type='DiverseImageClassifier'):

@@ -15,7 +15,6 @@ from mmdiverse.models.batch_augments import (
     PatchClsDataPreprocessor,
     PatchRandomBatchAugment,
 )
-from tests.host_reads import counting_host_reads
 from tests.test_models.test_batch_augments.test_patch_cutmix import make_data, patch_colours
 
 
@@ -97,13 +96,13 @@ def test_wrapper_keeps_the_stock_two_output_contract():
 
 
 @pytest.mark.parametrize('options', [dict(), dict(box_alignment='pixel', pairing='mirror')])
-def test_routing_and_patch_cutmix_read_nothing_back_on_the_host(options):
+def test_routing_and_patch_cutmix_read_nothing_back_on_the_host(options, count_host_reads):
     """No ``.item()`` / ``.tolist()`` / ``.cpu()`` / ``if tensor`` on the
     training path of PatchCutMix and the target routing (issue 15)."""
     np.random.seed(0)
     pre = build_pre([dict(type='PatchCutMix', alpha=1.0, patch_size=8, **options)])
     data = make_data([0, 1, 2, 3, 4], size=32)
-    with counting_host_reads() as counts:
+    with count_host_reads() as counts:
         out = pre(data, training=True)
     assert not counts, dict(counts)
     assert out[PATCH_TARGETS_KEY].shape == (5, 16, 7)

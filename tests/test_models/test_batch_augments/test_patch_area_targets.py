@@ -12,7 +12,6 @@ from mmdiverse.models.batch_augments.patch_area_targets import (
     patch_soft_targets,
     snap_box_to_grid,
 )
-from tests.host_reads import counting_host_reads
 
 # 32x32 image, 8x8 patches (4x4 grid); box rows 2:16, cols 8:18:
 # rows cover patch row 0 by 6/8 and row 1 fully; cols cover patch col 1
@@ -116,11 +115,11 @@ def test_bad_inputs_raise():
         patch_soft_targets(torch.eye(3), torch.arange(3), torch.zeros(2, 16))
 
 
-def test_reads_nothing_back_on_the_host():
+def test_reads_nothing_back_on_the_host(count_host_reads):
     """Tensor boxes, pairing and targets stay on the device: no ``.item()``,
     ``bool(tensor)``, ``.tolist()``... (each a host sync on a GPU)."""
     boxes = torch.tensor([[2.0, 16.0, 8.0, 18.0], [0.0, 32.0, 4.0, 12.0]])
-    with counting_host_reads() as counts:
+    with count_host_reads() as counts:
         for alignment in ('pixel', 'patch'):
             frac = box_patch_fractions(boxes, 32, 8, box_alignment=alignment)
             for pairing in ('mirror', 'permutation'):

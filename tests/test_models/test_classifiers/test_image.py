@@ -15,6 +15,7 @@ from mmpretrain.structures import DataSample
 import mmdiverse  # noqa: F401
 from mmdiverse.models.batch_augments import PatchClsDataPreprocessor
 from mmdiverse.models.losses import PatchMixingLoss
+from tests.helpers.configs import diversity_terms
 
 
 @pytest.fixture(autouse=True)
@@ -33,13 +34,7 @@ LOSS_KEYS = (
     'loss_attn_div',
     'loss_weight_cond',
 )
-ALL_TERMS = dict(
-    patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
-    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
-    patch_mix=dict(type='PatchMixingLoss', loss_weight=1.0),
-    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
-    weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
-)
+ALL_TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
 CNN_TERMS = {k: ALL_TERMS[k] for k in ('patch_cos', 'patch_contrast', 'patch_mix')}
 
 

@@ -16,13 +16,10 @@ from mmdiverse.models.losses import (
     WeightConditionLoss,
     patch_cosine_similarity,
 )
+from tests.helpers.configs import diversity_terms
 
-TERM_CFGS = dict(
-    patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
-    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=0.5),
-    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1e-4),
-    weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
-)
+#: configs/pretrain/_base_/diversity.py's terms but patch mixing.
+TERM_CFGS = {k: v for k, v in diversity_terms().items() if k != 'patch_mix'}
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,7 @@ import torch
 from mmengine.config import Config
 
 from mmdiverse.models.diversity import DIAG_KEY, SEGMENTATION_TERMS, loss_key
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 from tests.test_models.test_segmentors.tiny_segmentors import TINY_SWIN, batch, build, seg_cfg
 
 SEG_TERMS = SEGMENTATION_TERMS

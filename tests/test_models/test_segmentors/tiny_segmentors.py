@@ -8,7 +8,7 @@ import torch
 from mmengine.config import Config
 
 import mmdiverse  # noqa: F401  (registers the segmentors and losses)
-from tests.conftest import REPO_ROOT
+from tests.helpers.tools import REPO_ROOT
 
 TINY_SWIN = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[2, 2, 2, 2])
 

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from mmdiverse.models.taps import build_tap
-from tests.host_reads import counting_host_reads
 from tests.test_models.test_taps.tiny_backbones import (
     images,
     no_hooks_left,
@@ -87,8 +86,8 @@ def test_repr_names_the_layers():
     )
 
 
-def test_the_counter_sees_host_reads():
-    with counting_host_reads() as counts:
+def test_the_counter_sees_host_reads(count_host_reads):
+    with count_host_reads() as counts:
         probe = torch.ones(1)
         probe.item(), bool(probe), int(probe), probe.tolist()
     assert dict(counts) == {'item': 1, '__bool__': 1, '__int__': 1, 'tolist': 1}
@@ -106,14 +105,14 @@ def test_the_counter_sees_host_reads():
         (timm_resnet18, False),
     ],
 )
-def test_a_training_step_through_every_capture_reads_no_tensor_value(make, attn):
+def test_a_training_step_through_every_capture_reads_no_tensor_value(make, attn, count_host_reads):
     """Issue 15: no host sync on the taps' training path (forward with all
     captures on, and the backward through the captured tensors)."""
     backbone = make()
     backbone.train()
     tap = build_tap(backbone, attn_layers=(0,) if attn else ())
     x = images(size=32 if attn else 64)
-    with counting_host_reads() as counts:
+    with count_host_reads() as counts:
         with tap.capture(per_layer=True, pre_norm=attn) as out:
             backbone(x)
         loss = out.first.sum() + out.last.sum()
