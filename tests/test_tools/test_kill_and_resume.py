@@ -138,3 +138,85 @@ def test_iteration_based_sigkill_then_resume_matches_uninterrupted_run(tmp_path,
     assert resumed.keys() == expected.keys()
     for key, value in expected.items():
         torch.testing.assert_close(resumed[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+# Kills during a validation, then after the new best that validation saved, with save_best,
+# 2 persistent workers and random transforms: each loop type reaches the uninterrupted run's
+# weights, validation rows and best checkpoint.
+_LOOPS = dict(
+    epoch_cls=dict(config=CONFIG, metric='accuracy/top1', final='epoch_2.pth',
+                   val_after_iter=4, then_iter=5,  # 4 iterations per epoch
+                   hooks="_base_.mmdiverse_hooks",
+                   options=['train_dataloader.batch_size=8', 'train_cfg.max_epochs=2']),
+    iter_seg=dict(config=SEG_CONFIG, metric='mIoU', final='iter_4.pth',
+                  val_after_iter=2, then_iter=3, hooks="_base_.custom_hooks",
+                  options=['model.backbone.init_cfg=None', 'train_dataloader.batch_size=4',
+                           'train_cfg.max_iters=4', 'train_cfg.val_interval=2',
+                           'default_hooks.checkpoint.interval=2']),
+)
+
+
+def _loop_args(loop, work_dir, data_root, *extra, config=None):
+    settings = _LOOPS[loop]
+    return ['tools/train.py', config or settings['config'], '--work-dir', work_dir, *extra,
+            '--cfg-options', *data_root_options(data_root), *settings['options'],
+            f'default_hooks.checkpoint.save_best={settings["metric"]}',
+            'train_dataloader.num_workers=2', 'train_dataloader.persistent_workers=True']
+
+
+def _killing_config(tmp_path, loop, **kill):
+    """The loop's config plus SigkillAtIterHook(**kill)."""
+    path = tmp_path / f'kill_{"_".join(map(str, kill.values()))}.py'
+    path.write_text(
+        f"_base_ = [{osp.join(REPO_ROOT, _LOOPS[loop]['config'])!r}]\n"
+        "custom_imports = dict(imports=_base_.custom_imports['imports'] + "
+        "['tests.test_tools.sigkill_hook'], allow_failed_imports=False)\n"
+        f"custom_hooks = {_LOOPS[loop]['hooks']} + [dict(type='SigkillAtIterHook', **{kill!r})]\n")
+    return str(path)
+
+
+def _val_rows(work_dir, metric):
+    """(step, value) of every validation logged, over the runs in work_dir, in order."""
+    import json
+    rows = []
+    for run in sorted(os.listdir(work_dir)):
+        scalars = osp.join(work_dir, run, 'vis_data', 'scalars.json')
+        if osp.isfile(scalars):
+            with open(scalars) as file:
+                rows += [(row['step'], row[metric]) for row in map(json.loads, file)
+                         if metric in row]
+    return rows
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('loop', sorted(_LOOPS))
+def test_kills_during_validation_and_after_a_new_best_resume_exactly(tmp_path, loop,
+                                                                     shapes_cls_root, seg_root):
+    settings = _LOOPS[loop]
+    loop_data_root = shapes_cls_root if loop == 'epoch_cls' else seg_root
+    reference = str(tmp_path / 'reference')
+    run_tool(*_loop_args(loop, reference, loop_data_root))
+
+    work_dir = str(tmp_path / 'run')
+    for kill, extra in ((dict(at_val_after_iter=settings['val_after_iter']), ()),
+                        (dict(at_iter=settings['then_iter']), ('--resume', ))):
+        config = _killing_config(tmp_path, loop, **kill)
+        killed = run_tool(*_loop_args(loop, work_dir, loop_data_root, *extra, config=config),
+                          check=False)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    assert len(_val_rows(work_dir, settings['metric'])) == 1  # the second run's, then killed
+    run_tool(*_loop_args(loop, work_dir, loop_data_root, '--resume'))
+
+    assert _val_rows(work_dir, settings['metric']) == _val_rows(reference, settings['metric'])
+    assert len(_val_rows(reference, settings['metric'])) == 2
+
+    def best(directory):
+        return sorted(name for name in os.listdir(directory)
+                      if name.startswith('best_') and name.endswith('.pth'))
+
+    assert best(work_dir) == best(reference) and len(best(reference)) == 1
+    assert not osp.exists(osp.join(work_dir, 'validation_in_progress.json'))
+    expected = safe_load(osp.join(reference, settings['final']))['state_dict']
+    resumed = safe_load(osp.join(work_dir, settings['final']))['state_dict']
+    for key, value in expected.items():
+        torch.testing.assert_close(resumed[key], value, rtol=0, atol=0, msg=key)

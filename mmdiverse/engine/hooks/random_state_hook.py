@@ -37,11 +37,11 @@ class RandomStateHook(Hook):
     skips the batches already trained on by loading them again, through the
     whole pipeline, and the random transforms (``RandomResize``,
     ``RandomCrop``, ``RandomFlip``, ``PhotoMetricDistortion``...) draw from
-    the streams while it does. The hook therefore restores the streams right
-    after the last skipped batch is loaded, before the first batch that is
-    trained on, so that batch draws exactly what it drew in the uninterrupted
-    run. Epoch-based loops skip nothing; there the streams are restored at
-    ``before_train``.
+    the streams while it does. The hook therefore restores the streams at
+    ``before_train`` and again right after the last skipped batch is loaded,
+    before the first batch that is trained on, so that batch draws exactly
+    what it drew in the uninterrupted run. Epoch-based loops skip nothing;
+    there the streams are restored at ``before_train`` only.
 
     Data loader workers (``num_workers > 0``) run the transforms in their own
     processes, which mmengine seeds from ``randomness.seed`` and the worker id
@@ -106,11 +106,13 @@ class RandomStateHook(Hook):
         state, self._pending = self._pending, None
         if state is None:
             return
+        # Now, for what runs before the first step (a validation that a kill
+        # interrupted runs again here, and may save the step's checkpoint again) ...
+        _restore(state)
         loop = runner.train_loop
         if isinstance(loop, IterBasedTrainLoop) and loop.iter > 0:
+            # ... and again after the skipped batches (see the class docstring).
             loop.dataloader_iterator = _RestoreAfterSkip(loop, state)
-        else:
-            _restore(state)
 
 
 class _RestoreAfterSkip:

@@ -37,7 +37,9 @@ class ValidationResumeHook(Hook):
         custom_hooks = [dict(type='RandomStateHook'), dict(type='ValidationResumeHook')]
     """
 
-    priority = 'VERY_LOW'
+    # After RandomStateHook and CheckpointHook (VERY_LOW): the validation run
+    # again in before_train needs the restored streams and the checkpoint folder.
+    priority = 'LOWEST'
 
     def __init__(self):
         self._training = False

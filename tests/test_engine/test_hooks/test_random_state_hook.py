@@ -126,6 +126,24 @@ def test_an_iteration_based_resume_restores_after_the_skipped_batches():
     assert next(loop.dataloader_iterator) == after_save  # the first trained batch
 
 
+def test_an_iteration_based_resume_also_restores_before_the_skip():
+    """A validation that a kill interrupted runs again in before_train, before
+    the skip; a checkpoint it saves must hold the streams training goes on with."""
+    checkpoint, _ = _checkpoint_then_draw()
+    torch.manual_seed(9), np.random.seed(9), random.seed(9)
+    loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    loop._iter, loop.dataloader_iterator = 3, _batches_drawing_from_the_streams()
+    hook, runner = RandomStateHook(), _runner(train_loop=loop)
+    hook.after_load_checkpoint(runner, checkpoint)
+    hook.before_train(runner)
+    hook.before_val(runner)
+    torch.rand(5)
+    resaved = {}
+    hook.before_save_checkpoint(runner, resaved)
+    torch.testing.assert_close(resaved['random_state']['torch'],
+                               checkpoint['random_state']['torch'])
+
+
 def test_a_fresh_iteration_based_run_is_not_wrapped():
     checkpoint, after_save = _checkpoint_then_draw()
     loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
