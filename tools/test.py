@@ -10,6 +10,7 @@ Examples::
     python tools/test.py CONFIG CKPT --show-dir vis/ --out preds/
     tools/dist_test.sh CONFIG CKPT 8
 """
+
 import argparse
 import json
 import os.path as osp
@@ -19,8 +20,14 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdiverse  # noqa: F401  (registers the modules the configs name)
-from mmdiverse.apis import (add_class_check, add_common_args, check_checkpoint_paths,
-                            check_data_roots, load_config, toolbox_of)
+from mmdiverse.apis import (
+    add_class_check,
+    add_common_args,
+    check_checkpoint_paths,
+    check_data_roots,
+    load_config,
+    toolbox_of,
+)
 from mmdiverse.checkpoint import atomic_write
 
 
@@ -28,11 +35,15 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config', help='config file (mmpretrain or mmseg)')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--out', help='mmseg: directory for the predicted label maps; '
-                        'mmpretrain: a .pkl file for the raw predictions')
+    parser.add_argument(
+        '--out',
+        help='mmseg: directory for the predicted label maps; '
+        'mmpretrain: a .pkl file for the raw predictions',
+    )
     parser.add_argument('--show-dir', help='directory for painted predictions')
-    parser.add_argument('--tta', action='store_true',
-                        help='test-time augmentation (multi-scale + flip for mmseg)')
+    parser.add_argument(
+        '--tta', action='store_true', help='test-time augmentation (multi-scale + flip for mmseg)'
+    )
     add_common_args(parser)
     return parser.parse_args()
 
@@ -73,7 +84,7 @@ def main():
             cfg.test_evaluator = evaluators + [dict(type='DumpResults', out_file_path=args.out)]
 
     add_class_check(cfg)
-    check_data_roots(cfg, ('test', ))
+    check_data_roots(cfg, ('test',))
     # The test loop reads the tested checkpoint (load_from), not the init_cfg ones.
     check_checkpoint_paths(cfg, init_cfg=False)
     # runner_type (ExactResumeRunner in this project's runtime fragments) as stock tools do.

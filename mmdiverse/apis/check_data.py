@@ -7,6 +7,7 @@ the bad files are reported together, before the first iteration. Without the
 flag, a bad file stops the run when the pipeline reaches it (the checked
 loaders name it then).
 """
+
 import copy
 import os
 import time
@@ -63,9 +64,11 @@ def check_sample(sample: Sample) -> List[str]:
     if label_path is not None:
         label = _decode(label_path, 'unchanged', 'pillow', problems)
         if image is not None and label is not None and image.shape[:2] != label.shape[:2]:
-            problems.append(f'label map {label_path} is {label.shape[1]}x{label.shape[0]} '
-                            f'(width x height) but its image {image_path} is '
-                            f'{image.shape[1]}x{image.shape[0]}')
+            problems.append(
+                f'label map {label_path} is {label.shape[1]}x{label.shape[0]} '
+                f'(width x height) but its image {image_path} is '
+                f'{image.shape[1]}x{image.shape[0]}'
+            )
     return problems
 
 
@@ -97,13 +100,16 @@ def check_data(cfg: Config, splits: Sequence[str], nproc: Optional[int] = None) 
     nproc = nproc or len(os.sched_getaffinity(0))
     start = time.perf_counter()
     if nproc > 1 and len(samples) > 1:
-        results = track_parallel_progress(check_sample, samples, nproc,
-                                          chunksize=max(1, min(64, len(samples) // (4 * nproc))))
+        results = track_parallel_progress(
+            check_sample, samples, nproc, chunksize=max(1, min(64, len(samples) // (4 * nproc)))
+        )
     else:
         results = track_progress(check_sample, samples)
     seconds = time.perf_counter() - start
     problems = [line for lines in results for line in lines]
     if problems:
-        raise BadDataError(f'--check-data: {len(problems)} problem(s) in the {len(samples)} '
-                           f'samples of {", ".join(splits)}:\n  ' + '\n  '.join(problems))
+        raise BadDataError(
+            f'--check-data: {len(problems)} problem(s) in the {len(samples)} '
+            f'samples of {", ".join(splits)}:\n  ' + '\n  '.join(problems)
+        )
     return dict(samples=len(samples), seconds=seconds)

@@ -17,6 +17,7 @@ iteration-based resume replays it up to the resumed iteration
 ``ExactResumeRunner`` wraps every dataloader's sampler and data set with
 :func:`seed_each_sample`; nothing else is needed in a config.
 """
+
 import random
 from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple
@@ -89,8 +90,9 @@ class PerSampleSeedSampler(Sampler):
             seed). Defaults to ``seed``, else a seed shared by the ranks.
     """
 
-    def __init__(self, dataset, sampler, seed: Optional[int] = None,
-                 sample_seed: Optional[int] = None):
+    def __init__(
+        self, dataset, sampler, seed: Optional[int] = None, sample_seed: Optional[int] = None
+    ):
         if isinstance(sampler, dict):
             sampler = DATA_SAMPLERS.build(sampler, default_args=dict(dataset=dataset, seed=seed))
         self.sampler = sampler
@@ -163,13 +165,18 @@ def seed_each_sample(dataloader: dict, seed: Optional[int]) -> dict:
         ``generator`` of its own (see :func:`_own_generator`).
     """
     sampler, dataset = dataloader.get('sampler'), dataloader.get('dataset')
-    if not isinstance(sampler, dict) or dataset is None \
-            or sampler.get('type') in ('PerSampleSeedSampler', PerSampleSeedSampler):
+    if (
+        not isinstance(sampler, dict)
+        or dataset is None
+        or sampler.get('type') in ('PerSampleSeedSampler', PerSampleSeedSampler)
+    ):
         return dataloader
-    return dict(dataloader,
-                sampler=dict(type=PerSampleSeedSampler, sampler=sampler, sample_seed=seed),
-                dataset=dict(type=PerSampleSeedDataset, dataset=dataset),
-                generator=dataloader.get('generator') or _own_generator(seed))
+    return dict(
+        dataloader,
+        sampler=dict(type=PerSampleSeedSampler, sampler=sampler, sample_seed=seed),
+        dataset=dict(type=PerSampleSeedDataset, dataset=dataset),
+        generator=dataloader.get('generator') or _own_generator(seed),
+    )
 
 
 def _own_generator(seed: Optional[int]) -> torch.Generator:

@@ -10,6 +10,7 @@ the whole first epoch and then fails at the first save, writing nothing.
 of :data:`FORWARDED_TO`, the signature of what receives their ``**kwargs``) and
 refuses every key that nothing accepts.
 """
+
 import difflib
 import inspect
 from typing import Callable, Dict, List, Optional, Set, Tuple
@@ -21,8 +22,17 @@ from mmengine.registry import HOOKS
 # pops 'priority'; the registry reads 'type' and '_scope_').
 _RUNNER_KEYS = {'type', 'priority', '_scope_'}
 # Keyword arguments CheckpointHook passes to save_checkpoint itself.
-_CHECKPOINT_HOOK_PASSES = {'self', 'out_dir', 'filename', 'file_client_args', 'save_optimizer',
-                           'save_param_scheduler', 'meta', 'by_epoch', 'backend_args'}
+_CHECKPOINT_HOOK_PASSES = {
+    'self',
+    'out_dir',
+    'filename',
+    'file_client_args',
+    'save_optimizer',
+    'save_param_scheduler',
+    'meta',
+    'by_epoch',
+    'backend_args',
+}
 
 
 def _save_checkpoint_options(runner_cls) -> Tuple[Set[str], bool]:
@@ -41,8 +51,12 @@ class UnknownHookArgumentError(TypeError):
     forwards its keyword arguments to accepts."""
 
 
-def check_hook_arguments(default_hooks: Optional[dict], custom_hooks: Optional[list],
-                         runner_cls: type, scope: Optional[str] = None) -> None:
+def check_hook_arguments(
+    default_hooks: Optional[dict],
+    custom_hooks: Optional[list],
+    runner_cls: type,
+    scope: Optional[str] = None,
+) -> None:
     """Check every dict in ``default_hooks`` and ``custom_hooks`` against its hook.
 
     Args:
@@ -72,8 +86,10 @@ def _check_one(key: str, cfg: dict, runner_cls: type, scope: Optional[str]) -> N
         with HOOKS.switch_scope_and_registry(scope) as registry:  # as Runner builds them
             hook_cls = registry.get(hook_cls)
     if hook_cls is None:
-        raise KeyError(f'{key}.type={cfg["type"]!r} is not a registered hook (check the '
-                       'spelling, and custom_imports for hooks of other packages)')
+        raise KeyError(
+            f'{key}.type={cfg["type"]!r} is not a registered hook (check the '
+            'spelling, and custom_imports for hooks of other packages)'
+        )
     accepted, forward = accepted_arguments(hook_cls, runner_cls)
     if accepted is None:  # **kwargs that go somewhere unknown: anything may be valid
         return
@@ -82,12 +98,16 @@ def _check_one(key: str, cfg: dict, runner_cls: type, scope: Optional[str]) -> N
             continue
         close = difflib.get_close_matches(name, sorted(accepted), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ''
-        where = (f'{hook_cls.__name__} takes no argument {name!r}, nor does '
-                 f'{runner_cls.__name__}.{forward}, which it passes its other keyword '
-                 'arguments to' if forward else
-                 f'{hook_cls.__name__} takes no argument {name!r}')
-        raise UnknownHookArgumentError(f'{key}.{name}: {where}{hint} (it takes: '
-                                       f'{", ".join(sorted(accepted)) or "nothing"})')
+        where = (
+            f'{hook_cls.__name__} takes no argument {name!r}, nor does '
+            f'{runner_cls.__name__}.{forward}, which it passes its other keyword '
+            'arguments to'
+            if forward
+            else f'{hook_cls.__name__} takes no argument {name!r}'
+        )
+        raise UnknownHookArgumentError(
+            f'{key}.{name}: {where}{hint} (it takes: {", ".join(sorted(accepted)) or "nothing"})'
+        )
 
 
 def accepted_arguments(hook_cls: type, runner_cls: type) -> Tuple[Optional[Set[str]], str]:
@@ -103,8 +123,9 @@ def accepted_arguments(hook_cls: type, runner_cls: type) -> Tuple[Optional[Set[s
         arguments (``''`` when none).
     """
     names: Set[str] = set()
-    inits: List[type] = [klass for klass in hook_cls.__mro__
-                         if klass is not object and '__init__' in vars(klass)]
+    inits: List[type] = [
+        klass for klass in hook_cls.__mro__ if klass is not object and '__init__' in vars(klass)
+    ]
     for position, klass in enumerate(inits):
         own, var_keyword = _named_parameters(vars(klass)['__init__'], {'self'})
         names |= own
@@ -121,6 +142,9 @@ def accepted_arguments(hook_cls: type, runner_cls: type) -> Tuple[Optional[Set[s
 
 def _named_parameters(function: Callable, skip: Set[str]) -> Tuple[Set[str], bool]:
     parameters = inspect.signature(function).parameters.values()
-    names = {p.name for p in parameters
-             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in skip}
+    names = {
+        p.name
+        for p in parameters
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name not in skip
+    }
     return names, any(p.kind == p.VAR_KEYWORD for p in parameters)

@@ -1,4 +1,5 @@
 """Each sample's random draws depend on (seed, rank, epoch, position, index) only."""
+
 import pickle
 import random
 
@@ -23,9 +24,14 @@ class _RandomTransforms:
 
 
 def _loader(num_workers, sampler):
-    return DataLoader(PerSampleSeedDataset(_RandomTransforms()), batch_size=2,
-                      sampler=sampler, num_workers=num_workers,
-                      persistent_workers=num_workers > 0, collate_fn=list)
+    return DataLoader(
+        PerSampleSeedDataset(_RandomTransforms()),
+        batch_size=2,
+        sampler=sampler,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+        collate_fn=list,
+    )
 
 
 def _epoch(loader, epoch):
@@ -34,8 +40,9 @@ def _epoch(loader, epoch):
 
 
 def _sampler(shuffle=True):
-    return PerSampleSeedSampler(_RandomTransforms(), dict(type=DefaultSampler, shuffle=shuffle),
-                                seed=0)
+    return PerSampleSeedSampler(
+        _RandomTransforms(), dict(type=DefaultSampler, shuffle=shuffle), seed=0
+    )
 
 
 @pytest.mark.parametrize('num_workers', [0, 2])
@@ -53,11 +60,17 @@ def test_a_resumed_epoch_draws_what_the_persistent_workers_drew(num_workers):
 
 def test_without_the_wrappers_persistent_workers_continue_other_streams():
     """The control: the stock loader's epoch 1 depends on the workers' history."""
+
     def stock():
-        return DataLoader(_RandomTransforms(), batch_size=2, num_workers=2,
-                          sampler=DefaultSampler(_RandomTransforms(), seed=0),
-                          persistent_workers=True, collate_fn=list,
-                          worker_init_fn=lambda worker: np.random.seed(worker))
+        return DataLoader(
+            _RandomTransforms(),
+            batch_size=2,
+            num_workers=2,
+            sampler=DefaultSampler(_RandomTransforms(), seed=0),
+            persistent_workers=True,
+            collate_fn=list,
+            worker_init_fn=lambda worker: np.random.seed(worker),
+        )
 
     running = stock()
     list(running)
@@ -72,13 +85,15 @@ def test_epochs_positions_ranks_and_seeds_draw_differently():
     draws = _epoch(_loader(0, _sampler(shuffle=False)), 0)
     assert len({tuple(sample[1:]) for sample in draws}) == 8
     assert _epoch(_loader(0, _sampler(shuffle=False)), 1) != draws
-    other_seed = PerSampleSeedSampler(_RandomTransforms(), dict(type=DefaultSampler,
-                                                                shuffle=False), seed=1)
+    other_seed = PerSampleSeedSampler(
+        _RandomTransforms(), dict(type=DefaultSampler, shuffle=False), seed=1
+    )
     assert _epoch(_loader(0, other_seed), 0) != draws
 
 
 def test_an_infinite_stream_replayed_to_a_resumed_iteration_draws_the_same():
     """IterBasedTrainLoop resumes by loading the trained batches again."""
+
     def batches(num_workers):
         sampler = PerSampleSeedSampler(_RandomTransforms(), dict(type=InfiniteSampler), seed=0)
         return iter(_loader(num_workers, sampler))
@@ -109,11 +124,15 @@ def test_the_index_keeps_its_key_through_pickling_and_acts_as_an_int():
 
 
 def test_seed_each_sample_wraps_a_dataloader_config_once():
-    config = dict(batch_size=2, dataset=dict(type='CustomDataset', data_root='x'),
-                  sampler=dict(type='DefaultSampler', shuffle=True))
+    config = dict(
+        batch_size=2,
+        dataset=dict(type='CustomDataset', data_root='x'),
+        sampler=dict(type='DefaultSampler', shuffle=True),
+    )
     wrapped = seed_each_sample(config, seed=3)
-    assert wrapped['sampler'] == dict(type=PerSampleSeedSampler, sampler=config['sampler'],
-                                      sample_seed=3)
+    assert wrapped['sampler'] == dict(
+        type=PerSampleSeedSampler, sampler=config['sampler'], sample_seed=3
+    )
     assert wrapped['dataset']['dataset'] == config['dataset']
     assert isinstance(wrapped['generator'], torch.Generator)  # not the global stream
     assert seed_each_sample(wrapped, seed=3) is wrapped

@@ -4,6 +4,7 @@ Not a test module: configs of ``test_kill_and_resume.py`` import it through
 ``custom_imports`` to end a run at a chosen iteration or validation, as
 ``kill -9`` would, without depending on how fast the machine is.
 """
+
 import os
 import signal
 

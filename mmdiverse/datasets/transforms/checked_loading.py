@@ -10,6 +10,7 @@ that check instead. The configs in ``configs/pretrain`` and ``configs/seg``
 name them in place of the recipes' stock loaders, with every other argument
 of those loaders kept.
 """
+
 from typing import Optional
 
 import mmcv
@@ -104,8 +105,9 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
         except Exception as error:  # noqa: BLE001 -- re-raised with the file named
             if self.ignore_empty:
                 return None
-            raise BadDataError(f'cannot read image {path}: {type(error).__name__}: '
-                               f'{error}') from error
+            raise BadDataError(
+                f'cannot read image {path}: {type(error).__name__}: {error}'
+            ) from error
         img = decode_checked(data, path, self.color_type, self.imdecode_backend)
         if self.to_float32:
             img = img.astype(np.float32)
@@ -139,18 +141,20 @@ class CheckSegLabels:
 
     def __call__(self, results: dict) -> dict:
         labels = np.unique(results['gt_seg_map'])
-        bad = labels[((labels >= self.num_classes) | (labels < 0))
-                     & (labels != self.ignore_index)]
+        bad = labels[((labels >= self.num_classes) | (labels < 0)) & (labels != self.ignore_index)]
         if bad.size:
             raise BadDataError(
                 f'label map {results.get("seg_map_path")} holds values {bad.tolist()} outside '
                 f'the class range [0, {self.num_classes - 1}] (ignore index '
-                f'{self.ignore_index}); check num_classes and reduce_zero_label')
+                f'{self.ignore_index}); check num_classes and reduce_zero_label'
+            )
         return results
 
     def __repr__(self) -> str:
-        return (f'{type(self).__name__}(num_classes={self.num_classes}, '
-                f'ignore_index={self.ignore_index})')
+        return (
+            f'{type(self).__name__}(num_classes={self.num_classes}, '
+            f'ignore_index={self.ignore_index})'
+        )
 
 
 def check_label_size(results: dict) -> None:
@@ -169,7 +173,8 @@ def check_label_size(results: dict) -> None:
         raise BadDataError(
             f'label map {results.get("seg_map_path")} is {label_size[1]}x{label_size[0]} '
             f'(width x height) but its image {results.get("img_path")} is '
-            f'{image_size[1]}x{image_size[0]}')
+            f'{image_size[1]}x{image_size[0]}'
+        )
 
 
 @TRANSFORMS.register_module()
@@ -209,5 +214,7 @@ class CheckedLoadAnnotations(LoadAnnotations):
         self.check_labels(results)
 
     def __repr__(self) -> str:
-        return (f'{super().__repr__()[:-1]}, num_classes={self.check_labels.num_classes}, '
-                f'ignore_index={self.check_labels.ignore_index})')
+        return (
+            f'{super().__repr__()[:-1]}, num_classes={self.check_labels.num_classes}, '
+            f'ignore_index={self.check_labels.ignore_index})'
+        )

@@ -1,4 +1,5 @@
 """Save the random number generators with each checkpoint and restore them on resume."""
+
 import random
 
 import numpy as np
@@ -90,13 +91,16 @@ class RandomStateHook(Hook):
             return
         self._pending = checkpoint.get(_KEY)
         if self._pending is None:
-            runner.logger.warning('RandomStateHook: the checkpoint holds no random state '
-                                  '(saved without this hook); the random streams restart.')
+            runner.logger.warning(
+                'RandomStateHook: the checkpoint holds no random state '
+                '(saved without this hook); the random streams restart.'
+            )
         elif get_world_size() > 1 and runner.cfg.get('randomness', {}).get('diff_rank_seed'):
             runner.logger.warning(
                 'RandomStateHook: randomness.diff_rank_seed=True and the checkpoint holds '
                 "rank 0's random streams only: rank 0 continues them, the other ranks "
-                'restart theirs from their seeds.')
+                'restart theirs from their seeds.'
+            )
             if get_rank() != 0:
                 self._pending = None
 

@@ -1,4 +1,5 @@
 """Run again, after ``--resume``, a validation that a kill interrupted."""
+
 import json
 import os
 import os.path as osp
@@ -51,8 +52,10 @@ class ValidationResumeHook(Hook):
     def before_train(self, runner) -> None:
         self._training = True
         if self._resumed and _interrupted_here(runner):
-            runner.logger.info(f'ValidationResumeHook: the validation at epoch {runner.epoch}, '
-                               f'iter {runner.iter} was interrupted; it runs again now.')
+            runner.logger.info(
+                f'ValidationResumeHook: the validation at epoch {runner.epoch}, '
+                f'iter {runner.iter} was interrupted; it runs again now.'
+            )
             for hook in runner.hooks:
                 if isinstance(hook, CheckpointHook) and hook.last_ckpt is None:
                     hook.last_ckpt = runner.message_hub.get_info('last_ckpt')
@@ -63,8 +66,7 @@ class ValidationResumeHook(Hook):
 
     def before_val(self, runner) -> None:
         if self._training and is_main_process():
-            atomic_write(json.dumps(dict(epoch=runner.epoch, iter=runner.iter)),
-                         _marker(runner))
+            atomic_write(json.dumps(dict(epoch=runner.epoch, iter=runner.iter)), _marker(runner))
 
     def after_val(self, runner) -> None:
         if self._training and is_main_process() and osp.exists(_marker(runner)):

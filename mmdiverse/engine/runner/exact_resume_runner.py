@@ -1,4 +1,5 @@
 """mmengine's Runner with per-sample seeded data and hook arguments checked at build."""
+
 import inspect
 
 from mmengine.registry import RUNNERS
@@ -40,8 +41,12 @@ class ExactResumeRunner(Runner):
 
     def __init__(self, *args, **kwargs):
         bound = inspect.signature(Runner.__init__).bind(self, *args, **kwargs).arguments
-        check_hook_arguments(bound.get('default_hooks'), bound.get('custom_hooks'),
-                             type(self), bound.get('default_scope', 'mmengine'))
+        check_hook_arguments(
+            bound.get('default_hooks'),
+            bound.get('custom_hooks'),
+            type(self),
+            bound.get('default_scope', 'mmengine'),
+        )
         super().__init__(*args, **kwargs)
 
     @staticmethod
@@ -49,5 +54,6 @@ class ExactResumeRunner(Runner):
         """:meth:`Runner.build_dataloader` of the config with every sample seeded."""
         if isinstance(dataloader, dict):
             dataloader = seed_each_sample(dataloader, seed)
-        return Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed,
-                                       **kwargs)
+        return Runner.build_dataloader(
+            dataloader, seed=seed, diff_rank_seed=diff_rank_seed, **kwargs
+        )

@@ -3,8 +3,13 @@ import pytest
 from PIL import Image
 
 import mmdiverse  # noqa: F401
-from mmdiverse.datasets import (BadDataError, CheckedLoadAnnotations, CheckedLoadImageFromFile,
-                               CheckSegLabels, find_truncation)
+from mmdiverse.datasets import (
+    BadDataError,
+    CheckedLoadAnnotations,
+    CheckedLoadImageFromFile,
+    CheckSegLabels,
+    find_truncation,
+)
 
 
 def _jpeg(path, size=48):
@@ -24,18 +29,22 @@ def test_reads_a_good_image_as_bgr_like_mmcv(tmp_path):
 def test_decodes_like_the_stock_loader(tmp_path):
     """Same decoder as mmcv's LoadImageFromFile: a recipe's pixels do not change."""
     from mmcv.transforms import LoadImageFromFile
+
     path = _jpeg(str(tmp_path / 'ok.jpg'))
-    np.testing.assert_array_equal(CheckedLoadImageFromFile()(dict(img_path=path))['img'],
-                                  LoadImageFromFile()(dict(img_path=path))['img'])
+    np.testing.assert_array_equal(
+        CheckedLoadImageFromFile()(dict(img_path=path))['img'],
+        LoadImageFromFile()(dict(img_path=path))['img'],
+    )
 
 
 @pytest.mark.parametrize('backend', ['cv2', 'pillow'])
 def test_truncated_jpeg_fails_naming_the_file(tmp_path, backend):
     path = _jpeg(str(tmp_path / 'cut.jpg'))
     data = open(path, 'rb').read()
-    open(path, 'wb').write(data[:len(data) // 2])
+    open(path, 'wb').write(data[: len(data) // 2])
     # The stock cv2 loader fills the missing rows and carries on.
     from mmcv.transforms import LoadImageFromFile
+
     assert LoadImageFromFile()(dict(img_path=path))['img'].shape == (48, 48, 3)
     with pytest.raises(BadDataError, match=r'cut\.jpg: truncated JPEG'):
         CheckedLoadImageFromFile(imdecode_backend=backend)(dict(img_path=path))
@@ -48,7 +57,7 @@ def test_truncation_check_of_jpeg_and_png(tmp_path):
     assert 'JPEG' in find_truncation(jpeg[:-2])
     # An EXIF-like thumbnail's end marker before the main scan does not count.
     head, scan = jpeg.split(b'\xff\xda', 1)
-    assert 'JPEG' in find_truncation(head + b'\xff\xd9' + b'\xff\xda' + scan[:len(scan) // 2])
+    assert 'JPEG' in find_truncation(head + b'\xff\xd9' + b'\xff\xda' + scan[: len(scan) // 2])
     Image.new('L', (3, 3)).save(tmp_path / 'a.png')
     png = (tmp_path / 'a.png').read_bytes()
     assert find_truncation(png) is None
@@ -89,7 +98,7 @@ def test_checked_annotations_apply_reduce_zero_label_then_check(tmp_path):
     path = _label_png(tmp_path / 'ok.png', [[0, 1], [2, 3]])
     results = load(dict(seg_map_path=path, reduce_zero_label=True, seg_fields=[]))
     assert results['gt_seg_map'].tolist() == [[255, 0], [1, 2]]
-    path = _label_png(tmp_path / 'bad.png', [[0, 1], [2, 4]])   # 4 -> 3 after reduction
+    path = _label_png(tmp_path / 'bad.png', [[0, 1], [2, 4]])  # 4 -> 3 after reduction
     with pytest.raises(BadDataError, match=r'bad\.png holds values \[3\]'):
         load(dict(seg_map_path=path, reduce_zero_label=True, seg_fields=[]))
 
@@ -97,47 +106,63 @@ def test_checked_annotations_apply_reduce_zero_label_then_check(tmp_path):
 def test_checked_annotations_name_a_truncated_label_map(tmp_path):
     path = _label_png(tmp_path / 'cut.png', np.arange(64).reshape(8, 8) % 3)
     data = open(path, 'rb').read()
-    open(path, 'wb').write(data[:len(data) // 2])
+    open(path, 'wb').write(data[: len(data) // 2])
     with pytest.raises(BadDataError, match=r'cut\.png: truncated PNG'):
         CheckedLoadAnnotations(num_classes=3)(
-            dict(seg_map_path=path, reduce_zero_label=False, seg_fields=[]))
+            dict(seg_map_path=path, reduce_zero_label=False, seg_fields=[])
+        )
 
 
 @pytest.mark.parametrize('label_size', [(32, 32), (64, 48)])
 @pytest.mark.parametrize('resize_first', [False, True], ids=['train_order', 'val_order'])
-def test_a_label_map_of_another_size_than_its_image_names_both_files(tmp_path, label_size,
-                                                                     resize_first):
+def test_a_label_map_of_another_size_than_its_image_names_both_files(
+    tmp_path, label_size, resize_first
+):
     """Train pipelines load the labels right after the image; mmseg's test
     pipelines resize the image first. Either way the sizes as decoded differ."""
     from mmcv.transforms import Resize
+
     image = _jpeg(str(tmp_path / 'img.jpg'), size=64)
     label = str(tmp_path / 'label.png')
     Image.fromarray(np.ones(label_size[::-1], np.uint8)).save(label)
-    results = CheckedLoadImageFromFile()(dict(img_path=image, seg_map_path=label,
-                                              reduce_zero_label=False, seg_fields=[]))
+    results = CheckedLoadImageFromFile()(
+        dict(img_path=image, seg_map_path=label, reduce_zero_label=False, seg_fields=[])
+    )
     if resize_first:
         results = Resize(scale=label_size, keep_ratio=False)(results)
-    with pytest.raises(BadDataError, match=rf'label map {label} is {label_size[0]}x'
-                       rf'{label_size[1]} .* its image {image} is 64x64'):
+    with pytest.raises(
+        BadDataError,
+        match=rf'label map {label} is {label_size[0]}x'
+        rf'{label_size[1]} .* its image {image} is 64x64',
+    ):
         CheckedLoadAnnotations(num_classes=4)(results)
 
 
 def test_a_label_map_as_large_as_its_image_passes_after_a_resize(tmp_path):
     from mmcv.transforms import Resize
+
     image = _jpeg(str(tmp_path / 'img.jpg'), size=64)
     label = str(tmp_path / 'label.png')
     Image.fromarray(np.ones((64, 64), np.uint8)).save(label)
-    results = Resize(scale=(32, 32))(CheckedLoadImageFromFile()(dict(
-        img_path=image, seg_map_path=label, reduce_zero_label=False, seg_fields=[])))
+    results = Resize(scale=(32, 32))(
+        CheckedLoadImageFromFile()(
+            dict(img_path=image, seg_map_path=label, reduce_zero_label=False, seg_fields=[])
+        )
+    )
     assert CheckedLoadAnnotations(num_classes=4)(results)['gt_seg_map'].shape == (64, 64)
 
 
 def test_registered_for_mmpretrain_and_mmseg_pipelines():
     from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
     from mmseg.registry import TRANSFORMS as SEG_TRANSFORMS
-    assert isinstance(PRETRAIN_TRANSFORMS.build(dict(type='CheckedLoadImageFromFile')),
-                      CheckedLoadImageFromFile)
-    assert isinstance(SEG_TRANSFORMS.build(dict(type='CheckSegLabels', num_classes=3)),
-                      CheckSegLabels)
-    assert isinstance(SEG_TRANSFORMS.build(dict(type='CheckedLoadAnnotations', num_classes=3)),
-                      CheckedLoadAnnotations)
+
+    assert isinstance(
+        PRETRAIN_TRANSFORMS.build(dict(type='CheckedLoadImageFromFile')), CheckedLoadImageFromFile
+    )
+    assert isinstance(
+        SEG_TRANSFORMS.build(dict(type='CheckSegLabels', num_classes=3)), CheckSegLabels
+    )
+    assert isinstance(
+        SEG_TRANSFORMS.build(dict(type='CheckedLoadAnnotations', num_classes=3)),
+        CheckedLoadAnnotations,
+    )

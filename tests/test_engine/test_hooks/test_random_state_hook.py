@@ -1,4 +1,5 @@
 """RandomStateHook on its own (the end-to-end kill-and-resume runs are in test_tools)."""
+
 import random
 from types import SimpleNamespace
 from unittest import mock
@@ -19,9 +20,12 @@ def _draw():
 
 
 def _runner(resume=True, randomness=None, train_loop=None):
-    return SimpleNamespace(_resume=resume, cfg=Config(dict(randomness=randomness or {})),
-                           logger=MMLogger.get_instance('test_random_state_hook'),
-                           train_loop=train_loop)
+    return SimpleNamespace(
+        _resume=resume,
+        cfg=Config(dict(randomness=randomness or {})),
+        logger=MMLogger.get_instance('test_random_state_hook'),
+        train_loop=train_loop,
+    )
 
 
 def _checkpoint_then_draw():
@@ -32,7 +36,7 @@ def _checkpoint_then_draw():
 
 def test_resume_continues_the_streams_from_the_checkpoint():
     checkpoint, after_save = _checkpoint_then_draw()
-    torch.manual_seed(123), np.random.seed(123), random.seed(123)   # the re-seeding of a resume
+    torch.manual_seed(123), np.random.seed(123), random.seed(123)  # the re-seeding of a resume
     hook, runner = RandomStateHook(), _runner()
     hook.after_load_checkpoint(runner, checkpoint)
     hook.before_train(runner)
@@ -56,7 +60,7 @@ def test_validation_does_not_shift_the_training_streams():
     expected = torch.rand(3)
     torch.manual_seed(0)
     hook.before_val(None)
-    torch.rand(100)                  # what building a validation iterator may draw
+    torch.rand(100)  # what building a validation iterator may draw
     hook.after_val(None)
     torch.testing.assert_close(torch.rand(3), expected)
 
@@ -67,9 +71,9 @@ def test_a_checkpoint_saved_during_validation_records_the_streams_of_before_it()
     hook = RandomStateHook()
     torch.manual_seed(0), np.random.seed(0), random.seed(0)
     hook.before_val(None)
-    torch.rand(100), np.random.rand(7), random.random()   # validation draws
+    torch.rand(100), np.random.rand(7), random.random()  # validation draws
     checkpoint = {}
-    hook.before_save_checkpoint(None, checkpoint)          # the best-score re-save
+    hook.before_save_checkpoint(None, checkpoint)  # the best-score re-save
     hook.after_val(None)
     training_goes_on_with = _draw()
     torch.manual_seed(4), np.random.seed(4), random.seed(4)  # the re-seeding of a resume
@@ -84,9 +88,11 @@ def test_with_diff_rank_seed_only_rank_0_restores(rank, restores):
     checkpoint, after_save = _checkpoint_then_draw()
     torch.manual_seed(7 + rank), np.random.seed(7 + rank), random.seed(7 + rank)
     hook, runner = RandomStateHook(), _runner(randomness=dict(seed=7, diff_rank_seed=True))
-    with mock.patch.object(random_state_hook, 'get_world_size', return_value=2), \
-            mock.patch.object(random_state_hook, 'get_rank', return_value=rank), \
-            mock.patch.object(runner.logger, 'warning') as warning:
+    with (
+        mock.patch.object(random_state_hook, 'get_world_size', return_value=2),
+        mock.patch.object(random_state_hook, 'get_rank', return_value=rank),
+        mock.patch.object(runner.logger, 'warning') as warning,
+    ):
         hook.after_load_checkpoint(runner, checkpoint)
     hook.before_train(runner)
     assert (_draw() == after_save) is restores
@@ -97,8 +103,10 @@ def test_without_diff_rank_seed_every_rank_restores():
     checkpoint, after_save = _checkpoint_then_draw()
     torch.manual_seed(1), np.random.seed(1), random.seed(1)
     hook, runner = RandomStateHook(), _runner(randomness=dict(seed=7))
-    with mock.patch.object(random_state_hook, 'get_world_size', return_value=2), \
-            mock.patch.object(random_state_hook, 'get_rank', return_value=1):
+    with (
+        mock.patch.object(random_state_hook, 'get_world_size', return_value=2),
+        mock.patch.object(random_state_hook, 'get_rank', return_value=1),
+    ):
         hook.after_load_checkpoint(runner, checkpoint)
     hook.before_train(runner)
     assert _draw() == after_save
@@ -140,8 +148,9 @@ def test_an_iteration_based_resume_also_restores_before_the_skip():
     torch.rand(5)
     resaved = {}
     hook.before_save_checkpoint(runner, resaved)
-    torch.testing.assert_close(resaved['random_state']['torch'],
-                               checkpoint['random_state']['torch'])
+    torch.testing.assert_close(
+        resaved['random_state']['torch'], checkpoint['random_state']['torch']
+    )
 
 
 def test_a_fresh_iteration_based_run_is_not_wrapped():

@@ -1,4 +1,5 @@
 """ValidationResumeHook on its own (runs resumed end to end: test_runner, test_tools)."""
+
 import json
 from types import SimpleNamespace
 from unittest import mock
@@ -14,16 +15,22 @@ def _runner(work_dir, epoch=1, iter=4, resume=True):
     checkpoint_hook = CheckpointHook(interval=1)
     message_hub = MessageHub.get_instance('test_validation_resume_hook')
     message_hub.update_info('last_ckpt', str(work_dir / 'epoch_1.pth'))
-    return SimpleNamespace(work_dir=str(work_dir), epoch=epoch, iter=iter, _resume=resume,
-                           hooks=[checkpoint_hook], message_hub=message_hub,
-                           logger=MMLogger.get_instance('test_validation_resume_hook'),
-                           val_loop=mock.Mock())
+    return SimpleNamespace(
+        work_dir=str(work_dir),
+        epoch=epoch,
+        iter=iter,
+        _resume=resume,
+        hooks=[checkpoint_hook],
+        message_hub=message_hub,
+        logger=MMLogger.get_instance('test_validation_resume_hook'),
+        val_loop=mock.Mock(),
+    )
 
 
 def _validation_killed(runner):
     hook = ValidationResumeHook()
     hook.before_train(runner)
-    hook.before_val(runner)   # ... and the process dies here
+    hook.before_val(runner)  # ... and the process dies here
     return hook
 
 

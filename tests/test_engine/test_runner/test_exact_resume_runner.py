@@ -1,6 +1,7 @@
 """ExactResumeRunner in process, on a toy model: hook arguments refused before
 anything is built, and a run interrupted during validation or after a new best,
 with 2 persistent workers and save_best, resumed to the uninterrupted run."""
+
 import os
 import os.path as osp
 import random
@@ -26,8 +27,10 @@ class _Augmented(Dataset):
 
     def __getitem__(self, index):
         noise = random.gauss(0, 1) + np.random.randn()
-        return dict(inputs=torch.tensor([index / 16, noise], dtype=torch.float32),
-                    data_samples=torch.tensor([index % 3], dtype=torch.float32))
+        return dict(
+            inputs=torch.tensor([index / 16, noise], dtype=torch.float32),
+            data_samples=torch.tensor([index % 3], dtype=torch.float32),
+        )
 
 
 class _Model(BaseModel):
@@ -46,7 +49,6 @@ class _Model(BaseModel):
 
 
 class _Mean(BaseMetric):
-
     def process(self, data_batch, data_samples):
         self.results += [float(sample['out']) for sample in data_samples]
 
@@ -84,20 +86,37 @@ class _ValRows(Hook):
 
 
 def _runner(work_dir, rows, *extra_hooks, resume=False, save_best='score'):
-    loader = dict(dataset=_Augmented(), sampler=dict(type='DefaultSampler', shuffle=True),
-                  batch_size=4, num_workers=2, persistent_workers=True)
+    loader = dict(
+        dataset=_Augmented(),
+        sampler=dict(type='DefaultSampler', shuffle=True),
+        batch_size=4,
+        num_workers=2,
+        persistent_workers=True,
+    )
     torch.manual_seed(0)  # the model is built before the Runner seeds
     return ExactResumeRunner(
-        model=_Model(), work_dir=work_dir, train_dataloader=loader,
+        model=_Model(),
+        work_dir=work_dir,
+        train_dataloader=loader,
         val_dataloader=dict(loader, num_workers=0, persistent_workers=False),
-        train_cfg=dict(by_epoch=True, max_epochs=3), val_cfg=dict(), val_evaluator=[_Mean()],
-        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)), resume=resume,
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1,
-                                           save_best=save_best, rule='greater')),
-        custom_hooks=[dict(type='RandomStateHook'), dict(type='ValidationResumeHook'),
-                      _ValRows(rows), *extra_hooks],
-        randomness=dict(seed=0), experiment_name=f'{osp.basename(work_dir)}-{resume}-{len(rows)}',
-        default_scope='mmengine')
+        train_cfg=dict(by_epoch=True, max_epochs=3),
+        val_cfg=dict(),
+        val_evaluator=[_Mean()],
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        resume=resume,
+        default_hooks=dict(
+            checkpoint=dict(type='CheckpointHook', interval=1, save_best=save_best, rule='greater')
+        ),
+        custom_hooks=[
+            dict(type='RandomStateHook'),
+            dict(type='ValidationResumeHook'),
+            _ValRows(rows),
+            *extra_hooks,
+        ],
+        randomness=dict(seed=0),
+        experiment_name=f'{osp.basename(work_dir)}-{resume}-{len(rows)}',
+        default_scope='mmengine',
+    )
 
 
 def _final(work_dir):
@@ -111,11 +130,15 @@ def uninterrupted(tmp_path_factory):
     return work_dir, rows
 
 
-@pytest.mark.parametrize('interrupt', [
-    dict(val_epoch=1),              # during the first validation
-    dict(iter=5),                   # in epoch 2, after the first (new best) validation
-    dict(val_epoch=2),              # during a validation after a resumed one
-], ids=['during_validation', 'after_a_new_best', 'validation_of_epoch_2'])
+@pytest.mark.parametrize(
+    'interrupt',
+    [
+        dict(val_epoch=1),  # during the first validation
+        dict(iter=5),  # in epoch 2, after the first (new best) validation
+        dict(val_epoch=2),  # during a validation after a resumed one
+    ],
+    ids=['during_validation', 'after_a_new_best', 'validation_of_epoch_2'],
+)
 def test_an_interrupted_run_resumes_to_the_uninterrupted_one(tmp_path, uninterrupted, interrupt):
     reference_dir, reference_rows = uninterrupted
     work_dir, rows = str(tmp_path), []
@@ -133,17 +156,23 @@ def test_an_interrupted_run_resumes_to_the_uninterrupted_one(tmp_path, uninterru
 
 def test_a_misspelled_hook_argument_fails_before_anything_is_built(tmp_path):
     with pytest.raises(UnknownHookArgumentError, match=r'default_hooks\.checkpoint\.intervall'):
-        ExactResumeRunner(model=_Model(), work_dir=str(tmp_path / 'run'),
-                          default_hooks=dict(checkpoint=dict(type='CheckpointHook',
-                                                             intervall=2)))
+        ExactResumeRunner(
+            model=_Model(),
+            work_dir=str(tmp_path / 'run'),
+            default_hooks=dict(checkpoint=dict(type='CheckpointHook', intervall=2)),
+        )
     assert not osp.exists(tmp_path / 'run')
 
 
 def test_its_dataloaders_seed_each_sample(tmp_path):
     runner = _runner(str(tmp_path), [])
-    loader = runner.build_dataloader(dict(dataset=_Augmented(), batch_size=2,
-                                          sampler=dict(type='DefaultSampler', shuffle=False)),
-                                     seed=0)
+    loader = runner.build_dataloader(
+        dict(
+            dataset=_Augmented(), batch_size=2, sampler=dict(type='DefaultSampler', shuffle=False)
+        ),
+        seed=0,
+    )
     assert type(loader.sampler).__name__ == 'PerSampleSeedSampler'
-    assert [sample[1] for sample in next(iter(loader))['inputs']] == \
-           [sample[1] for sample in next(iter(loader))['inputs']]
+    assert [sample[1] for sample in next(iter(loader))['inputs']] == [
+        sample[1] for sample in next(iter(loader))['inputs']
+    ]
