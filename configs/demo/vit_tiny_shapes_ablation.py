@@ -6,6 +6,6 @@ _base_ = './vit_tiny_shapes.py'
 
 model = dict(
     type='DiverseImageClassifier',
-    diversity=dict(tap=dict(first_layer=0, attn_layers=(0, ))),
+    diversity=dict(tap=dict(first_layer=0, attn_layers=(0,))),
     train_cfg=dict(augments=[dict(type='PatchCutMix', alpha=1.0, patch_size=4)]),
 )

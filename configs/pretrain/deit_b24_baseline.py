@@ -5,5 +5,8 @@ _base_ = ['./deit_b12_baseline.py']
 
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=768, num_layers=24, num_heads=12,
-                  feedforward_channels=3072)))
+        arch=dict(
+            _delete_=True, embed_dims=768, num_layers=24, num_heads=12, feedforward_channels=3072
+        )
+    )
+)

@@ -10,12 +10,27 @@ _base_ = [
 model = dict(backbone=dict(drop_path_rate=_base_.deit_drop_path_rate))
 param_scheduler = _base_.deit_param_scheduler
 auto_scale_lr = dict(base_batch_size=1024, enable=True)
-default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'),
-                     export_meta=dict(type='ExportMetaHook'))
+default_hooks = dict(
+    checkpoint=dict(type='SafeCheckpointHook'), export_meta=dict(type='ExportMetaHook')
+)
 
-train_dataloader = dict(batch_size=128, sampler=_base_.deit_sampler, dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'), *_base_.train_dataloader.dataset.pipeline[1:]]))
-val_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'), *_base_.val_dataloader.dataset.pipeline[1:]]))
+train_dataloader = dict(
+    batch_size=128,
+    sampler=_base_.deit_sampler,
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            *_base_.train_dataloader.dataset.pipeline[1:],
+        ]
+    ),
+)
+val_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            *_base_.val_dataloader.dataset.pipeline[1:],
+        ]
+    )
+)
 test_dataloader = val_dataloader
 custom_hooks = _base_.mmdiverse_hooks

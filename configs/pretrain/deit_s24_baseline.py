@@ -5,5 +5,8 @@ _base_ = ['./deit_s12_baseline.py']
 
 model = dict(
     backbone=dict(
-        arch=dict(_delete_=True, embed_dims=384, num_layers=24, num_heads=6,
-                  feedforward_channels=1536)))
+        arch=dict(
+            _delete_=True, embed_dims=384, num_layers=24, num_heads=6, feedforward_channels=1536
+        )
+    )
+)

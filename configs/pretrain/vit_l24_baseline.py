@@ -14,8 +14,8 @@ model = dict(
     backbone=dict(
         drop_rate=0.0,
         drop_path_rate=0.1,
-        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained,
-                      prefix='backbone.')),
+        init_cfg=dict(_delete_=True, type='Pretrained', checkpoint=pretrained, prefix='backbone.'),
+    ),
     head=dict(hidden_dim=None, loss=_base_.ft22k_head_loss),
     train_cfg=dict(augments=_base_.ft22k_augments),
 )
@@ -25,23 +25,42 @@ train_pipeline = [
     dict(type='CheckedLoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
-    dict(type='RandAugment', policies='timm_increasing', num_policies=2, total_level=10,
-         magnitude_level=9, magnitude_std=0.5,
-         hparams=dict(pad_val=[128, 128, 128], interpolation='bicubic')),
-    dict(type='RandomErasing', erase_prob=0.25, mode='rand', min_area_ratio=0.02,
-         max_area_ratio=1 / 3, fill_color=[127.5, 127.5, 127.5],
-         fill_std=[127.5, 127.5, 127.5]),
+    dict(
+        type='RandAugment',
+        policies='timm_increasing',
+        num_policies=2,
+        total_level=10,
+        magnitude_level=9,
+        magnitude_std=0.5,
+        hparams=dict(pad_val=[128, 128, 128], interpolation='bicubic'),
+    ),
+    dict(
+        type='RandomErasing',
+        erase_prob=0.25,
+        mode='rand',
+        min_area_ratio=0.02,
+        max_area_ratio=1 / 3,
+        fill_color=[127.5, 127.5, 127.5],
+        fill_std=[127.5, 127.5, 127.5],
+    ),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'), *_base_.val_dataloader.dataset.pipeline[1:]]))
+val_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            *_base_.val_dataloader.dataset.pipeline[1:],
+        ]
+    )
+)
 test_dataloader = val_dataloader
 
 optim_wrapper = _base_.ft22k_optim_wrapper
 param_scheduler = _base_.ft22k_param_scheduler
 train_cfg = _base_.ft22k_train_cfg
 auto_scale_lr = _base_.ft22k_auto_scale_lr
-default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'),
-                     export_meta=dict(type='ExportMetaHook'))
+default_hooks = dict(
+    checkpoint=dict(type='SafeCheckpointHook'), export_meta=dict(type='ExportMetaHook')
+)
 custom_hooks = _base_.mmdiverse_hooks

@@ -30,16 +30,27 @@ model = dict(
 )
 # mmpretrain names the ViT layer norms ln1 / ln2 (mmseg's ViT: norm1 / norm2).
 optim_wrapper = dict(
-    paramwise_cfg=dict(custom_keys={'ln1': dict(decay_mult=0.), 'ln2': dict(decay_mult=0.)}))
+    paramwise_cfg=dict(custom_keys={'ln1': dict(decay_mult=0.0), 'ln2': dict(decay_mult=0.0)})
+)
 
-train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
-    *_base_.train_dataloader.dataset.pipeline[2:]]))
-val_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
-    dict(type='PackSegInputs')]))
+train_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            *_base_.train_dataloader.dataset.pipeline[2:],
+        ]
+    )
+)
+val_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            dict(type='PackSegInputs'),
+        ]
+    )
+)
 test_dataloader = val_dataloader
 default_hooks = dict(visualization=dict(interval=1), checkpoint=dict(type='SafeCheckpointHook'))

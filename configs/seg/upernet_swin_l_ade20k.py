@@ -33,24 +33,47 @@ img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 tta_scale = (2048, 512)
 tta_pipeline = [
     dict(type='CheckedLoadImageFromFile', backend_args=None),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale=(int(tta_scale[0] * r), int(tta_scale[1] * r)),
-              keep_ratio=True) for r in img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='CheckedLoadAnnotations', num_classes=150)],
-        [dict(type='PackSegInputs')],
-    ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(tta_scale[0] * r), int(tta_scale[1] * r)),
+                    keep_ratio=True,
+                )
+                for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [dict(type='CheckedLoadAnnotations', num_classes=150)],
+            [dict(type='PackSegInputs')],
+        ],
+    ),
 ]
 
-train_dataloader = dict(batch_size=2, dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
-    *train_pipeline[2:]]))
-val_dataloader = dict(batch_size=1, dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='Resize', scale=(2048, 512), keep_ratio=True),
-    dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
-    dict(type='PackSegInputs')]))
+train_dataloader = dict(
+    batch_size=2,
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            *train_pipeline[2:],
+        ]
+    ),
+)
+val_dataloader = dict(
+    batch_size=1,
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            dict(type='PackSegInputs'),
+        ]
+    ),
+)
 test_dataloader = val_dataloader
 default_hooks = dict(visualization=dict(interval=1))

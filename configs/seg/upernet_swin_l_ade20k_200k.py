@@ -9,7 +9,15 @@ resume = True
 
 model = dict(backbone=dict(drop_path_rate=0.5))
 param_scheduler = [
-    dict(type='WarmupPolyLR', warmup_iters=1500, warmup_ratio=1e-6, power=1.0, eta_min=0.0,
-         begin=0, end=200000, by_epoch=False),
+    dict(
+        type='WarmupPolyLR',
+        warmup_iters=1500,
+        warmup_ratio=1e-6,
+        power=1.0,
+        eta_min=0.0,
+        begin=0,
+        end=200000,
+        by_epoch=False,
+    ),
 ]
 train_cfg = dict(max_iters=200000)

@@ -41,24 +41,47 @@ img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
 tta_scale = (2049, 1025)
 tta_pipeline = [
     dict(type='CheckedLoadImageFromFile', backend_args=None),
-    dict(type='TestTimeAug', transforms=[
-        [dict(type='Resize', scale=(int(tta_scale[0] * r), int(tta_scale[1] * r)),
-              keep_ratio=True) for r in img_ratios],
-        [dict(type='RandomFlip', prob=0., direction='horizontal'),
-         dict(type='RandomFlip', prob=1., direction='horizontal')],
-        [dict(type='CheckedLoadAnnotations', num_classes=19)],
-        [dict(type='PackSegInputs')],
-    ]),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(tta_scale[0] * r), int(tta_scale[1] * r)),
+                    keep_ratio=True,
+                )
+                for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [dict(type='CheckedLoadAnnotations', num_classes=19)],
+            [dict(type='PackSegInputs')],
+        ],
+    ),
 ]
 
-train_dataloader = dict(batch_size=1, dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'),
-    dict(type='CheckedLoadAnnotations', num_classes=19),
-    *train_pipeline[2:]]))
-val_dataloader = dict(batch_size=1, dataset=dict(pipeline=[
-    dict(type='CheckedLoadImageFromFile'),
-    test_pipeline[1],
-    dict(type='CheckedLoadAnnotations', num_classes=19),
-    test_pipeline[3]]))
+train_dataloader = dict(
+    batch_size=1,
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='CheckedLoadAnnotations', num_classes=19),
+            *train_pipeline[2:],
+        ]
+    ),
+)
+val_dataloader = dict(
+    batch_size=1,
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            test_pipeline[1],
+            dict(type='CheckedLoadAnnotations', num_classes=19),
+            test_pipeline[3],
+        ]
+    ),
+)
 test_dataloader = val_dataloader
 default_hooks = dict(visualization=dict(interval=1))

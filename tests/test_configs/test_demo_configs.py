@@ -1,6 +1,7 @@
 """The demo configs (configs/demo) with the stock tools and unusual settings:
 mmpretrain's own tools/train.py, a one-epoch schedule, and --tta on the
 segmentation config."""
+
 import json
 import os.path as osp
 
@@ -27,9 +28,16 @@ def test_stock_mmpretrain_train_runs_demo_config(shapes_cls_root, tmp_path):
     # mmpretrain's tools/train.py defaults persistent_workers=True; with the
     # demo's num_workers=0 the DataLoader refused it until the config said False.
     work_dir = str(tmp_path / 'stock')
-    run_tool(stock_tool('mmpretrain', 'train.py'), CLS_CONFIG, '--work-dir', work_dir,
-             '--cfg-options', *data_root_options(shapes_cls_root), 'train_cfg.max_epochs=2',
-             timeout=600)
+    run_tool(
+        stock_tool('mmpretrain', 'train.py'),
+        CLS_CONFIG,
+        '--work-dir',
+        work_dir,
+        '--cfg-options',
+        *data_root_options(shapes_cls_root),
+        'train_cfg.max_epochs=2',
+        timeout=600,
+    )
     assert osp.isfile(osp.join(work_dir, 'epoch_2.pth'))
 
 
@@ -39,9 +47,17 @@ def test_demo_schedule_valid_for_one_epoch(shapes_cls_root, tmp_path):
     # length and mmengine raised "end should be larger than begin". (The
     # diverse demo config inherits this schedule.)
     work_dir = str(tmp_path / 'one_epoch')
-    result = run_tool('tools/train.py', CLS_CONFIG, '--work-dir', work_dir, '--cfg-options',
-                      *data_root_options(shapes_cls_root), 'train_cfg.max_epochs=1',
-                      'default_hooks.logger.interval=1', timeout=600)
+    result = run_tool(
+        'tools/train.py',
+        CLS_CONFIG,
+        '--work-dir',
+        work_dir,
+        '--cfg-options',
+        *data_root_options(shapes_cls_root),
+        'train_cfg.max_epochs=1',
+        'default_hooks.logger.interval=1',
+        timeout=600,
+    )
     assert osp.isfile(osp.join(work_dir, 'epoch_1.pth'))
     assert 'Epoch(train) [1][1/1]' in result.stdout + result.stderr
 
@@ -53,15 +69,26 @@ def test_tta_on_demo_seg_config(tmp_path):
 
     from mmdiverse.apis import build_model
     from mmdiverse.datasets import make_segmentation_set
-    seg_root = make_segmentation_set(str(tmp_path / 'seg'), num_classes=4, num_train=2,
-                                     num_val=2, img_size=64)
+
+    seg_root = make_segmentation_set(
+        str(tmp_path / 'seg'), num_classes=4, num_train=2, num_val=2, img_size=64
+    )
     cfg = Config.fromfile(osp.join(REPO_ROOT, SEG_CONFIG))
     model = build_model(cfg)  # random weights: the test checks the TTA path, not accuracy
     checkpoint = str(tmp_path / 'upernet.pth')
     torch.save(dict(state_dict=model.state_dict(), meta=dict()), checkpoint)
     work_dir = str(tmp_path / 'tta')
-    result = run_tool('tools/test.py', SEG_CONFIG, checkpoint, '--tta', '--work-dir', work_dir,
-                      '--cfg-options', *data_root_options(seg_root), timeout=600)
+    result = run_tool(
+        'tools/test.py',
+        SEG_CONFIG,
+        checkpoint,
+        '--tta',
+        '--work-dir',
+        work_dir,
+        '--cfg-options',
+        *data_root_options(seg_root),
+        timeout=600,
+    )
     metrics = json.load(open(osp.join(work_dir, 'test_metrics.json')))
     assert 0 <= metrics['mIoU'] <= 100
     assert 'mIoU' in result.stdout + result.stderr

@@ -2,6 +2,7 @@
 the CPU (no data, no checkpoint); the pretraining configs say what the
 issue and the papers ask for, and each diverse config differs from its
 baseline only in the regularizers."""
+
 import gc
 import glob
 import os.path as osp
@@ -17,9 +18,10 @@ from tests.helpers.tools import REPO_ROOT
 
 CONFIG_ROOT = osp.join(REPO_ROOT, 'configs')
 ALL_CONFIGS = sorted(
-    osp.relpath(p, CONFIG_ROOT) for p in glob.glob(osp.join(CONFIG_ROOT, '**', '*.py'),
-                                                   recursive=True)
-    if '_base_' not in osp.relpath(p, CONFIG_ROOT).split(osp.sep))
+    osp.relpath(p, CONFIG_ROOT)
+    for p in glob.glob(osp.join(CONFIG_ROOT, '**', '*.py'), recursive=True)
+    if '_base_' not in osp.relpath(p, CONFIG_ROOT).split(osp.sep)
+)
 PRETRAIN = ['deit_s12', 'deit_s24', 'deit_b12', 'deit_b24', 'swin_b', 'swin_l', 'vit_l24']
 DIVERSITY = dict(
     patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5),
@@ -31,8 +33,15 @@ DIVERSITY = dict(
 
 
 # Published sizes (parameters of the classifier with a 1000-class head).
-SIZES = {'deit_s12': 22.1e6, 'deit_s24': 43.4e6, 'deit_b12': 86.6e6, 'deit_b24': 171.6e6,
-         'swin_b': 87.8e6, 'swin_l': 196.5e6, 'vit_l24': 304.3e6}
+SIZES = {
+    'deit_s12': 22.1e6,
+    'deit_s24': 43.4e6,
+    'deit_b12': 86.6e6,
+    'deit_b24': 171.6e6,
+    'swin_b': 87.8e6,
+    'swin_l': 196.5e6,
+    'vit_l24': 304.3e6,
+}
 
 
 def load(name):
@@ -58,8 +67,9 @@ def flatten(obj, prefix=''):
 
 def test_there_is_a_baseline_for_every_diverse_config():
     pretrain = {c for c in ALL_CONFIGS if c.startswith('pretrain' + osp.sep)}
-    expected = {osp.join('pretrain', f'{m}_{kind}.py') for m in PRETRAIN
-                for kind in ('diverse', 'baseline')}
+    expected = {
+        osp.join('pretrain', f'{m}_{kind}.py') for m in PRETRAIN for kind in ('diverse', 'baseline')
+    }
     assert expected <= pretrain
 
 
@@ -72,8 +82,11 @@ def family_and_kind(name):
     """``('deit_s12', 'diverse' | 'baseline')`` of a pretraining config path."""
     stem = osp.basename(name)[:-3]
     if osp.basename(osp.dirname(name)) == 'diverse_vit':
-        return (stem[:-len('_baseline')], 'baseline') if stem.endswith('_baseline') else \
-            (stem, 'diverse')
+        return (
+            (stem[: -len('_baseline')], 'baseline')
+            if stem.endswith('_baseline')
+            else (stem, 'diverse')
+        )
     return tuple(stem.rsplit('_', 1))
 
 
@@ -114,13 +127,23 @@ def test_pretrain_pair_differs_only_in_the_regularizers(model_name):
     b_aug = baseline['model']['train_cfg'].pop('augments')
     token_stride = 32 if model_name.startswith('swin') else 16
     assert b_aug == [dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]
-    assert d_aug == [dict(type='Mixup', alpha=0.8),
-                     dict(type='PatchCutMix', alpha=1.0, patch_size=token_stride)]
+    assert d_aug == [
+        dict(type='Mixup', alpha=0.8),
+        dict(type='PatchCutMix', alpha=1.0, patch_size=token_stride),
+    ]
 
-    helpers = {'diversity_terms', 'diversity_vit', 'diversity_swin', 'patch_cutmix_vit',
-               'patch_cutmix_swin'}
-    diff = {k for k in set(flatten(diverse)) | set(flatten(baseline))
-            if flatten(diverse).get(k, '<missing>') != flatten(baseline).get(k, '<missing>')}
+    helpers = {
+        'diversity_terms',
+        'diversity_vit',
+        'diversity_swin',
+        'patch_cutmix_vit',
+        'patch_cutmix_swin',
+    }
+    diff = {
+        k
+        for k in set(flatten(diverse)) | set(flatten(baseline))
+        if flatten(diverse).get(k, '<missing>') != flatten(baseline).get(k, '<missing>')
+    }
     assert {k.split('.')[0] for k in diff} <= helpers, sorted(diff)
 
 
@@ -136,8 +159,9 @@ def _header_batch(path):
     return gpus, per_gpu, total
 
 
-@pytest.mark.parametrize('name', [f'{m}_{k}' for m in PRETRAIN for k in ('diverse', 'baseline')]
-                         + FAITHFUL_NAMES)
+@pytest.mark.parametrize(
+    'name', [f'{m}_{k}' for m in PRETRAIN for k in ('diverse', 'baseline')] + FAITHFUL_NAMES
+)
 def test_pretrain_recipe(name):
     path = osp.join(CONFIG_ROOT, 'pretrain', f'{name}.py')
     cfg = load(path)
@@ -152,8 +176,11 @@ def test_pretrain_recipe(name):
     assert cfg.default_hooks.export_meta.type == 'ExportMetaHook'
     assert cfg.optim_wrapper.optimizer.type == 'AdamW'
     kinds = [s.type for s in cfg.param_scheduler]
-    assert kinds == (['TimmEpochCosineLR'] if name.startswith('diverse_vit/')
-                     else ['LinearLR', 'CosineAnnealingLR'])
+    assert kinds == (
+        ['TimmEpochCosineLR']
+        if name.startswith('diverse_vit/')
+        else ['LinearLR', 'CosineAnnealingLR']
+    )
     pipeline = [t.type for t in cfg.train_dataloader.dataset.pipeline]
     assert cfg.model.head.loss.type == 'LabelSmoothLoss'
     assert cfg.env_cfg.dist_cfg.backend == 'nccl'  # tools fall back to gloo without a GPU
@@ -175,9 +202,13 @@ def test_pretrain_recipe(name):
         arch = backbone.arch
         if isinstance(arch, str):
             from mmpretrain.models.backbones import VisionTransformer
+
             arch = VisionTransformer.arch_zoo[arch]
-        assert (arch['embed_dims'], arch['num_layers'], arch['num_heads']) == \
-            (width, layers, width // 64)
+        assert (arch['embed_dims'], arch['num_layers'], arch['num_heads']) == (
+            width,
+            layers,
+            width // 64,
+        )
         assert cfg.model.init_cfg  # trained from scratch with the recipe's init
     elif family.startswith('swin_b'):
         assert cfg.train_cfg.max_epochs == 300
@@ -189,8 +220,11 @@ def test_pretrain_recipe(name):
         init = backbone.init_cfg
         assert init.type == 'Pretrained' and init.prefix == 'backbone.'
         assert init.checkpoint == cfg.pretrained
-        assert re.fullmatch(r'checkpoints/\w+_22k_mmpretrain\.pth|checkpoints/\w+_in21k_'
-                            r'mmpretrain\.pth', init.checkpoint)
+        assert re.fullmatch(
+            r'checkpoints/\w+_22k_mmpretrain\.pth|checkpoints/\w+_in21k_'
+            r'mmpretrain\.pth',
+            init.checkpoint,
+        )
         assert re.search(r"^pretrained = '", text, re.M)
         if family.startswith('swin_l'):
             assert (backbone.arch, backbone.img_size) == ('large', 384)
@@ -206,15 +240,18 @@ def test_diverse_training_step_at_full_size(name):
     """One loss computation of the full-size model on two images, with the
     patch-aligned CutMix forced: every term is finite and backpropagates."""
     from mmpretrain.structures import DataSample
+
     cfg = load(f'pretrain/{name}.py')
-    cfg.model.train_cfg.augments = [a for a in cfg.model.train_cfg.augments
-                                    if a['type'] == 'PatchCutMix']
+    cfg.model.train_cfg.augments = [
+        a for a in cfg.model.train_cfg.augments if a['type'] == 'PatchCutMix'
+    ]
     model = build_model(cfg)
     model.train()
     torch.manual_seed(0)
-    data = dict(inputs=[torch.randint(0, 256, (3, 224, 224), dtype=torch.uint8)
-                        for _ in range(2)],
-                data_samples=[DataSample().set_gt_label(i) for i in (3, 7)])
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, 224, 224), dtype=torch.uint8) for _ in range(2)],
+        data_samples=[DataSample().set_gt_label(i) for i in (3, 7)],
+    )
     data = model.data_preprocessor(data, training=True)
     losses = model(**data, mode='loss')
     for term in DIVERSITY:
@@ -227,13 +264,16 @@ def test_diverse_training_step_at_full_size(name):
 
 
 #: The mmpretrain recipes whose pipelines the configs keep (only the loader swapped).
-RECIPE_PIPELINES = {'deit_s12': 'deit/deit-small_4xb256_in1k.py',
-                    'deit_b12': 'deit/deit-base_16xb64_in1k.py',
-                    'swin_b': 'swin_transformer/swin-base_16xb64_in1k.py'}
+RECIPE_PIPELINES = {
+    'deit_s12': 'deit/deit-small_4xb256_in1k.py',
+    'deit_b12': 'deit/deit-base_16xb64_in1k.py',
+    'swin_b': 'swin_transformer/swin-base_16xb64_in1k.py',
+}
 
 
-@pytest.mark.parametrize('name', [f'{m}_{k}' for m in PRETRAIN for k in ('diverse', 'baseline')]
-                         + FAITHFUL_NAMES)
+@pytest.mark.parametrize(
+    'name', [f'{m}_{k}' for m in PRETRAIN for k in ('diverse', 'baseline')] + FAITHFUL_NAMES
+)
 def test_images_load_strictly_and_the_mmdiverse_hooks_are_on(name):
     cfg = load(osp.join(CONFIG_ROOT, 'pretrain', f'{name}.py'))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -249,8 +289,10 @@ def test_images_load_strictly_and_the_mmdiverse_hooks_are_on(name):
 @pytest.mark.parametrize('model_name', sorted(RECIPE_PIPELINES))
 def test_strict_loading_keeps_the_rest_of_the_recipe_pipelines(model_name):
     import mmpretrain
-    recipe = Config.fromfile(osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs',
-                                      RECIPE_PIPELINES[model_name]))
+
+    recipe = Config.fromfile(
+        osp.join(osp.dirname(mmpretrain.__file__), '.mim', 'configs', RECIPE_PIPELINES[model_name])
+    )
     cfg = load(osp.join(CONFIG_ROOT, 'pretrain', f'{model_name}_baseline.py'))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         ours, theirs = cfg[loader].dataset.pipeline, recipe[loader].dataset.pipeline
@@ -264,13 +306,21 @@ def test_strict_loading_keeps_the_rest_of_the_recipe_pipelines(model_name):
 #: Where a faithful config may differ from the project config it inherits:
 #: the agreed fidelity options and the recipe deltas, nothing else.
 FIDELITY_KEYS = {
-    'model.diversity.tap.similarity_tokens', 'model.diversity.patch_cos.absolute',
-    'model.diversity.patch_contrast.detach_first', 'model.diversity.patch_mix.composition',
+    'model.diversity.tap.similarity_tokens',
+    'model.diversity.patch_cos.absolute',
+    'model.diversity.patch_contrast.detach_first',
+    'model.diversity.patch_mix.composition',
     'model.diversity.weight_cond.estimator',
 }
-RECIPE_KEYS = {'model.train_cfg.augments', 'optim_wrapper.type', 'optim_wrapper.loss_scale',
-               'optim_wrapper.clip_grad', 'optim_wrapper.clip_grad.max_norm', 'custom_hooks',
-               'param_scheduler'}
+RECIPE_KEYS = {
+    'model.train_cfg.augments',
+    'optim_wrapper.type',
+    'optim_wrapper.loss_scale',
+    'optim_wrapper.clip_grad',
+    'optim_wrapper.clip_grad.max_norm',
+    'custom_hooks',
+    'param_scheduler',
+}
 
 
 def _diff(a, b):
@@ -281,7 +331,8 @@ def _diff(a, b):
 @pytest.mark.parametrize('model_name', FAITHFUL)
 @pytest.mark.parametrize('kind', ['diverse', 'baseline'])
 def test_faithful_config_differs_from_the_project_config_exactly_in_the_fidelity_keys(
-        model_name, kind):
+    model_name, kind
+):
     suffix = '' if kind == 'diverse' else '_baseline'
     faithful = plain(load(f'pretrain/diverse_vit/{model_name}{suffix}.py')._cfg_dict.to_dict())
     project = plain(load(f'pretrain/{model_name}_{kind}.py')._cfg_dict.to_dict())
@@ -293,8 +344,9 @@ def test_faithful_config_differs_from_the_project_config_exactly_in_the_fidelity
 
 
 def _helper_keys():
-    recipe = Config.fromfile(osp.join(CONFIG_ROOT, 'pretrain', 'diverse_vit', '_base_',
-                                      'diverse_vit_recipe.py'))
+    recipe = Config.fromfile(
+        osp.join(CONFIG_ROOT, 'pretrain', 'diverse_vit', '_base_', 'diverse_vit_recipe.py')
+    )
     return set(flatten(plain(recipe._cfg_dict.to_dict())))
 
 
@@ -305,12 +357,18 @@ RECIPE_HELPERS_FLAT = _helper_keys()
 def test_faithful_pair_differs_only_in_the_regularizers(model_name):
     diverse = plain(load(f'pretrain/diverse_vit/{model_name}.py')._cfg_dict.to_dict())
     baseline = plain(load(f'pretrain/diverse_vit/{model_name}_baseline.py')._cfg_dict.to_dict())
-    assert (diverse['model'].pop('type'), baseline['model'].pop('type')) == \
-        ('DiverseImageClassifier', 'ImageClassifier')
+    assert (diverse['model'].pop('type'), baseline['model'].pop('type')) == (
+        'DiverseImageClassifier',
+        'ImageClassifier',
+    )
     diverse['model'].pop('diversity')
-    assert {k.split('.')[0] for k in _diff(diverse, baseline)} <= \
-        {'diversity_terms', 'diversity_vit', 'diversity_swin', 'patch_cutmix_vit',
-         'patch_cutmix_swin'}
+    assert {k.split('.')[0] for k in _diff(diverse, baseline)} <= {
+        'diversity_terms',
+        'diversity_vit',
+        'diversity_swin',
+        'patch_cutmix_vit',
+        'patch_cutmix_swin',
+    }
 
 
 @pytest.mark.parametrize('name', FAITHFUL_NAMES)
@@ -322,12 +380,20 @@ def test_faithful_configs_carry_every_published_value(name):
     assert cfg.train_dataloader.batch_size == 128
     assert cfg.auto_scale_lr == dict(base_batch_size=1024, enable=True)
     opt = cfg.optim_wrapper.optimizer
-    assert (opt.type, opt.lr, opt.weight_decay, opt.eps, tuple(opt.betas)) == \
-        ('AdamW', 5e-4 * 1024 / 512, 0.05, 1e-8, (0.9, 0.999))
+    assert (opt.type, opt.lr, opt.weight_decay, opt.eps, tuple(opt.betas)) == (
+        'AdamW',
+        5e-4 * 1024 / 512,
+        0.05,
+        1e-8,
+        (0.9, 0.999),
+    )
     # no decay on biases, norms (every 1-D parameter), pos_embed, cls_token (timm's filter)
     paramwise = cfg.optim_wrapper.paramwise_cfg
-    assert (paramwise.norm_decay_mult, paramwise.bias_decay_mult, paramwise.flat_decay_mult) == \
-        (0.0, 0.0, 0.0)
+    assert (paramwise.norm_decay_mult, paramwise.bias_decay_mult, paramwise.flat_decay_mult) == (
+        0.0,
+        0.0,
+        0.0,
+    )
     assert {'.cls_token', '.pos_embed'} <= set(paramwise.custom_keys)
     # AMP, no gradient clipping
     assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.optim_wrapper.loss_scale == 'dynamic'
@@ -335,45 +401,68 @@ def test_faithful_configs_carry_every_published_value(name):
     # 300 epochs; 5 warm-up epochs from --warmup-lr 1e-6, cosine to --min-lr 1e-5, as
     # main.py steps timm's scheduler (once per epoch, after it)
     assert cfg.train_cfg.max_epochs == 300
-    schedule, = cfg.param_scheduler
-    assert (schedule.type, schedule.t_initial, schedule.lr_min, schedule.warmup_lr_init,
-            schedule.warmup_t, schedule.lag, schedule.by_epoch) == \
-        ('TimmEpochCosineLR', 300, 1e-5, 1e-6, 5, 1, True)
+    (schedule,) = cfg.param_scheduler
+    assert (
+        schedule.type,
+        schedule.t_initial,
+        schedule.lr_min,
+        schedule.warmup_lr_init,
+        schedule.warmup_t,
+        schedule.lag,
+        schedule.by_epoch,
+    ) == ('TimmEpochCosineLR', 300, 1e-5, 1e-6, 5, 1, True)
     # drop path 0.1, no dropout; 12 or 24 layers of DeiT-S
     backbone = cfg.model.backbone
-    assert backbone.drop_path_rate == 0.1 and backbone.get('drop_rate', 0.) == 0.
+    assert backbone.drop_path_rate == 0.1 and backbone.get('drop_rate', 0.0) == 0.0
     arch = backbone.arch
     if isinstance(arch, str):
         from mmpretrain.models.backbones import VisionTransformer
+
         arch = VisionTransformer.arch_zoo[arch]
-    assert (arch['embed_dims'], arch['num_heads'], arch['num_layers']) == \
-        (384, 6, 24 if family == 'deit_s24' else 12)
+    assert (arch['embed_dims'], arch['num_heads'], arch['num_layers']) == (
+        384,
+        6,
+        24 if family == 'deit_s24' else 12,
+    )
     # RandAugment rand-m9-mstd0.5-inc1, random erasing 0.25, repeated augmentation
     pipeline = {t.type: t for t in cfg.train_dataloader.dataset.pipeline}
     rand = pipeline['RandAugment']
-    assert (rand.policies, rand.num_policies, rand.magnitude_level, rand.magnitude_std,
-            rand.total_level) == ('timm_increasing', 2, 9, 0.5, 10)
+    assert (
+        rand.policies,
+        rand.num_policies,
+        rand.magnitude_level,
+        rand.magnitude_std,
+        rand.total_level,
+    ) == ('timm_increasing', 2, 9, 0.5, 10)
     assert pipeline['RandomErasing'].erase_prob == 0.25
     assert pipeline['RandomResizedCrop'].interpolation == 'bicubic'
-    assert (cfg.train_dataloader.sampler.type, cfg.train_dataloader.sampler.num_repeats) == \
-        ('RepeatAugSampler', 3)
+    assert (cfg.train_dataloader.sampler.type, cfg.train_dataloader.sampler.num_repeats) == (
+        'RepeatAugSampler',
+        3,
+    )
     # Mixup 0.8 / CutMix 1.0, one per batch (50/50), mirror pairing, pixel boxes; smoothing 0.1
     assert plain(cfg.model.train_cfg.augments) == [
         dict(type='PairedMixup', alpha=0.8, pairing='mirror'),
-        dict(type='PatchCutMix', alpha=1.0, patch_size=16, box_alignment='pixel',
-             pairing='mirror')]
+        dict(type='PatchCutMix', alpha=1.0, patch_size=16, box_alignment='pixel', pairing='mirror'),
+    ]
     assert cfg.model.train_cfg.get('probs') is None
     loss = cfg.model.head.loss
     assert (loss.type, loss.label_smooth_val, loss.mode) == ('LabelSmoothLoss', 0.1, 'original')
     # EMA (decay 0.99996) kept, raw model evaluated; non-finite steps skipped
     ema, non_finite, _ = cfg.custom_hooks
-    assert (ema.type, ema.momentum, ema.evaluate_on_ema, ema.evaluate_on_origin) == \
-        ('EMAHook', 4e-5, False, True)
+    assert (ema.type, ema.momentum, ema.evaluate_on_ema, ema.evaluate_on_origin) == (
+        'EMAHook',
+        4e-5,
+        False,
+        True,
+    )
     assert 1 - ema.momentum == pytest.approx(0.99996)
     assert (non_finite.type, non_finite.action) == ('NonFiniteLossHook', 'skip')
-    import mmdiverse  # noqa: F401  (registers NonFiniteLossHook)
     from mmengine.registry import DefaultScope
     from mmpretrain.registry import HOOKS
+
+    import mmdiverse  # noqa: F401  (registers NonFiniteLossHook)
+
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         built = [HOOKS.build(dict(h)) for h in cfg.custom_hooks]
     assert (built[0].evaluate_on_ema, built[0].evaluate_on_origin) == (False, True)
@@ -383,9 +472,13 @@ def test_faithful_configs_carry_every_published_value(name):
     # the objective: coefficients of the scripts, and Diverse-ViT's choices
     diversity = cfg.model.diversity
     assert {t: diversity[t].loss_weight for t in DIVERSITY} == dict(
-        patch_mix=1.0, patch_cos=0.5, patch_contrast=0.5, attn_div=1e-4, weight_cond=5e-4)
-    assert (diversity.tap.first_layer, list(diversity.tap.attn_layers),
-            diversity.tap.similarity_tokens) == (0, [0], 'pre_norm')
+        patch_mix=1.0, patch_cos=0.5, patch_contrast=0.5, attn_div=1e-4, weight_cond=5e-4
+    )
+    assert (
+        diversity.tap.first_layer,
+        list(diversity.tap.attn_layers),
+        diversity.tap.similarity_tokens,
+    ) == (0, [0], 'pre_norm')
     assert diversity.patch_cos.absolute is False
     assert diversity.patch_contrast.detach_first is False
     assert diversity.patch_mix.composition == 'token_mean'
@@ -394,8 +487,10 @@ def test_faithful_configs_carry_every_published_value(name):
 
 #: Every top-1 number the papers and repositories publish for these models.
 PUBLISHED_NUMBERS = ('80.3', '82.2', '82.1', '83.3', '83.4', '83.7', '87.4', '83.6', '83.9')
-SCRIPTS = {'deit_s12': 'script/run_deit_small_diverse.sh',
-           'deit_s24': 'script/run_deit_small_24layer_diverse.sh'}
+SCRIPTS = {
+    'deit_s12': 'script/run_deit_small_diverse.sh',
+    'deit_s24': 'script/run_deit_small_24layer_diverse.sh',
+}
 
 
 def _header(path):

@@ -1,5 +1,6 @@
 """configs/seg: every config builds at full size; the Swin-L recipes carry the
 segmentation fork's published values (docs/fidelity.md) and the DeiT one is mmseg's."""
+
 import glob
 import os.path as osp
 
@@ -20,8 +21,9 @@ DIVERSE = {
     'upernet_swin_b_cityscapes.py': 'swin_b_diverse',
     'upernet_deit_s12_ade20k.py': 'deit_s12_diverse',
 }
-PUBLISHED_SWIN_L = ('swin/swin-large-patch4-window12-in22k-384x384-pre_upernet_'
-                    '8xb2-160k_ade20k-512x512.py')
+PUBLISHED_SWIN_L = (
+    'swin/swin-large-patch4-window12-in22k-384x384-pre_upernet_8xb2-160k_ade20k-512x512.py'
+)
 
 
 def _load(name):
@@ -31,6 +33,7 @@ def _load(name):
 def _mmseg(relative):
     """A config shipped in the mmseg wheel (what ``mmseg::relative`` names)."""
     import mmseg
+
     return Config.fromfile(osp.join(osp.dirname(mmseg.__file__), '.mim', 'configs', relative))
 
 
@@ -46,8 +49,10 @@ def _plain(cfg_part):
 
 
 #: mmdiverse's strict loaders -> the stock transforms they stand in for.
-STRICT_TO_STOCK = {'CheckedLoadImageFromFile': 'LoadImageFromFile',
-                   'CheckedLoadAnnotations': 'LoadAnnotations'}
+STRICT_TO_STOCK = {
+    'CheckedLoadImageFromFile': 'LoadImageFromFile',
+    'CheckedLoadAnnotations': 'LoadAnnotations',
+}
 
 
 def _recipe_view(cfg_part):
@@ -82,18 +87,21 @@ def _checkpoint(cfg):
 
 def test_the_issue_configs_exist():
     names = {osp.basename(p) for p in SEG_CONFIGS}
-    expected = set(DIVERSE) | {n.replace('.py', '_baseline.py') for n in DIVERSE
-                               if 'diverse_ft' not in n}
-    expected.add('upernet_swin_l_ade20k_200k.py')   # the fork's continuation
+    expected = set(DIVERSE) | {
+        n.replace('.py', '_baseline.py') for n in DIVERSE if 'diverse_ft' not in n
+    }
+    expected.add('upernet_swin_l_ade20k_200k.py')  # the fork's continuation
     assert expected <= names, sorted(expected - names)
 
 
 @pytest.mark.parametrize('path', SEG_CONFIGS, ids=osp.basename)
 def test_config_builds_its_model_at_full_size(path):
     """Build every config's model (no checkpoint read) and run a 64 px image."""
-    import mmdiverse  # noqa: F401
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
+
+    import mmdiverse  # noqa: F401
+
     cfg = Config.fromfile(path)
     assert cfg.default_scope == 'mmseg'
     assert 'mmdiverse' in cfg.custom_imports.imports
@@ -109,7 +117,7 @@ def test_config_builds_its_model_at_full_size(path):
     millions = sum(p.numel() for p in model.parameters()) / 1e6
     expected = {'swin_l': (230, 240), 'swin_b': (118, 124), 'deit_s12': (55, 62)}
     family = next((k for k in expected if k in osp.basename(path)), None)
-    if family is None:   # another backbone class (docs/selfsup.md): built, not run here
+    if family is None:  # another backbone class (docs/selfsup.md): built, not run here
         return
     # the pretraining configs' backbone class, at its published size, on any image size
     assert type(model.backbone).__module__.startswith('mmpretrain.')
@@ -128,15 +136,18 @@ def test_default_checkpoint_is_the_export_of_the_matching_pretraining(name):
     assert _checkpoint(cfg) == f'work_dirs/{pretrain_name}/backbone_export.pth'
     pretrain = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'pretrain', f'{pretrain_name}.py'))
     hook = pretrain.default_hooks.export_meta
-    assert hook.type == 'ExportMetaHook' and hook.get('out_filename', 'backbone_export.pth') \
-        == 'backbone_export.pth'
+    assert (
+        hook.type == 'ExportMetaHook'
+        and hook.get('out_filename', 'backbone_export.pth') == 'backbone_export.pth'
+    )
     seg, pre = cfg.model.backbone, pretrain.model.backbone
     assert seg.type.split('.')[-1] == pre.type.split('.')[-1]
     assert seg.arch == pre.arch
     if 'Swin' in seg.type:
         # Same window: the bias tables load unchanged (other windows are resized).
-        window = pre.get('window_size') or \
-            pre.get('stage_cfgs', {}).get('block_cfgs', {}).get('window_size', 7)
+        window = pre.get('window_size') or pre.get('stage_cfgs', {}).get('block_cfgs', {}).get(
+            'window_size', 7
+        )
         assert seg.window_size == window
 
 
@@ -155,25 +166,29 @@ def test_baseline_differs_only_in_the_checkpoint(name):
 #: max_iters, images per GPU, drop path, classes).
 FORK = {
     'upernet_swin_l_ade20k.py': ((512, 512), (2048, 1024), (2048, 512), 160000, 2, 0.3, 150),
-    'upernet_swin_l_cityscapes.py': ((1025, 1025), (2049, 1025), (2049, 1025), 80000, 1, 0.5,
-                                     19),
+    'upernet_swin_l_cityscapes.py': ((1025, 1025), (2049, 1025), (2049, 1025), 80000, 1, 0.5, 19),
 }
-FORK_TTA_RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]   # its tools/test.py --aug-test
+FORK_TTA_RATIOS = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]  # its tools/test.py --aug-test
 
 
 def _lr_at(cfg, steps):
     """The lr the config's schedule gives at each of ``steps`` (one param group)."""
     from mmengine.registry import PARAM_SCHEDULERS
+
     import mmdiverse  # noqa: F401
-    optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))],
-                                  lr=cfg.optim_wrapper.optimizer.lr)
-    scheduler, = [PARAM_SCHEDULERS.build(dict(s), default_args=dict(optimizer=optimizer))
-                  for s in cfg.param_scheduler]
+
+    optimizer = torch.optim.AdamW(
+        [torch.nn.Parameter(torch.zeros(1))], lr=cfg.optim_wrapper.optimizer.lr
+    )
+    (scheduler,) = [
+        PARAM_SCHEDULERS.build(dict(s), default_args=dict(optimizer=optimizer))
+        for s in cfg.param_scheduler
+    ]
     values = {}
     for step in range(max(steps) + 1):
         if step in steps:
             values[step] = optimizer.param_groups[0]['lr']
-        scheduler.last_step += 1                 # jump without running every step
+        scheduler.last_step += 1  # jump without running every step
         scheduler._global_step += 1
         for group, value in zip(optimizer.param_groups, scheduler._get_value()):
             group['lr'] = value
@@ -182,16 +197,29 @@ def _lr_at(cfg, steps):
 
 def _check_fork_schedule_and_heads(cfg, max_iters):
     opt = cfg.optim_wrapper.optimizer
-    assert (opt.type, opt.lr, tuple(opt.betas), opt.weight_decay) == \
-        ('AdamW', 6e-5, (0.9, 0.999), 0.01)
+    assert (opt.type, opt.lr, tuple(opt.betas), opt.weight_decay) == (
+        'AdamW',
+        6e-5,
+        (0.9, 0.999),
+        0.01,
+    )
     assert cfg.optim_wrapper.get('clip_grad') is None
     assert _plain(cfg.optim_wrapper.paramwise_cfg.custom_keys) == {
-        'absolute_pos_embed': dict(decay_mult=0.), 'relative_position_bias_table':
-        dict(decay_mult=0.), 'norm': dict(decay_mult=0.)}
-    schedule, = cfg.param_scheduler
-    assert (schedule.type, schedule.warmup_iters, schedule.warmup_ratio, schedule.power,
-            schedule.eta_min, schedule.begin, schedule.end, schedule.by_epoch) == \
-        ('WarmupPolyLR', 1500, 1e-6, 1.0, 0.0, 0, max_iters, False)
+        'absolute_pos_embed': dict(decay_mult=0.0),
+        'relative_position_bias_table': dict(decay_mult=0.0),
+        'norm': dict(decay_mult=0.0),
+    }
+    (schedule,) = cfg.param_scheduler
+    assert (
+        schedule.type,
+        schedule.warmup_iters,
+        schedule.warmup_ratio,
+        schedule.power,
+        schedule.eta_min,
+        schedule.begin,
+        schedule.end,
+        schedule.by_epoch,
+    ) == ('WarmupPolyLR', 1500, 1e-6, 1.0, 0.0, 0, max_iters, False)
     # mmcv: poly over the whole run, times the linear warm-up factor from 1e-6
     lrs = _lr_at(cfg, {0, 750, 1500, max_iters - 1})
     poly = [6e-5 * (1 - t / max_iters) for t in (0, 750, 1500, max_iters - 1)]
@@ -211,30 +239,41 @@ def test_swin_l_configs_take_the_fork_values(name):
     crop, train_scale, test_scale, max_iters, per_gpu, drop_path, classes = FORK[name]
     _check_fork_schedule_and_heads(cfg, max_iters)
     assert cfg.crop_size == crop and cfg.model.data_preprocessor.size == crop
-    assert (cfg.model.data_preprocessor.pad_val, cfg.model.data_preprocessor.seg_pad_val) == (0, 255)
-    assert cfg.train_dataloader.batch_size == per_gpu           # x 8 GPUs
+    assert (cfg.model.data_preprocessor.pad_val, cfg.model.data_preprocessor.seg_pad_val) == (
+        0,
+        255,
+    )
+    assert cfg.train_dataloader.batch_size == per_gpu  # x 8 GPUs
     assert cfg.model.backbone.drop_path_rate == drop_path
     assert (cfg.model.backbone.arch, cfg.model.backbone.window_size) == ('large', 12)
-    assert cfg.model.decode_head.in_channels == [192, 384, 768, 1536]   # Swin-L widths
+    assert cfg.model.decode_head.in_channels == [192, 384, 768, 1536]  # Swin-L widths
     assert cfg.model.decode_head.num_classes == cfg.model.auxiliary_head.num_classes == classes
     train = _recipe_view(cfg.train_dataloader.dataset.pipeline)
-    labels = dict(type='LoadAnnotations', reduce_zero_label=True) if classes == 150 else \
-        dict(type='LoadAnnotations')
+    labels = (
+        dict(type='LoadAnnotations', reduce_zero_label=True)
+        if classes == 150
+        else dict(type='LoadAnnotations')
+    )
     assert train == [
-        dict(type='LoadImageFromFile'), labels,
+        dict(type='LoadImageFromFile'),
+        labels,
         dict(type='RandomResize', scale=train_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
         dict(type='RandomCrop', crop_size=crop, cat_max_ratio=0.75),
-        dict(type='RandomFlip', prob=0.5), dict(type='PhotoMetricDistortion'),
-        dict(type='PackSegInputs')]
+        dict(type='RandomFlip', prob=0.5),
+        dict(type='PhotoMetricDistortion'),
+        dict(type='PackSegInputs'),
+    ]
     test = _recipe_view(cfg.test_dataloader.dataset.pipeline)
     assert test[1] == dict(type='Resize', scale=test_scale, keep_ratio=True)
     assert cfg.test_dataloader.batch_size == 1
     # --tta: the fork's --aug-test, keep-ratio resizes to (W r, H r) of the test scale, and flip
     assert cfg.tta_model.type == 'SegTTAModel'
     resizes, flips, loads, _ = _recipe_view(cfg.tta_pipeline)[1]['transforms']
-    assert resizes == [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
-                            keep_ratio=True) for r in FORK_TTA_RATIOS]
-    assert [t['prob'] for t in flips] == [0., 1.]
+    assert resizes == [
+        dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)), keep_ratio=True)
+        for r in FORK_TTA_RATIOS
+    ]
+    assert [t['prob'] for t in flips] == [0.0, 1.0]
     assert [t.type for t in cfg.tta_pipeline[1].transforms[2]] == ['CheckedLoadAnnotations']
     assert cfg.tta_pipeline[0].type == 'CheckedLoadImageFromFile'
 
@@ -244,7 +283,7 @@ def test_ade20k_data_and_validation_are_mmseg_ade20k_with_the_fork_train_scale()
     assert _recipe_view(ours.val_dataloader) == _plain(data.val_dataloader)
     theirs = _plain(data.train_dataloader)
     theirs['batch_size'] = 2
-    theirs['dataset']['pipeline'][2]['scale'] = (2048, 1024)     # mmseg: (2048, 512)
+    theirs['dataset']['pipeline'][2]['scale'] = (2048, 1024)  # mmseg: (2048, 512)
     assert _recipe_view(ours.train_dataloader) == theirs
     assert ours.train_dataloader.dataset.data_root == 'data/ade/ADEChallengeData2016'
     assert ours.train_cfg.val_interval == 16000
@@ -268,24 +307,40 @@ def test_the_200k_continuation_differs_from_the_160k_run_in_length_drop_path_and
     assert cont.model.backbone.drop_path_rate == 0.5
     _check_fork_schedule_and_heads(cont, 200000)
     flat_run, flat_cont = _flatten(_plain(run._cfg_dict)), _flatten(_plain(cont._cfg_dict))
-    diff = {k for k in set(flat_run) | set(flat_cont)
-            if flat_run.get(k, '<missing>') != flat_cont.get(k, '<missing>')}
-    assert diff == {'load_from', 'resume', 'model.backbone.drop_path_rate',
-                    'train_cfg.max_iters', 'param_scheduler'}, sorted(diff)
+    diff = {
+        k
+        for k in set(flat_run) | set(flat_cont)
+        if flat_run.get(k, '<missing>') != flat_cont.get(k, '<missing>')
+    }
+    assert diff == {
+        'load_from',
+        'resume',
+        'model.backbone.drop_path_rate',
+        'train_cfg.max_iters',
+        'param_scheduler',
+    }, sorted(diff)
 
 
 def test_the_continuation_resumes_at_poly_over_200k():
     """What the resumed scheduler applies at iteration 160k and after: the
     config's poly over 200k, whatever the 160k checkpoint's scheduler held."""
     from mmengine.registry import PARAM_SCHEDULERS
+
     import mmdiverse  # noqa: F401
+
     cfg = _load('upernet_swin_l_ade20k_200k.py')
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=6e-5)
-    scheduler = PARAM_SCHEDULERS.build(dict(cfg.param_scheduler[0]),
-                                       default_args=dict(optimizer=optimizer))
-    finished_160k = {'_global_step': 160000, 'last_step': 159999, 'end': 160000,
-                     'base_values': [6e-5], '_last_value': [6e-5 / 160000]}
-    optimizer.param_groups[0]['lr'] = 6e-5 / 160000          # as the checkpoint left it
+    scheduler = PARAM_SCHEDULERS.build(
+        dict(cfg.param_scheduler[0]), default_args=dict(optimizer=optimizer)
+    )
+    finished_160k = {
+        '_global_step': 160000,
+        'last_step': 159999,
+        'end': 160000,
+        'base_values': [6e-5],
+        '_last_value': [6e-5 / 160000],
+    }
+    optimizer.param_groups[0]['lr'] = 6e-5 / 160000  # as the checkpoint left it
     scheduler.load_state_dict(finished_160k)
     assert scheduler.end == 200000
     seen = {}
@@ -308,8 +363,13 @@ def _flatten(obj, prefix=''):
 def test_deit_is_the_published_deit_s_recipe_except_the_backbone():
     ours = _load('upernet_deit_s12_ade20k.py')
     published = _mmseg('vit/vit_deit-s16-ln_mln_upernet_8xb2-160k_ade20k-512x512.py')
-    for key in ('train_dataloader', 'val_dataloader', 'train_cfg', 'param_scheduler',
-                'tta_pipeline'):
+    for key in (
+        'train_dataloader',
+        'val_dataloader',
+        'train_cfg',
+        'param_scheduler',
+        'tta_pipeline',
+    ):
         assert _recipe_view(ours[key]) == _plain(published[key]), key
     for key in ('neck', 'decode_head', 'auxiliary_head', 'data_preprocessor'):
         assert _plain(ours.model[key]) == _plain(published.model[key]), key
@@ -321,32 +381,38 @@ def test_deit_is_the_published_deit_s_recipe_except_the_backbone():
 
 
 def _tiny_swin_model(cfg):
-    cfg.model.backbone.update(arch=dict(embed_dims=32, depths=[2, 2, 2, 2],
-                                        num_heads=[2, 2, 2, 2]), init_cfg=None)
+    cfg.model.backbone.update(
+        arch=dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[2, 2, 2, 2]), init_cfg=None
+    )
     cfg.model.decode_head.update(in_channels=[32, 64, 128, 256], channels=16)
     cfg.model.auxiliary_head.update(in_channels=128, channels=16)
     return cfg
 
 
 def _tiny_vit_model(cfg):
-    cfg.model.backbone.update(arch=dict(embed_dims=32, num_layers=12, num_heads=2,
-                                        feedforward_channels=64), init_cfg=None)
+    cfg.model.backbone.update(
+        arch=dict(embed_dims=32, num_layers=12, num_heads=2, feedforward_channels=64), init_cfg=None
+    )
     cfg.model.neck.update(in_channels=[32] * 4, out_channels=32)
     cfg.model.decode_head.update(in_channels=[32] * 4, channels=16)
     cfg.model.auxiliary_head.update(in_channels=32, channels=16)
     return cfg
 
 
-@pytest.mark.parametrize('name,shrink,no_decay', [
-    ('upernet_swin_l_ade20k.py', _tiny_swin_model,
-     ('norm', 'relative_position_bias_table')),
-    ('upernet_deit_s12_ade20k.py', _tiny_vit_model, ('ln1', 'ln2', 'pos_embed', 'cls_token')),
-])
+@pytest.mark.parametrize(
+    'name,shrink,no_decay',
+    [
+        ('upernet_swin_l_ade20k.py', _tiny_swin_model, ('norm', 'relative_position_bias_table')),
+        ('upernet_deit_s12_ade20k.py', _tiny_vit_model, ('ln1', 'ln2', 'pos_embed', 'cls_token')),
+    ],
+)
 def test_no_weight_decay_on_norms_and_position_tables(name, shrink, no_decay):
-    import mmdiverse  # noqa: F401
     from mmengine.optim import build_optim_wrapper
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
+
+    import mmdiverse  # noqa: F401
+
     init_default_scope('mmseg')
     cfg = shrink(_load(name))
     model = MODELS.build(cfg.model)
@@ -354,9 +420,9 @@ def test_no_weight_decay_on_norms_and_position_tables(name, shrink, no_decay):
     decay = {id(p): g['weight_decay'] for g in wrapper.optimizer.param_groups for p in g['params']}
     checked = 0
     for pname, param in model.backbone.named_parameters():
-        expected = 0. if any(k in pname for k in no_decay) else 0.01
+        expected = 0.0 if any(k in pname for k in no_decay) else 0.01
         assert decay[id(param)] == pytest.approx(expected), pname
-        checked += expected == 0.
+        checked += expected == 0.0
     assert checked >= 10
     assert {g['lr'] for g in wrapper.optimizer.param_groups} == {6e-5}
 
@@ -368,7 +434,7 @@ def test_data_is_loaded_strictly_with_the_head_classes_and_hooks_are_on(path):
         types = [t.type for t in cfg[loader].dataset.pipeline]
         assert 'LoadImageFromFile' not in types and 'LoadAnnotations' not in types, loader
         assert 'CheckedLoadImageFromFile' in types, loader
-        labels, = [t for t in cfg[loader].dataset.pipeline if t.type == 'CheckedLoadAnnotations']
+        (labels,) = [t for t in cfg[loader].dataset.pipeline if t.type == 'CheckedLoadAnnotations']
         assert labels.num_classes == cfg.model.decode_head.num_classes, loader
     assert {'NonFiniteLossHook', 'RandomStateHook'} <= {h.type for h in cfg.custom_hooks}
 

@@ -4,8 +4,14 @@
 # these by name (mmengine refuses one key in two sibling bases).
 deit_sampler = dict(type='RepeatAugSampler', shuffle=True, num_repeats=3)
 deit_param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=5,
+        convert_to_iter_based=True,
+    ),
     dict(type='CosineAnnealingLR', eta_min=1e-5, by_epoch=True, begin=5),
 ]
 deit_drop_path_rate = 0.1

@@ -10,8 +10,8 @@ diversity_terms = dict(
     weight_cond=dict(type='WeightConditionLoss', loss_weight=5e-4),
 )
 
-diversity_vit = dict(tap=dict(first_layer=0, attn_layers=(0, )), **diversity_terms)
+diversity_vit = dict(tap=dict(first_layer=0, attn_layers=(0,)), **diversity_terms)
 patch_cutmix_vit = dict(type='PatchCutMix', alpha=1.0, patch_size=16)
 
-diversity_swin = dict(tap=dict(attn_layers=(0, )), **diversity_terms)
+diversity_swin = dict(tap=dict(attn_layers=(0,)), **diversity_terms)
 patch_cutmix_swin = dict(type='PatchCutMix', alpha=1.0, patch_size=32)

@@ -15,12 +15,26 @@ dvit_augments = [
 ]
 dvit_optim_wrapper = dict(type='AmpOptimWrapper', loss_scale='dynamic', clip_grad=None)
 dvit_param_scheduler = [
-    dict(type='TimmEpochCosineLR', t_initial=300, lr_min=1e-5, warmup_lr_init=1e-6,
-         warmup_t=5, lag=1, begin=0, end=300, by_epoch=True),
+    dict(
+        type='TimmEpochCosineLR',
+        t_initial=300,
+        lr_min=1e-5,
+        warmup_lr_init=1e-6,
+        warmup_t=5,
+        lag=1,
+        begin=0,
+        end=300,
+        by_epoch=True,
+    ),
 ]
 dvit_hooks = [
-    dict(type='EMAHook', momentum=4e-5, evaluate_on_ema=False, evaluate_on_origin=True,
-         priority='ABOVE_NORMAL'),
+    dict(
+        type='EMAHook',
+        momentum=4e-5,
+        evaluate_on_ema=False,
+        evaluate_on_origin=True,
+        priority='ABOVE_NORMAL',
+    ),
     dict(type='NonFiniteLossHook', action='skip'),
     dict(type='RandomStateHook'),
 ]

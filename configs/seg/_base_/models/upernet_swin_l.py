@@ -20,8 +20,10 @@ model = dict(
     ),
     backbone_transfer=dict(new_keys=[r'norm[0-2]\..*'], dropped_keys=[]),
     decode_head=dict(in_channels=[192, 384, 768, 1536], in_index=[0, 1, 2, 3], channels=512),
-    auxiliary_head=dict(in_channels=768, in_index=2,
-                        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False,
-                                         loss_weight=0.4)),
+    auxiliary_head=dict(
+        in_channels=768,
+        in_index=2,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=0.4),
+    ),
     test_cfg=dict(mode='whole'),
 )

@@ -11,12 +11,22 @@ optim_wrapper = dict(
     clip_grad=None,
     paramwise_cfg=dict(
         custom_keys={
-            'absolute_pos_embed': dict(decay_mult=0.),
-            'relative_position_bias_table': dict(decay_mult=0.),
-            'norm': dict(decay_mult=0.),
-        }))
+            'absolute_pos_embed': dict(decay_mult=0.0),
+            'relative_position_bias_table': dict(decay_mult=0.0),
+            'norm': dict(decay_mult=0.0),
+        }
+    ),
+)
 param_scheduler = [
-    dict(type='WarmupPolyLR', warmup_iters=1500, warmup_ratio=1e-6, power=1.0, eta_min=0.0,
-         begin=0, end=160000, by_epoch=False),
+    dict(
+        type='WarmupPolyLR',
+        warmup_iters=1500,
+        warmup_ratio=1e-6,
+        power=1.0,
+        eta_min=0.0,
+        begin=0,
+        end=160000,
+        by_epoch=False,
+    ),
 ]
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook'))
