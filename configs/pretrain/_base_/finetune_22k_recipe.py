@@ -6,8 +6,14 @@ ft22k_head_loss = dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='origi
 ft22k_augments = [dict(type='Mixup', alpha=0.8), dict(type='CutMix', alpha=1.0)]
 ft22k_optim_wrapper = dict(optimizer=dict(lr=2e-5, weight_decay=1e-8))
 ft22k_param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0, end=5,
-         convert_to_iter_based=True),
+    dict(
+        type='LinearLR',
+        start_factor=1e-3,
+        by_epoch=True,
+        begin=0,
+        end=5,
+        convert_to_iter_based=True,
+    ),
     dict(type='CosineAnnealingLR', eta_min=2e-7, by_epoch=True, begin=5),
 ]
 ft22k_train_cfg = dict(max_epochs=30)
