@@ -7,18 +7,20 @@ sample then draw what that worker's history left in its streams. A resumed
 run starts fresh workers where the uninterrupted run's persistent workers went
 on, so it draws other numbers. Here the sampler tags every index with the key
 ``(seed, rank, epoch, position in the epoch's stream, index)`` and the data set
-seeds Python's, NumPy's and torch's CPU generators from that key around the
-sample's pipeline, then puts them back. A sample's augmentation is then the
-same whichever worker loads it, with 0 or N workers, persistent or not, and
-after any resume: an epoch-based resume starts the epoch's stream again, an
-iteration-based resume replays it up to the resumed iteration
-(``IterBasedTrainLoop`` loads the trained batches again).
+seeds Python's, NumPy's and torch's CPU generators from that key before the
+sample's pipeline (and, in the main process, puts them back after it). A
+sample's augmentation is then the same whichever worker loads it, with 0 or N
+workers, persistent or not, and after any resume: an epoch-based resume starts
+the epoch's stream again, an iteration-based resume replays it up to the
+resumed iteration (``IterBasedTrainLoop`` loads the trained batches again).
 
 ``ExactResumeRunner`` wraps every dataloader's sampler and data set with
 :func:`seed_each_sample`; nothing else is needed in a config.
 """
 
+import hashlib
 import random
+import struct
 from contextlib import contextmanager
 from typing import Iterator, Optional, Tuple
 
@@ -26,7 +28,7 @@ import numpy as np
 import torch
 from mmengine.dist import get_rank, sync_random_seed
 from mmengine.registry import DATA_SAMPLERS, DATASETS
-from torch.utils.data import Sampler
+from torch.utils.data import Sampler, get_worker_info
 
 
 class SeededIndex(int):
@@ -48,27 +50,41 @@ class SeededIndex(int):
 
 @contextmanager
 def seeded_streams(key: Tuple[int, ...]):
-    """Seed Python's, NumPy's and torch's CPU generators from ``key``; restore them after.
+    """Seed Python's, NumPy's and torch's CPU generators from ``key``.
 
-    Only torch's CPU generator is touched (``torch.manual_seed`` would also
-    re-seed the CUDA generators, which dropout on the GPU draws from).
+    In the main process (``num_workers=0``) the generators are put back
+    afterwards, so the model-side streams do not depend on the samples
+    loaded; a loader worker's generators serve only its samples, each of
+    which seeds them again, so nothing is put back there (saving NumPy's
+    legacy state costs more than the seeding). Only torch's CPU generator is
+    touched (``torch.manual_seed`` would also re-seed the CUDA generators,
+    which dropout on the GPU draws from).
 
     Args:
-        key (tuple[int, ...]): Non-negative integers, e.g. ``(seed, rank,
-            epoch, position, index)``; keys differing anywhere give
-            independent streams (NumPy's ``SeedSequence``).
+        key (tuple[int, ...]): Integers in ``[0, 2**64)``, e.g. ``(seed, rank,
+            epoch, position, index)``; keys differing anywhere give unrelated
+            streams (the words come from a BLAKE2b digest of the key).
     """
+    if get_worker_info() is not None:
+        _seed(key)
+        yield
+        return
     saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
-    words = np.random.SeedSequence(list(key)).generate_state(8)  # uint32
-    random.seed(int(words[0]) << 32 | int(words[1]))
-    np.random.seed(words[2:6])
-    torch.default_generator.manual_seed(int(words[6]) << 32 | int(words[7]))
+    _seed(key)
     try:
         yield
     finally:
         random.setstate(saved[0])
         np.random.set_state(saved[1])
         torch.set_rng_state(saved[2])
+
+
+def _seed(key: Tuple[int, ...]) -> None:
+    digest = hashlib.blake2b(struct.pack(f'<{len(key)}Q', *key), digest_size=32).digest()
+    words = np.frombuffer(digest, dtype=np.uint32)
+    random.seed(int(words[0]) << 32 | int(words[1]))
+    np.random.seed(words[2:6])
+    torch.default_generator.manual_seed(int(words[6]) << 32 | int(words[7]))
 
 
 @DATA_SAMPLERS.register_module()
