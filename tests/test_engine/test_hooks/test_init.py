@@ -12,7 +12,7 @@ from mmdiverse.engine import hooks as mmdiverse_hooks
 HOOKS = [dict(type='PatchSimilarityHook'), dict(type='LossWeightWarmupHook', warmup_iters=2),
          dict(type='ExportMetaHook'), dict(type='NonFiniteLossHook'),
          dict(type='RandomStateHook'), dict(type='ClassConsistencyHook'),
-         dict(type='SafeCheckpointHook')]
+         dict(type='SafeCheckpointHook'), dict(type='ValidationResumeHook')]
 VIT = dict(type='mmpretrain.VisionTransformer', arch=dict(
     embed_dims=16, num_layers=1, num_heads=2, feedforward_channels=16), img_size=16,
     patch_size=8)
