@@ -4,7 +4,7 @@
 # (docs/fidelity.md, docs/selfsup.md).
 _base_ = './upernet_vit_tiny_shapes.py'
 
-pretrained = 'work_dirs/demo/selfsup/mae_diverse/epoch_6.pth'
+pretrained = 'work_dirs/demo/selfsup/mae_diverse/epoch_3.pth'
 model = dict(
     backbone=dict(
         _delete_=True,

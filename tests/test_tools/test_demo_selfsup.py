@@ -15,7 +15,7 @@ def test_track_sizes_follow_the_demo_scale():
     from tools.demo.selfsup import selfsup_scale
 
     default, quick = selfsup_scale(SCALES['default']), selfsup_scale(SCALES['quick'])
-    assert (default['pretrain_epochs'], default['seg_iters']) == (6, 125)
+    assert (default['pretrain_epochs'], default['seg_iters']) == (3, 100)
     assert (quick['pretrain_epochs'], quick['seg_iters']) == (1, 2)
 
 

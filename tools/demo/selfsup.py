@@ -31,12 +31,12 @@ TERMS = ('patch_cos', 'patch_contrast', 'attn_div', 'weight_cond')
 
 
 def selfsup_scale(scale):
-    """The track's sizes from the demo's scale: a fifth of the supervised pretraining
-    epochs and a quarter of its UperNet iterations, so that the track takes a couple of
+    """The track's sizes from the demo's scale: a tenth of the supervised pretraining
+    epochs and a fifth of its UperNet iterations, so that the track takes a couple of
     minutes of the demo's budget (docs/selfsup.md)."""
     return dict(
-        pretrain_epochs=max(1, scale['pretrain_epochs'] // 5),
-        seg_iters=max(2, scale['seg_iters'] // 4),
+        pretrain_epochs=max(1, scale['pretrain_epochs'] // 10),
+        seg_iters=max(2, scale['seg_iters'] // 5),
         analysis_images=scale['analysis_images'],
         log_interval=scale['log_interval'],
     )
