@@ -15,7 +15,7 @@ import torch
 from mmengine.optim import OptimWrapper
 from torch.overrides import TorchFunctionMode
 
-from tests.test_models.test_host_syncs import AUGMENTS, loss_modules, make_batch, vit_classifier
+from tests.helpers.tiny_classifier import AUGMENTS, loss_modules, make_batch, vit_classifier
 
 LOSS_TERMS = (
     'loss_patch_cos',

@@ -11,7 +11,7 @@ import torch
 from mmengine.optim import OptimWrapper
 from torch.profiler import ProfilerActivity, profile
 
-from tests.test_models.test_host_syncs import AUGMENTS, make_batch, vit_classifier
+from tests.helpers.tiny_classifier import AUGMENTS, make_batch, vit_classifier
 
 SDPA = 'aten::scaled_dot_product_attention'
 NUM_LAYERS = 4

@@ -15,7 +15,7 @@ from mmdiverse.models.batch_augments import (
     PatchClsDataPreprocessor,
     PatchRandomBatchAugment,
 )
-from tests.test_models.test_batch_augments.test_patch_cutmix import make_data, patch_colours
+from tests.helpers.patch_images import make_data, patch_colours
 
 
 @pytest.fixture(autouse=True)

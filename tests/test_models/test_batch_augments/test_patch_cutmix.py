@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from mmengine.registry import DefaultScope
 from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.registry import BATCH_AUGMENTS
-from mmpretrain.structures import DataSample
 
 import mmdiverse  # noqa: F401
 from mmdiverse.models.batch_augments import PatchCutMix
+from tests.helpers.patch_images import constant_colour_batch, make_data, patch_colours
 
 
 @pytest.fixture(autouse=True)
@@ -20,23 +20,6 @@ def mmpretrain_scope():
     """Build with mmpretrain's registries whatever scope other tests set."""
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
-
-
-def constant_colour_batch(labels, height, width):
-    """Image of class c is the constant c + 1 in every pixel and channel."""
-    labels = torch.as_tensor(labels)
-    imgs = (labels.float() + 1).view(-1, 1, 1, 1).expand(-1, 3, height, width).clone()
-    return imgs, F.one_hot(labels, 7).float()
-
-
-def patch_colours(imgs, patch):
-    """Row-major per-patch pixel values ``(B, n)``; asserts each patch is
-    constant (the box is aligned)."""
-    b, _, h, w = imgs.shape
-    tiles = imgs[:, 0].reshape(b, h // patch, patch, w // patch, patch)
-    tiles = tiles.permute(0, 1, 3, 2, 4).reshape(b, -1, patch * patch)
-    assert torch.all(tiles == tiles[..., :1]), 'box not aligned to patches'
-    return tiles[..., 0]
 
 
 @pytest.mark.parametrize(
@@ -110,11 +93,6 @@ def test_stock_contract_inside_cls_data_preprocessor():
     )
     data = pre(make_data([0, 1, 2]), training=True)
     assert data['data_samples'][0].gt_score.shape == (7,)
-
-
-def make_data(labels, size=16):
-    imgs, _ = constant_colour_batch(labels, size, size)
-    return dict(inputs=imgs, data_samples=[DataSample().set_gt_label(int(c)) for c in labels])
 
 
 def pixel_shares(imgs, patch, classes=7):

@@ -4,7 +4,7 @@ steps) in float64."""
 import torch
 
 from mmdiverse.models.losses.power_iteration import SpectralGap, power_iteration_extremes
-from tests.test_models.test_losses.test_weight_condition_loss import SIGMAS, matrix
+from tests.helpers.spectra import SIGMAS, matrix
 
 
 def test_power_iteration_extremes_is_batched():
