@@ -10,7 +10,7 @@ from mmengine.config import Config
 
 from mmdiverse.models.diversity import DIAG_KEY, SEGMENTATION_TERMS, loss_key
 from tests.helpers.tools import REPO_ROOT
-from tests.test_models.test_segmentors.tiny_segmentors import TINY_SWIN, batch, build, seg_cfg
+from tests.helpers.tiny_segmentors import TINY_SWIN, batch, build, seg_cfg
 
 SEG_TERMS = SEGMENTATION_TERMS
 

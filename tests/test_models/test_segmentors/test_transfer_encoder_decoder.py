@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint import BackboneLoadError
-from tests.test_models.test_segmentors.tiny_segmentors import (
+from tests.helpers.tiny_segmentors import (
     build,
     pretrained_swin_checkpoint,
     seg_cfg,

@@ -13,7 +13,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from mmdiverse.models.losses import attention_head_similarity
 from mmdiverse.models.taps import build_tap, explicit_attention
-from tests.test_models.test_taps.tiny_backbones import (
+from tests.helpers.tiny_backbones import (
     images,
     tiny_deit,
     tiny_swin,

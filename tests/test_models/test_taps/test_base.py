@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdiverse.models.taps import build_tap
-from tests.test_models.test_taps.tiny_backbones import (
+from tests.helpers.tiny_backbones import (
     images,
     no_hooks_left,
     timm_resnet18,

@@ -14,7 +14,7 @@ from mmdiverse.models.taps import (
     build_tap,
     infer_tap_type,
 )
-from tests.test_models.test_taps.tiny_backbones import (
+from tests.helpers.tiny_backbones import (
     timm_resnet18,
     tiny_deit,
     tiny_resnet,

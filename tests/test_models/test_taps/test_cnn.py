@@ -5,7 +5,7 @@ import torch
 from mmpretrain.registry import MODELS
 
 from mmdiverse.models.taps import CNNTap, build_tap, enumerate_blocks, feature_map_to_tokens
-from tests.test_models.test_taps.tiny_backbones import evaluated, images, tiny_resnet
+from tests.helpers.tiny_backbones import evaluated, images, tiny_resnet
 
 
 def test_cnn_tap_final_map_positions_are_patches():

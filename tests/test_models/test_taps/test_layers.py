@@ -4,7 +4,7 @@ import pytest
 import torch.nn as nn
 
 from mmdiverse.models.taps import LayerIndex, build_tap
-from tests.test_models.test_taps.tiny_backbones import tiny_vit
+from tests.helpers.tiny_backbones import tiny_vit
 
 NAMES = ['layers.0', 'layers.1', 'layers.2']
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdiverse.models.taps import SwinTap, build_tap
-from tests.test_models.test_taps.tiny_backbones import images, tiny_swin
+from tests.helpers.tiny_backbones import images, tiny_swin
 
 
 def test_swin_last_stage_tokens_and_default_first():

@@ -3,7 +3,7 @@
 import pytest
 
 from mmdiverse.models.taps import TimmCNNTap, TimmTap, build_tap
-from tests.test_models.test_taps.tiny_backbones import images, timm_resnet18
+from tests.helpers.tiny_backbones import images, timm_resnet18
 
 
 def test_timm_cnn_uses_feature_map():

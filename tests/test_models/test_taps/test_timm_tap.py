@@ -3,7 +3,7 @@
 import pytest
 
 from mmdiverse.models.taps import TimmCNNTap, TimmTap, TimmViTTap
-from tests.test_models.test_taps.tiny_backbones import timm_resnet18, tiny_timm_vit
+from tests.helpers.tiny_backbones import timm_resnet18, tiny_timm_vit
 
 
 def test_select_dispatches_on_the_kind_of_timm_model():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdiverse.models.taps import TimmTap, TimmViTTap, build_tap
-from tests.test_models.test_taps.tiny_backbones import images, tiny_timm_vit
+from tests.helpers.tiny_backbones import images, tiny_timm_vit
 
 
 def test_timm_vit_tokens_attention_and_weights():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from mmdiverse.models.taps import TokenTap, build_tap
-from tests.test_models.test_taps.tiny_backbones import images, tiny_deit, tiny_timm_vit, tiny_vit
+from tests.helpers.tiny_backbones import images, tiny_deit, tiny_timm_vit, tiny_vit
 
 # (backbone factory, number of leading class / distillation tokens)
 TOKEN_BACKBONES = [(tiny_vit, 1), (tiny_deit, 2), (tiny_timm_vit, 1)]

@@ -5,7 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mmdiverse.models.taps import ViTTap, build_tap
-from tests.test_models.test_taps.tiny_backbones import images, no_hooks_left, tiny_deit, tiny_vit
+from tests.helpers.tiny_backbones import images, no_hooks_left, tiny_deit, tiny_vit
 
 
 def test_vit_tokens_match_backbone_output():
