@@ -16,10 +16,6 @@ from tests.helpers.tools import REPO_ROOT
 from tests.helpers.tools import data_root_options as _data_root_options
 from tests.helpers.tools import run_tool as _run_tool
 
-# Until the modules that still import these names from here move to tests.helpers.
-run_tool, data_root_options, skip_random_init = _run_tool, _data_root_options, _skip_random_init
-__all__ = ['REPO_ROOT', 'run_tool', 'data_root_options', 'skip_random_init']
-
 pytest_plugins = ['tests.helpers.cpu_budget']
 
 

@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from mmdiverse.analysis.training_log import parse_log_line
-from tests.conftest import run_tool
+from tests.helpers.tools import run_tool
 from tools.demo.ablation import parse_weights
 from tools.demo.progress import StepRunner, describe
 

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from mmdiverse.checkpoint import safe_load
-from tests.conftest import REPO_ROOT, data_root_options, run_tool
+from tests.helpers.tools import REPO_ROOT, data_root_options, run_tool
 
 # All five regularizers on: the resumed run must also restore the power-iteration
 # vectors of the weight term, the random streams of PatchCutMix and the data order.
