@@ -23,13 +23,13 @@ class _RandomTransforms:
         return [int(index), random.random(), float(np.random.rand()), float(torch.rand(1))]
 
 
-def _loader(num_workers, sampler):
+def _loader(num_workers, sampler, persistent=True):
     return DataLoader(
         PerSampleSeedDataset(_RandomTransforms()),
         batch_size=2,
         sampler=sampler,
         num_workers=num_workers,
-        persistent_workers=num_workers > 0,
+        persistent_workers=persistent and num_workers > 0,
         collate_fn=list,
     )
 
@@ -45,14 +45,14 @@ def _sampler(shuffle=True):
     )
 
 
-@pytest.mark.parametrize('num_workers', [0, 2])
-def test_a_resumed_epoch_draws_what_the_persistent_workers_drew(num_workers):
-    """Epoch 1 after epoch 0 on the same (persistent) workers equals epoch 1 on
-    fresh workers (a resume), and equals the draws of 0 workers."""
-    running = _loader(num_workers, _sampler())
+@pytest.mark.parametrize('num_workers,persistent', [(0, False), (2, False), (2, True)])
+def test_a_resumed_epoch_draws_what_the_running_workers_drew(num_workers, persistent):
+    """Epoch 1 after epoch 0 on the same (persistent or not) workers equals
+    epoch 1 on fresh workers (a resume), and equals the draws of 0 workers."""
+    running = _loader(num_workers, _sampler(), persistent)
     _epoch(running, 0)
     continued = _epoch(running, 1)
-    resumed = _epoch(_loader(num_workers, _sampler()), 1)
+    resumed = _epoch(_loader(num_workers, _sampler(), persistent), 1)
     single_process = _epoch(_loader(0, _sampler()), 1)
     assert continued == resumed == single_process
     assert sorted(sample[0] for sample in continued) == list(range(8))
