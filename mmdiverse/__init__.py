@@ -10,6 +10,7 @@ The one exception is the lite install's ``mmcv._ext`` stand-in
 ``mmcv._ext`` exists. The checkpoint hardening (safe loading, atomic writes
 with digests, compat fixes) is opt-in: ``import mmdiverse.runtime``.
 """
+
 from .compat import mmcv_ext_standin
 
 mmcv_ext_standin.install()  # before anything below imports mmcv.ops

@@ -20,6 +20,7 @@ APIs (``CheckpointLoader.register_scheme``, ``register_backend``):
 The other hardening is named in the configs: ``SafeCheckpointHook``
 (atomic ``last_checkpoint``), ``NonFiniteLossHook`` and ``RandomStateHook``.
 """
+
 from .checkpoint.atomic_writes import install_atomic_local_backend
 from .checkpoint.safe_loading import install_safe_checkpoint_loader
 from .compat import install_compat_fixes

@@ -7,6 +7,7 @@ the tests start; set it to override): the tests' tiny models gain nothing from a
 thread, and on a shared 2-core machine two spinning threads per process cost several times the
 CPU and the wall-clock time of one.
 """
+
 import os
 
 import pytest
@@ -22,6 +23,7 @@ pytest_plugins = ['tests.helpers.cpu_budget']
 def pytest_configure(config):
     os.environ.setdefault('OMP_NUM_THREADS', '1')
     import torch
+
     torch.set_num_threads(int(os.environ['OMP_NUM_THREADS']))
 
 
@@ -55,6 +57,7 @@ def count_host_reads():
     """A context manager yielding a ``Counter`` of host reads of tensor values
     (tests/helpers/host_reads.py)."""
     from tests.helpers.host_reads import counting_host_reads
+
     return counting_host_reads
 
 
@@ -62,6 +65,7 @@ def count_host_reads():
 def diversity_terms():
     """The five terms of configs/pretrain/_base_/diversity.py, as a fresh dict per call."""
     from tests.helpers.configs import diversity_terms
+
     return diversity_terms
 
 
@@ -70,6 +74,7 @@ def narrow_model():
     """``narrow_model(model_cfg, factor=8)``: a ViT / Swin model config at 1/factor width
     (tests/helpers/narrow_models.py)."""
     from tests.helpers.narrow_models import narrow_model
+
     return narrow_model
 
 
@@ -77,8 +82,14 @@ def narrow_model():
 def shapes_cls_root(tmp_path_factory):
     """32 training and 8 validation 32x32 images of 4 shape classes."""
     from mmdiverse.datasets import make_classification_set
-    return make_classification_set(str(tmp_path_factory.mktemp('shapes_cls')), num_classes=4,
-                                   train_per_class=8, val_per_class=2, img_size=32)
+
+    return make_classification_set(
+        str(tmp_path_factory.mktemp('shapes_cls')),
+        num_classes=4,
+        train_per_class=8,
+        val_per_class=2,
+        img_size=32,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -86,5 +97,6 @@ def no_leftover_default_scope():
     """Each test starts with no mmengine default scope (a Runner or
     ``init_default_scope`` in an earlier test would otherwise leak its scope)."""
     from mmengine.registry import DefaultScope
+
     DefaultScope._instance_dict.clear()
     yield

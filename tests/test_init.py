@@ -1,5 +1,6 @@
 """Importing mmdiverse registers its modules and changes nothing else; ``mmdiverse.runtime``
 installs the opt-in hardening (issue 20.1)."""
+
 import json
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from tests.helpers.tools import REPO_ROOT
 
 #: Run in a fresh interpreter, so the result does not depend on what earlier tests imported:
 #: the identity of every object mmdiverse could replace, before and after each import.
-_SNAPSHOTS = r'''
+_SNAPSHOTS = r"""
 import json, sys
 import torch
 import mmengine.hooks.checkpoint_hook as checkpoint_hook
@@ -61,13 +62,18 @@ print(json.dumps(dict(after_import=after_import, after_runtime=changed(before),
                       resize=mmpretrain.models.backbones.swin_transformer
                       .resize_relative_position_bias_table.__module__,
                       bias_fix=needs_bias_table_fix())))
-'''
+"""
 
 
 @pytest.fixture(scope='module')
 def snapshots():
-    result = subprocess.run([sys.executable, '-c', _SNAPSHOTS], cwd=REPO_ROOT, timeout=300,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, '-c', _SNAPSHOTS],
+        cwd=REPO_ROOT,
+        timeout=300,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -81,17 +87,31 @@ def test_import_changes_no_object_of_mmengine_mmpretrain_mmseg_or_torch(snapshot
 def test_the_runtime_opt_in_installs_what_it_promises(snapshots):
     loaders = snapshots['loaders']
     assert loaders[''] == 'mmdiverse.checkpoint.safe_loading.load_from_local'
-    assert loaders['http://'] == loaders['https://'] == \
-        'mmdiverse.checkpoint.safe_loading.load_from_http'
+    assert (
+        loaders['http://']
+        == loaders['https://']
+        == 'mmdiverse.checkpoint.safe_loading.load_from_http'
+    )
     assert snapshots['local_backend'] == 'AtomicLocalBackend'
-    expected = {"CheckpointLoader['']", "CheckpointLoader['http://']",
-                "CheckpointLoader['https://']", "backends['local']", "prefix_to_backends['']",
-                'local backend'}
+    expected = {
+        "CheckpointLoader['']",
+        "CheckpointLoader['http://']",
+        "CheckpointLoader['https://']",
+        "backends['local']",
+        "prefix_to_backends['']",
+        'local backend',
+    }
     if snapshots['bias_fix']:
         assert snapshots['resize'] == 'mmdiverse.compat.mmpretrain_bias_table'
-        expected |= {f'{m}.resize_relative_position_bias_table' for m in (
-            'mmpretrain.models.utils', 'mmpretrain.models.utils.embed',
-            'mmpretrain.models.backbones.swin_transformer', 'mmpretrain.models.backbones.beit')}
+        expected |= {
+            f'{m}.resize_relative_position_bias_table'
+            for m in (
+                'mmpretrain.models.utils',
+                'mmpretrain.models.utils.embed',
+                'mmpretrain.models.backbones.swin_transformer',
+                'mmpretrain.models.backbones.beit',
+            )
+        }
     assert set(snapshots['after_runtime']) == expected  # and nothing else
 
 
@@ -103,8 +123,14 @@ def test_import_registers_into_mmpretrain_and_mmseg():
 
     import mmdiverse  # noqa: F401
 
-    for name in ('PatchCosineLoss', 'PatchContrastiveLoss', 'PatchMixingLoss',
-                 'AttentionDiversityLoss', 'WeightConditionLoss', 'DiverseImageClassifier'):
+    for name in (
+        'PatchCosineLoss',
+        'PatchContrastiveLoss',
+        'PatchMixingLoss',
+        'AttentionDiversityLoss',
+        'WeightConditionLoss',
+        'DiverseImageClassifier',
+    ):
         assert PRETRAIN_MODELS.get(name) is not None, name
     assert BATCH_AUGMENTS.get('PatchCutMix') is not None
     for name in ('DiverseEncoderDecoder', 'TransferEncoderDecoder'):
@@ -115,9 +141,12 @@ def test_import_registers_into_mmpretrain_and_mmseg():
 
 def test_custom_imports_in_a_config_is_enough(tmp_path):
     config = tmp_path / 'cfg.py'
-    config.write_text("custom_imports = dict(imports=['mmdiverse'], allow_failed_imports=False)\n"
-                      "model = dict(type='PatchCosineLoss', loss_weight=0.5)\n")
+    config.write_text(
+        "custom_imports = dict(imports=['mmdiverse'], allow_failed_imports=False)\n"
+        "model = dict(type='PatchCosineLoss', loss_weight=0.5)\n"
+    )
     cfg = Config.fromfile(str(config))
     from mmpretrain.registry import MODELS
+
     loss = MODELS.build(cfg.model)
     assert type(loss).__name__ == 'PatchCosineLoss' and loss.loss_weight == 0.5

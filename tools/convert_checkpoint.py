@@ -32,6 +32,7 @@ Examples::
     # back to timm
     python tools/convert_checkpoint.py CKPT out.pth --dst timm-swin
 """
+
 import argparse
 import json
 import sys
@@ -44,31 +45,52 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='\n\n'.join(__doc__.split('\n\n')[1:]))
+        epilog='\n\n'.join(__doc__.split('\n\n')[1:]),
+    )
     parser.add_argument('src', help='input checkpoint (.pth/.pt/.bin/.safetensors)')
     parser.add_argument('dst', help='output checkpoint')
     formats = ['auto', *FORMATS, *sorted(ALIASES)]
-    parser.add_argument('--src-format', '--src', default='auto', choices=formats,
-                        metavar='FORMAT', help='layout of the input: auto (default: detect '
-                        f'from the keys), {", ".join(FORMATS)}')
-    parser.add_argument('--dst-format', '--dst', default='auto',
-                        choices=['auto', *FORMATS, *PIVOTS[1:]], metavar='FORMAT',
-                        help='layout of the output (default auto: mmpretrain for classifiers, '
-                        'mmseg for segmentors)')
-    parser.add_argument('--key', help='entry of the input file holding the weights '
-                        '(default: state_dict, model, ... or the file itself)')
-    parser.add_argument('--export', action='store_true',
-                        help='SRC is a training checkpoint of this project (or any mmpretrain '
-                        'checkpoint): write its backbone.* and head.* weights with '
-                        "meta['mmdiverse'] for transfer")
-    parser.add_argument('--no-head', action='store_true',
-                        help='with --export: keep backbone.* only')
-    parser.add_argument('--check-config',
-                        help='build the model of this config and compare its keys and '
-                        'shapes with the converted weights (mmpretrain or mmseg output); a '
-                        'segmentor must match key for key')
-    parser.add_argument('--allow-unmapped', action='store_true',
-                        help='exit 0 even if some keys could not be mapped')
+    parser.add_argument(
+        '--src-format',
+        '--src',
+        default='auto',
+        choices=formats,
+        metavar='FORMAT',
+        help=f'layout of the input: auto (default: detect from the keys), {", ".join(FORMATS)}',
+    )
+    parser.add_argument(
+        '--dst-format',
+        '--dst',
+        default='auto',
+        choices=['auto', *FORMATS, *PIVOTS[1:]],
+        metavar='FORMAT',
+        help='layout of the output (default auto: mmpretrain for classifiers, '
+        'mmseg for segmentors)',
+    )
+    parser.add_argument(
+        '--key',
+        help='entry of the input file holding the weights '
+        '(default: state_dict, model, ... or the file itself)',
+    )
+    parser.add_argument(
+        '--export',
+        action='store_true',
+        help='SRC is a training checkpoint of this project (or any mmpretrain '
+        'checkpoint): write its backbone.* and head.* weights with '
+        "meta['mmdiverse'] for transfer",
+    )
+    parser.add_argument(
+        '--no-head', action='store_true', help='with --export: keep backbone.* only'
+    )
+    parser.add_argument(
+        '--check-config',
+        help='build the model of this config and compare its keys and '
+        'shapes with the converted weights (mmpretrain or mmseg output); a '
+        'segmentor must match key for key',
+    )
+    parser.add_argument(
+        '--allow-unmapped', action='store_true', help='exit 0 even if some keys could not be mapped'
+    )
     parser.add_argument('--verbose', '-v', action='store_true', help='list every mapped key')
     return parser.parse_args(argv)
 
@@ -97,15 +119,23 @@ def check_against_config(state_dict_path, config):
     weights = safe_load(state_dict_path, map_location='cpu')['state_dict']
     checked = (lambda k: True) if segmentor else (lambda k: k.startswith('backbone.'))
     missing = [k for k in expected if checked(k) and k not in weights]
-    shape = [f'{k}: file {tuple(v.shape)} vs model {expected[k]}' for k, v in weights.items()
-             if k in expected and tuple(v.shape) != expected[k] and checked(k)]
+    shape = [
+        f'{k}: file {tuple(v.shape)} vs model {expected[k]}'
+        for k, v in weights.items()
+        if k in expected and tuple(v.shape) != expected[k] and checked(k)
+    ]
     unused = [k for k in weights if checked(k) and k not in expected]
-    resized = [] if segmentor else [
-        s for s in shape if 'relative_position_bias_table' in s or 'pos_embed' in s]
+    resized = (
+        []
+        if segmentor
+        else [s for s in shape if 'relative_position_bias_table' in s or 'pos_embed' in s]
+    )
     scope = 'model' if segmentor else 'backbone'
-    print(f'check against {config}: {len(expected)} model tensors; '
-          f'{scope}: {len(missing)} missing, {len(unused)} unused, '
-          f'{len(shape)} shape mismatches ({len(resized)} resized at load time)')
+    print(
+        f'check against {config}: {len(expected)} model tensors; '
+        f'{scope}: {len(missing)} missing, {len(unused)} unused, '
+        f'{len(shape)} shape mismatches ({len(resized)} resized at load time)'
+    )
     for title, keys in (('missing', missing), ('unused', unused), ('shape', shape)):
         for key in keys:
             print(f'  {title}: {key}')
@@ -123,8 +153,9 @@ def main(argv=None):
         print('meta[mmdiverse] = ' + json.dumps(meta, indent=2, default=str))
         problems = 0
     else:
-        report = convert_checkpoint(args.src, args.dst, args.src_format, args.dst_format,
-                                    key=args.key)
+        report = convert_checkpoint(
+            args.src, args.dst, args.src_format, args.dst_format, key=args.key
+        )
         print(report.summary(verbose=args.verbose))
         print(f'wrote {args.dst}')
         problems = 0 if args.allow_unmapped else len(report.unmapped)

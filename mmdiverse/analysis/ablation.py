@@ -16,6 +16,7 @@ weight levels) is meant to lower one measure of :func:`redundancy_report`:
 :func:`ablation_table` lays out, per term, its own measure beside the
 baseline's.
 """
+
 import math
 from typing import Dict, List, Mapping, Sequence
 
@@ -34,7 +35,7 @@ MEASURE_TITLES = {
 }
 
 
-def own_measures(report: Mapping, attn_blocks: Sequence[int] = (0, )) -> Dict[str, float]:
+def own_measures(report: Mapping, attn_blocks: Sequence[int] = (0,)) -> Dict[str, float]:
     """The three measures the terms target, from one redundancy report.
 
     Args:
@@ -51,14 +52,18 @@ def own_measures(report: Mapping, attn_blocks: Sequence[int] = (0, )) -> Dict[st
     conds = [c for qkv in report['condition_number'].values() for c in qkv.values()]
     missing = [b for b in attn_blocks if b >= len(heads)]
     if heads and missing:
-        raise ValueError(f'attn_blocks {missing} not measured: the report has {len(heads)} '
-                         'blocks of head similarity')
+        raise ValueError(
+            f'attn_blocks {missing} not measured: the report has {len(heads)} '
+            'blocks of head similarity'
+        )
     return dict(
         patch_similarity=patch[-1] if patch else math.nan,
-        head_similarity=(sum(heads[b] for b in attn_blocks) / len(attn_blocks)
-                         if heads else math.nan),
-        condition_number=(math.exp(sum(math.log(c) for c in conds) / len(conds))
-                          if conds else math.nan),
+        head_similarity=(
+            sum(heads[b] for b in attn_blocks) / len(attn_blocks) if heads else math.nan
+        ),
+        condition_number=(
+            math.exp(sum(math.log(c) for c in conds) / len(conds)) if conds else math.nan
+        ),
     )
 
 
@@ -83,22 +88,32 @@ def ablation_table(rows: List[dict], baseline: Mapping[str, float], seed: int) -
         measure in bold) and a line stating the seed.
     """
     measures = list(MEASURE_TITLES)
-    lines = ['| run | loss_weight | gradient vs cls | ' + ' | '.join(MEASURE_TITLES.values()) +
-             ' | own measure vs baseline | lowered |',
-             '|---|---|---|' + '---|' * len(measures) + '---|---|',
-             '| baseline (no term) | - | - | ' +
-             ' | '.join(f'{baseline[m]:.4g}' for m in measures) + ' | | |']
+    lines = [
+        '| run | loss_weight | gradient vs cls | '
+        + ' | '.join(MEASURE_TITLES.values())
+        + ' | own measure vs baseline | lowered |',
+        '|---|---|---|' + '---|' * len(measures) + '---|---|',
+        '| baseline (no term) | - | - | '
+        + ' | '.join(f'{baseline[m]:.4g}' for m in measures)
+        + ' | | |',
+    ]
     for row in rows:
         own = TERM_MEASURE[row['term']]
-        cells = [f"**{row['measures'][m]:.4g}**" if m == own else f"{row['measures'][m]:.4g}"
-                 for m in measures]
+        cells = [
+            f'**{row["measures"][m]:.4g}**' if m == own else f'{row["measures"][m]:.4g}'
+            for m in measures
+        ]
         value, base = row['measures'][own], baseline[own]
         share = row.get('gradient_share')
         share = '-' if share is None else f'{share:.2g}'
-        lines.append(f"| `{row['term']}` alone | {row['weight']:g} | {share} | " +
-                     ' | '.join(cells) +
-                     f' | {relative_change(value, base):+.1%} | '
-                     f"{'yes' if value < base else 'no'} |")
-    lines.append(f'\nSeed {seed}. Every run trains the same tiny ViT on the same data with the '
-                 'same recipe and seed; only the named term is added to the baseline.')
+        lines.append(
+            f'| `{row["term"]}` alone | {row["weight"]:g} | {share} | '
+            + ' | '.join(cells)
+            + f' | {relative_change(value, base):+.1%} | '
+            f'{"yes" if value < base else "no"} |'
+        )
+    lines.append(
+        f'\nSeed {seed}. Every run trains the same tiny ViT on the same data with the '
+        'same recipe and seed; only the named term is added to the baseline.'
+    )
     return '\n'.join(lines)

@@ -12,6 +12,7 @@ over the backbone parameters :math:`\\theta`, with :math:`L_{term}` already
 multiplied by its ``loss_weight`` (Gong et al. 2021; Chen et al. 2022 give the
 terms' definitions).
 """
+
 import copy
 from typing import Dict, Iterable
 
@@ -24,12 +25,18 @@ CLS_KEY = 'loss_cls'
 
 def _grad_norm(loss: torch.Tensor, params) -> float:
     grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-    return float(torch.sqrt(sum((g.double()**2).sum() for g in grads if g is not None)
-                            if any(g is not None for g in grads) else torch.zeros(())))
+    return float(
+        torch.sqrt(
+            sum((g.double() ** 2).sum() for g in grads if g is not None)
+            if any(g is not None for g in grads)
+            else torch.zeros(())
+        )
+    )
 
 
-def gradient_share(model: nn.Module, batch: dict, terms: Iterable[str],
-                   reference: str = CLS_KEY) -> Dict[str, float]:
+def gradient_share(
+    model: nn.Module, batch: dict, terms: Iterable[str], reference: str = CLS_KEY
+) -> Dict[str, float]:
     """Gradient norm of each term over that of the classification loss.
 
     Args:
@@ -52,8 +59,10 @@ def gradient_share(model: nn.Module, batch: dict, terms: Iterable[str],
     losses = model(**data, mode='loss')
     missing = [t for t in terms if f'loss_{t}' not in losses]
     if reference not in losses or missing:
-        raise KeyError(f'gradient_share: the model logs {sorted(losses)}; expected '
-                       f'{reference} and loss_<term> for {missing}')
+        raise KeyError(
+            f'gradient_share: the model logs {sorted(losses)}; expected '
+            f'{reference} and loss_<term> for {missing}'
+        )
     reference = _grad_norm(losses[reference], params)
     shares = {}
     for term in terms:

@@ -1,4 +1,5 @@
 """Plots comparing redundancy reports of several checkpoints."""
+
 import math
 from typing import Dict
 
@@ -30,8 +31,10 @@ def plot_redundancy(reports: Dict[str, dict], out_file: str) -> str:
         for label, report in reports.items():
             values = report[key]
             if key == 'condition_number':
-                values = {layer: math.exp(sum(map(math.log, qkv.values())) / len(qkv))
-                          for layer, qkv in values.items()}
+                values = {
+                    layer: math.exp(sum(map(math.log, qkv.values())) / len(qkv))
+                    for layer, qkv in values.items()
+                }
             if values:
                 ax.plot(range(len(values)), list(values.values()), marker='o', label=label)
         ax.set_title(title)

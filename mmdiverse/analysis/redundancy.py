@@ -10,6 +10,7 @@ Similarities are the off-diagonal means (``i != j``): 1.0 means all tokens
 (heads) are identical, 0 means orthogonal on average. They use the ``O(n d)``
 identity ``sum_{i,j} x_i.x_j = ||sum_i x_i||^2``, so no ``n x n`` matrix is formed.
 """
+
 from typing import Dict, List
 
 import torch
@@ -17,8 +18,9 @@ import torch
 from mmdiverse.models.losses import attention_head_similarity, patch_cosine_similarity
 
 
-def _off_diagonal_mean(all_pairs_mean: torch.Tensor, diagonal_sum: torch.Tensor,
-                       count: int) -> torch.Tensor:
+def _off_diagonal_mean(
+    all_pairs_mean: torch.Tensor, diagonal_sum: torch.Tensor, count: int
+) -> torch.Tensor:
     """Turn a mean over all ``count**2`` pairs into the mean over ``i != j``."""
     if count < 2:
         return torch.zeros_like(all_pairs_mean)
@@ -79,7 +81,7 @@ class RunningMean:
         self._counts: Dict[int, int] = {}
 
     def update(self, key: int, values: torch.Tensor) -> None:
-        self._sums[key] = self._sums.get(key, 0.) + values.double().sum().item()
+        self._sums[key] = self._sums.get(key, 0.0) + values.double().sum().item()
         self._counts[key] = self._counts.get(key, 0) + values.numel()
 
     def result(self) -> Dict[int, float]:

@@ -1,4 +1,5 @@
 """Per-layer redundancy report of a backbone over a stream of batches."""
+
 from typing import Dict, Iterable, Optional
 
 import torch
@@ -9,8 +10,13 @@ from .redundancy import RunningMean, condition_numbers, mean_head_similarity, me
 
 
 @torch.no_grad()
-def redundancy_report(model: nn.Module, batches: Iterable[dict], attention: bool = True,
-                      weights: bool = True, tap_cfg: Optional[dict] = None) -> Dict[str, dict]:
+def redundancy_report(
+    model: nn.Module,
+    batches: Iterable[dict],
+    attention: bool = True,
+    weights: bool = True,
+    tap_cfg: Optional[dict] = None,
+) -> Dict[str, dict]:
     """Measure patch, attention-head and weight redundancy of ``model.backbone``.
 
     Args:
@@ -52,11 +58,10 @@ def redundancy_report(model: nn.Module, batches: Iterable[dict], attention: bool
         # qkv_weights() gives a (3, d, d_in) q, k, v view per block, in order.
         numbers = condition_numbers([m for w in tap.qkv_weights() for m in w])
         for block, start in zip(names, range(0, len(numbers), 3)):
-            conditions[block] = dict(zip('qkv', numbers[start:start + 3]))
+            conditions[block] = dict(zip('qkv', numbers[start : start + 3]))
     return dict(
         num_images=num_images,
         patch_similarity={names[i]: v for i, v in patch.result().items()},
         head_similarity={names[i]: v for i, v in heads.result().items()},
         condition_number=conditions,
     )
-

@@ -12,12 +12,15 @@ mode, epoch, iteration out of its total, ``eta`` and the logged ``loss``), so a
 parent process can show the progress of ``tools/train.py`` / ``tools/test.py``
 running as a subprocess without changing what they log.
 """
+
 import re
 from typing import NamedTuple, Optional
 
 # "Epoch(train)  [3][ 50/94]", "Epoch(test) [20/80]", "Iter(train) [ 50/500]"
-_POSITION = re.compile(r'\b(?P<unit>Epoch|Iter)\((?P<mode>train|val|test)\)\s*'
-                       r'(?:\[\s*(?P<epoch>\d+)\]\s*)?\[\s*(?P<iter>\d+)/(?P<total>\d+)\]')
+_POSITION = re.compile(
+    r'\b(?P<unit>Epoch|Iter)\((?P<mode>train|val|test)\)\s*'
+    r'(?:\[\s*(?P<epoch>\d+)\]\s*)?\[\s*(?P<iter>\d+)/(?P<total>\d+)\]'
+)
 # "eta: 0:03:12" or "eta: 1 day, 2:03:04" (datetime.timedelta's str)
 _ETA = re.compile(r'\beta: (?P<eta>(?:\d+ days?, )?\d+:\d\d:\d\d)')
 # the total "loss: 0.8012" (not "loss_patch_cos: ..." nor "decode.loss_ce: ...")
@@ -37,6 +40,7 @@ class LogProgress(NamedTuple):
         eta (str | None): mmengine's estimate of the time left, as logged.
         loss (float | None): the logged ``loss`` (train lines).
     """
+
     mode: str
     by_epoch: bool
     epoch: Optional[int]

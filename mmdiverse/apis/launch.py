@@ -4,6 +4,7 @@ Both tools accept mmpretrain and mmseg configs alike: everything here acts on
 keys that the two toolboxes share (``work_dir``, ``launcher``, ``env_cfg``,
 dataloaders), and the toolbox is told apart by the config's ``default_scope``.
 """
+
 import argparse
 import os
 import os.path as osp
@@ -16,14 +17,22 @@ from mmengine.config import Config, DictAction
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     """Arguments every launcher tool takes (as in mmpretrain and mmseg)."""
-    parser.add_argument('--work-dir', help='directory for logs and checkpoints '
-                        '(default: work_dirs/<config name>)')
     parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
+        '--work-dir', help='directory for logs and checkpoints (default: work_dirs/<config name>)'
+    )
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
         help='override config keys, e.g. model.backbone.drop_path_rate=0.2 '
-        'train_dataloader.batch_size=64')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
+        'train_dataloader.batch_size=64',
+    )
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher',
+    )
     # torch.distributed launchers pass --local-rank (newer) or --local_rank.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
@@ -58,12 +67,12 @@ def load_config(args: argparse.Namespace) -> Config:
 EXPECTED_LAYOUTS = {
     'ImageNet': 'train/<wnid>/*.JPEG, val/<wnid>/*.JPEG (optional meta/train.txt, meta/val.txt)',
     'CustomDataset': '<split>/<class>/<image> folders, or meta/<split>.txt listing '
-                     '"<path> <label>" lines',
+    '"<path> <label>" lines',
     'ADE20KDataset': 'images/{training,validation}/*.jpg and '
-                     'annotations/{training,validation}/*.png',
+    'annotations/{training,validation}/*.png',
     'CityscapesDataset': 'leftImg8bit/{train,val}/<city>/*_leftImg8bit.png and '
-                         'gtFine/{train,val}/<city>/*_gtFine_labelTrainIds.png '
-                         '(tools/dataset_converters/cityscapes.py makes them)',
+    'gtFine/{train,val}/<city>/*_gtFine_labelTrainIds.png '
+    '(tools/dataset_converters/cityscapes.py makes them)',
     'BaseSegDataset': 'images/<split>/*<img_suffix> and annotations/<split>/*<seg_map_suffix>',
 }
 
@@ -99,7 +108,8 @@ def check_data_roots(cfg: Config, splits: Sequence[str] = ('train', 'val', 'test
         raise error(
             f'{split}_dataloader.dataset.data_root={root!r} {problem} '
             f'(from {osp.abspath(root)}). {dataset_type or "The dataset"} expects: {layout}. '
-            f'Point it elsewhere with --cfg-options {split}_dataloader.dataset.data_root=PATH')
+            f'Point it elsewhere with --cfg-options {split}_dataloader.dataset.data_root=PATH'
+        )
 
 
 def choose_dist_backend(cfg: Config) -> None:
@@ -132,6 +142,7 @@ def setup_cpu_distributed(cfg: Config) -> None:
     import datetime
 
     import torch.distributed as dist
+
     if not dist.is_initialized():
         dist_cfg = cfg.env_cfg.get('dist_cfg', {})
         kwargs = {}
@@ -141,8 +152,11 @@ def setup_cpu_distributed(cfg: Config) -> None:
     _sync_bn_to_bn(cfg.model)
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
-            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
-            find_unused_parameters=cfg.get('find_unused_parameters', False))
+            type='MMDistributedDataParallel',
+            device_ids=None,
+            broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False),
+        )
 
 
 def _sync_bn_to_bn(node) -> None:
@@ -207,6 +221,7 @@ def check_previous_run(cfg: Config, overwrite: bool = False) -> None:
     if cfg.get('resume') or overwrite or not osp.isfile(marker):
         return
     from mmdiverse.compat import LastCheckpointError, read_last_checkpoint
+
     try:
         last = read_last_checkpoint(cfg.work_dir)
     except LastCheckpointError as error:
@@ -214,7 +229,8 @@ def check_previous_run(cfg: Config, overwrite: bool = False) -> None:
     raise FileExistsError(
         f'work_dir {cfg.work_dir!r} holds the checkpoints of a previous run (last: {last}). '
         'Pass --resume to continue it, --work-dir DIR to start a separate run, or '
-        '--overwrite to start over here (its checkpoints will be overwritten).')
+        '--overwrite to start over here (its checkpoints will be overwritten).'
+    )
 
 
 def add_class_check(cfg: Config) -> None:
@@ -225,8 +241,11 @@ def add_class_check(cfg: Config) -> None:
     (:class:`mmdiverse.engine.hooks.ClassConsistencyHook`).
     """
     hooks = list(cfg.get('custom_hooks') or [])
-    if not any(str(hook.get('type', '')).split('.')[-1] == 'ClassConsistencyHook'
-               for hook in hooks if isinstance(hook, dict)):
+    if not any(
+        str(hook.get('type', '')).split('.')[-1] == 'ClassConsistencyHook'
+        for hook in hooks
+        if isinstance(hook, dict)
+    ):
         cfg.custom_hooks = hooks + [dict(type='ClassConsistencyHook')]
 
 
@@ -234,8 +253,10 @@ def toolbox_of(cfg: Config) -> str:
     """``'mmseg'`` or ``'mmpretrain'``, from the config's ``default_scope``."""
     scope = cfg.get('default_scope', 'mmpretrain')
     if scope not in ('mmseg', 'mmpretrain'):
-        raise ValueError(f'default_scope={scope!r}: tools/train.py and tools/test.py '
-                         'support mmpretrain and mmseg configs only')
+        raise ValueError(
+            f'default_scope={scope!r}: tools/train.py and tools/test.py '
+            'support mmpretrain and mmseg configs only'
+        )
     return scope
 
 
@@ -246,6 +267,7 @@ def build_model(cfg: Config):
     it there) is merged into the model config when the model gives none.
     """
     from mmengine.registry import MODELS, init_default_scope
+
     init_default_scope(toolbox_of(cfg))
     model_cfg = cfg.model.copy()
     if cfg.get('data_preprocessor') is not None:

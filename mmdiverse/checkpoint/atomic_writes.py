@@ -25,6 +25,7 @@ it for local paths (the ``''`` prefix) through mmengine's ``register_backend``;
 mmengine's ``CheckpointHook`` writes ``last_checkpoint`` with a plain ``open``
 instead: ``SafeCheckpointHook`` writes it here.
 """
+
 import os
 import os.path as osp
 import re
@@ -113,8 +114,9 @@ def remove_stale_temporary_files(directory: Union[str, Path]) -> List[str]:
     return removed
 
 
-def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
-                 encoding: str = 'utf-8') -> None:
+def atomic_write(
+    data: Union[bytes, str], filepath: Union[str, Path], encoding: str = 'utf-8'
+) -> None:
     """Write ``data`` to ``filepath`` through a temporary file and a rename.
 
     The file gets mode ``0o666 & ~umask``; stale temporary files of earlier,
@@ -128,8 +130,9 @@ def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
     directory = osp.dirname(osp.abspath(filepath))
     os.makedirs(directory, exist_ok=True)
     payload = data.encode(encoding) if isinstance(data, str) else data
-    fd, tmp_path = tempfile.mkstemp(prefix=f'.{osp.basename(filepath)}.{_host()}-{os.getpid()}.',
-                                    suffix='.tmp', dir=directory)
+    fd, tmp_path = tempfile.mkstemp(
+        prefix=f'.{osp.basename(filepath)}.{_host()}-{os.getpid()}.', suffix='.tmp', dir=directory
+    )
     try:
         with os.fdopen(fd, 'wb') as f:
             os.fchmod(f.fileno(), 0o666 & ~current_umask())
@@ -143,8 +146,11 @@ def atomic_write(data: Union[bytes, str], filepath: Union[str, Path],
         raise
     removed = remove_stale_temporary_files(directory)
     if removed:
-        print_log(f'Removed {len(removed)} temporary files of interrupted writes: '
-                  + ', '.join(osp.basename(p) for p in removed), logger='current')
+        print_log(
+            f'Removed {len(removed)} temporary files of interrupted writes: '
+            + ', '.join(osp.basename(p) for p in removed),
+            logger='current',
+        )
 
 
 def write_checkpoint_bytes(data: bytes, filepath: Union[str, Path]) -> None:

@@ -39,6 +39,7 @@ against the *whole* key (``re.fullmatch``) without the prefix, e.g.
 ``r'norm[0-2]\\..*'`` for the per-stage output norms that a classifier does
 not have.
 """
+
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Union
@@ -79,6 +80,7 @@ class TransferReport:
         num_backbone_tensors: Entries of the backbone's state dict.
         meta: ``meta['mmdiverse']`` of the checkpoint, when present.
     """
+
     checkpoint: str
     backbone: str
     source_format: str
@@ -94,33 +96,51 @@ class TransferReport:
 
     def summary(self) -> str:
         """The one-line log message (what the training log shows)."""
-        layout = ('mmpretrain layout' if self.source_format == 'mmpretrain'
-                  else f'{self.source_format} layout converted to mmpretrain'
-                  if self.source_format != 'raw' else 'keys as saved')
-        parts = [f'Backbone transfer: loaded {len(self.loaded)}/'
-                 f'{self.num_backbone_tensors} tensors of {self.backbone} from '
-                 f'{self.checkpoint} ({layout}, prefix {self.prefix!r}); every loaded '
-                 'tensor verified']
+        layout = (
+            'mmpretrain layout'
+            if self.source_format == 'mmpretrain'
+            else f'{self.source_format} layout converted to mmpretrain'
+            if self.source_format != 'raw'
+            else 'keys as saved'
+        )
+        parts = [
+            f'Backbone transfer: loaded {len(self.loaded)}/'
+            f'{self.num_backbone_tensors} tensors of {self.backbone} from '
+            f'{self.checkpoint} ({layout}, prefix {self.prefix!r}); every loaded '
+            'tensor verified'
+        ]
         if self.adapted:
-            parts.append(f'{len(self.adapted)} resized: '
-                         + _short_list([f'{k} {v}' for k, v in self.adapted.items()], 6))
+            parts.append(
+                f'{len(self.adapted)} resized: '
+                + _short_list([f'{k} {v}' for k, v in self.adapted.items()], 6)
+            )
         if self.new:
-            parts.append(f'{len(self.new)} new (allowed by new_keys, not in the '
-                         f'checkpoint): {_short_list(self.new, 12)}')
+            parts.append(
+                f'{len(self.new)} new (allowed by new_keys, not in the '
+                f'checkpoint): {_short_list(self.new, 12)}'
+            )
         if self.derived:
-            parts.append(f'{len(self.derived)} derived buffers rebuilt by the backbone '
-                         f'(relative_position_index / attn_mask)')
+            parts.append(
+                f'{len(self.derived)} derived buffers rebuilt by the backbone '
+                f'(relative_position_index / attn_mask)'
+            )
         if self.dropped:
-            parts.append(f'{len(self.dropped)} checkpoint tensors dropped (allowed by '
-                         f'dropped_keys): {_short_list(self.dropped, 12)}')
+            parts.append(
+                f'{len(self.dropped)} checkpoint tensors dropped (allowed by '
+                f'dropped_keys): {_short_list(self.dropped, 12)}'
+            )
         if self.outside_prefix:
             heads = sorted({k.split('.', 1)[0] for k in self.outside_prefix})
-            parts.append(f'{len(self.outside_prefix)} checkpoint tensors outside the '
-                         f'backbone ignored ({", ".join(h + ".*" for h in heads)})')
+            parts.append(
+                f'{len(self.outside_prefix)} checkpoint tensors outside the '
+                f'backbone ignored ({", ".join(h + ".*" for h in heads)})'
+            )
         if self.meta:
             keys = ('config', 'backbone', 'arch', 'img_size', 'window_size', 'regularizers')
-            parts.append('pretrained as ' + ', '.join(
-                f'{k}={self.meta[k]!r}' for k in keys if self.meta.get(k) is not None))
+            parts.append(
+                'pretrained as '
+                + ', '.join(f'{k}={self.meta[k]!r}' for k in keys if self.meta.get(k) is not None)
+            )
         return '; '.join(parts)
 
 
@@ -176,11 +196,15 @@ def to_backbone_state_dict(checkpoint, prefix: Optional[str] = 'backbone.'):
         if source_format != 'raw':
             state, conversion = convert_state_dict(state, src=source_format)
             # In a segmentor's file, unmapped head keys are not the backbone's.
-            unmapped = [k for k in conversion.unmapped
-                        if pivot_of(source_format) != 'mmseg' or k.startswith(prefix)]
+            unmapped = [
+                k
+                for k in conversion.unmapped
+                if pivot_of(source_format) != 'mmseg' or k.startswith(prefix)
+            ]
     if prefix:
-        selected = OrderedDict((k[len(prefix):], v) for k, v in state.items()
-                               if k.startswith(prefix))
+        selected = OrderedDict(
+            (k[len(prefix) :], v) for k, v in state.items() if k.startswith(prefix)
+        )
         outside = [k for k in state if not k.startswith(prefix)]
     else:
         selected, outside = OrderedDict(state), []
@@ -188,13 +212,15 @@ def to_backbone_state_dict(checkpoint, prefix: Optional[str] = 'backbone.'):
 
 
 # --------------------------------------------------------------------- load
-def load_pretrained_backbone(backbone: nn.Module,
-                             checkpoint: Union[str, dict],
-                             prefix: Optional[str] = 'backbone.',
-                             new_keys: Sequence[str] = (),
-                             dropped_keys: Sequence[str] = (),
-                             map_location: str = 'cpu',
-                             logger: Optional[str] = 'current') -> TransferReport:
+def load_pretrained_backbone(
+    backbone: nn.Module,
+    checkpoint: Union[str, dict],
+    prefix: Optional[str] = 'backbone.',
+    new_keys: Sequence[str] = (),
+    dropped_keys: Sequence[str] = (),
+    map_location: str = 'cpu',
+    logger: Optional[str] = 'current',
+) -> TransferReport:
     """Load pretrained weights into ``backbone`` or raise; never half-load.
 
     Args:
@@ -229,57 +255,79 @@ def load_pretrained_backbone(backbone: nn.Module,
     missing = [k for k in model_state if k not in state and k not in derived_model]
     # Source keys the layout converter could not map count as unused.
     unexpected = [k for k in state if k not in model_state] + unmapped
-    mismatched = [f'{k}: checkpoint {tuple(state[k].shape)} vs backbone '
-                  f'{tuple(model_state[k].shape)}'
-                  for k in state if k in model_state and state[k].shape != model_state[k].shape]
+    mismatched = [
+        f'{k}: checkpoint {tuple(state[k].shape)} vs backbone {tuple(model_state[k].shape)}'
+        for k in state
+        if k in model_state and state[k].shape != model_state[k].shape
+    ]
     bad_missing = [k for k in missing if not matches_any(k, new_keys)]
     bad_unexpected = [k for k in unexpected if not matches_any(k, dropped_keys)]
     loadable = [k for k in state if k in model_state]
 
     if bad_missing or bad_unexpected or mismatched or errors or not loadable:
-        lines = [f'Backbone transfer from {name} into {type(backbone).__name__} failed; '
-                 'nothing was loaded.']
+        lines = [
+            f'Backbone transfer from {name} into {type(backbone).__name__} failed; '
+            'nothing was loaded.'
+        ]
         if not loadable:
-            lines.append(f'  No checkpoint tensor matches the backbone (prefix={prefix!r}, '
-                         f'{source_format} layout, keys outside the prefix e.g. '
-                         f'{_short_list(outside[:5], 5)}).')
+            lines.append(
+                f'  No checkpoint tensor matches the backbone (prefix={prefix!r}, '
+                f'{source_format} layout, keys outside the prefix e.g. '
+                f'{_short_list(outside[:5], 5)}).'
+            )
         if bad_missing:
-            lines.append(f'  Missing from the checkpoint ({len(bad_missing)}): '
-                         f'{_short_list(bad_missing)}')
+            lines.append(
+                f'  Missing from the checkpoint ({len(bad_missing)}): {_short_list(bad_missing)}'
+            )
         if mismatched:
             lines.append(f'  Shape mismatch ({len(mismatched)}): {_short_list(mismatched)}')
         if bad_unexpected:
-            lines.append(f'  Not in the backbone ({len(bad_unexpected)}): '
-                         f'{_short_list(bad_unexpected)}')
+            lines.append(
+                f'  Not in the backbone ({len(bad_unexpected)}): {_short_list(bad_unexpected)}'
+            )
         lines.extend(f'  {e}' for e in errors)
-        lines.append('  Check the backbone arch / window / patch size against the '
-                     'pretraining config. Keys that are new or dropped on purpose go '
-                     'in model.backbone_transfer.new_keys / dropped_keys (regexes).')
+        lines.append(
+            '  Check the backbone arch / window / patch size against the '
+            'pretraining config. Keys that are new or dropped on purpose go '
+            'in model.backbone_transfer.new_keys / dropped_keys (regexes).'
+        )
         raise BackboneLoadError('\n'.join(lines))
 
     to_load = OrderedDict((k, state[k]) for k in loadable)
     result = backbone.load_state_dict(to_load, strict=False)
-    stray = [k for k in result.missing_keys
-             if k not in missing and k not in derived_model]
+    stray = [k for k in result.missing_keys if k not in missing and k not in derived_model]
     if result.unexpected_keys or stray:
         raise BackboneLoadError(
             f'Backbone transfer from {name}: load_state_dict disagreed with the key '
             f'check (unexpected {result.unexpected_keys}, missing {stray}); a load '
-            'hook of the backbone renamed keys.')
+            'hook of the backbone renamed keys.'
+        )
     after = backbone.state_dict()
-    differing = [k for k, v in to_load.items()
-                 if not torch.equal(after[k], v.to(device=after[k].device, dtype=after[k].dtype))]
+    differing = [
+        k
+        for k, v in to_load.items()
+        if not torch.equal(after[k], v.to(device=after[k].device, dtype=after[k].dtype))
+    ]
     if differing:
         raise BackboneLoadError(
             f'Backbone transfer from {name}: {len(differing)} tensors differ from the '
-            f'checkpoint after loading (a load hook changed them): {_short_list(differing)}')
+            f'checkpoint after loading (a load hook changed them): {_short_list(differing)}'
+        )
 
     report = TransferReport(
-        checkpoint=name, backbone=type(backbone).__name__, source_format=source_format,
-        prefix=prefix, loaded=loadable,
-        adapted=adapted, new=missing, dropped=unexpected,
-        derived=derived_model, outside_prefix=outside,
-        num_backbone_tensors=len(model_state), meta=meta)
+        checkpoint=name,
+        backbone=type(backbone).__name__,
+        source_format=source_format,
+        prefix=prefix,
+        loaded=loadable,
+        adapted=adapted,
+        new=missing,
+        dropped=unexpected,
+        derived=derived_model,
+        outside_prefix=outside,
+        num_backbone_tensors=len(model_state),
+        meta=meta,
+    )
     if logger is not None:
         print_log(report.summary(), logger=logger)
     return report

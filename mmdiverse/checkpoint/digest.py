@@ -21,6 +21,7 @@ A mismatch raises :class:`CorruptCheckpointError` naming the file and the
 newest intact checkpoint in the same directory, which is never loaded in its
 place.
 """
+
 import hashlib
 import os
 import os.path as osp
@@ -80,8 +81,10 @@ def recorded_digest(path: str) -> Optional[str]:
         text = f.read(4096).decode('ascii', errors='replace').strip().lower()
     match = _HEX.match(text)
     if not match:
-        raise CorruptCheckpointError(f'{sidecar} (the digest of checkpoint {path}) does not hold '
-                                     f'a SHA-256: it starts with {text[:40]!r}')
+        raise CorruptCheckpointError(
+            f'{sidecar} (the digest of checkpoint {path}) does not hold '
+            f'a SHA-256: it starts with {text[:40]!r}'
+        )
     return match.group(1)
 
 
@@ -94,8 +97,10 @@ def zip_problem(path: str) -> Optional[str]:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except (zipfile.BadZipFile, EOFError, OSError, zlib.error) as error:
-        return (f'it is not a complete zip archive ({error}; {osp.getsize(path)} bytes): '
-                'truncated, or overwritten while it was copied')
+        return (
+            f'it is not a complete zip archive ({error}; {osp.getsize(path)} bytes): '
+            'truncated, or overwritten while it was copied'
+        )
     if bad is not None:
         return f"its record '{bad}' does not match the CRC-32 the archive records for it"
     return None
@@ -107,9 +112,11 @@ def _problem(path: str) -> Optional[str]:
         return zip_problem(path)
     actual = sha256_of_file(path)
     if actual != recorded:
-        return (f'its SHA-256 is {actual[:16]}..., the digest written with it '
-                f'({osp.basename(digest_path(path))}) is {recorded[:16]}...: the file changed '
-                f'after it was written ({osp.getsize(path)} bytes now)')
+        return (
+            f'its SHA-256 is {actual[:16]}..., the digest written with it '
+            f'({osp.basename(digest_path(path))}) is {recorded[:16]}...: the file changed '
+            f'after it was written ({osp.getsize(path)} bytes now)'
+        )
     return None
 
 
@@ -140,8 +147,10 @@ def intact_alternative(path: str) -> str:
     other = newest_intact_checkpoint(directory, exclude=path)
     if other is None:
         return f' No other intact checkpoint is in {directory}.'
-    return (f' The newest intact checkpoint in {directory} is {other}; to resume from it, '
-            f'pass --resume {other} (it is not used unless you name it).')
+    return (
+        f' The newest intact checkpoint in {directory} is {other}; to resume from it, '
+        f'pass --resume {other} (it is not used unless you name it).'
+    )
 
 
 def verify_checkpoint(path: str) -> None:
@@ -153,5 +162,6 @@ def verify_checkpoint(path: str) -> None:
     """
     problem = _problem(path)
     if problem is not None:
-        raise CorruptCheckpointError(f'Checkpoint {path} is corrupt: {problem}.'
-                                     + intact_alternative(path))
+        raise CorruptCheckpointError(
+            f'Checkpoint {path} is corrupt: {problem}.' + intact_alternative(path)
+        )

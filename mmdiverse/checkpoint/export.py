@@ -31,6 +31,7 @@ an mmpretrain backbone, with no key editing. The metadata comes from
 checkpoint during training), else from the config text mmengine stores in
 ``meta['cfg']``, else from the weights alone.
 """
+
 import io
 import os.path as osp
 from collections import OrderedDict
@@ -40,8 +41,13 @@ import torch
 
 from .atomic_writes import write_checkpoint_bytes
 from .convert import ConversionReport, convert_state_dict, mmpretrain_zoo
-from .metadata import (META_KEY, describe_backbone, describe_state_dict, meta_from_cfg,
-                       regularizers_from_cfg)
+from .metadata import (
+    META_KEY,
+    describe_backbone,
+    describe_state_dict,
+    meta_from_cfg,
+    regularizers_from_cfg,
+)
 from .read import checkpoint_meta, extract_state_dict, read_checkpoint
 
 
@@ -52,8 +58,12 @@ def save_checkpoint_file(obj: Any, path: str) -> None:
     write_checkpoint_bytes(buffer.getvalue(), path)
 
 
-def export_backbone(checkpoint_path: str, out_path: str, keep_head: bool = True,
-                    extra_meta: Optional[Mapping] = None) -> Dict[str, Any]:
+def export_backbone(
+    checkpoint_path: str,
+    out_path: str,
+    keep_head: bool = True,
+    extra_meta: Optional[Mapping] = None,
+) -> Dict[str, Any]:
     """Write the transfer file of a training checkpoint.
 
     Keeps ``backbone.*`` (and ``neck.*``/``head.*`` with ``keep_head``) of
@@ -77,17 +87,19 @@ def export_backbone(checkpoint_path: str, out_path: str, keep_head: bool = True,
     checkpoint = read_checkpoint(checkpoint_path)
     state_dict, _ = extract_state_dict(checkpoint)
     if not mmpretrain_zoo.detect(state_dict):
-        raise ValueError(f'{checkpoint_path} is not in mmpretrain layout (no backbone.* keys); '
-                         'convert it first: python tools/convert_checkpoint.py SRC DST')
+        raise ValueError(
+            f'{checkpoint_path} is not in mmpretrain layout (no backbone.* keys); '
+            'convert it first: python tools/convert_checkpoint.py SRC DST'
+        )
     state_dict, report = mmpretrain_zoo.to_mmpretrain(state_dict)
     if not keep_head:
-        state_dict = OrderedDict((k, v) for k, v in state_dict.items()
-                                 if k.startswith('backbone.'))
+        state_dict = OrderedDict((k, v) for k, v in state_dict.items() if k.startswith('backbone.'))
     old_meta = checkpoint_meta(checkpoint)
     meta = dict(old_meta.get(META_KEY) or {})
     if not meta:
         if isinstance(old_meta.get('cfg'), str):
             from mmengine.config import Config
+
             cfg = Config.fromstring(old_meta['cfg'], file_format='.py')
             meta = meta_from_cfg(cfg, state_dict)
         else:
@@ -114,8 +126,9 @@ def container_for(dst: str, state_dict: Dict[str, torch.Tensor], meta: Dict) -> 
     return state_dict  # timm: a flat state dict
 
 
-def convert_checkpoint(src_path: str, dst_path: str, src: str = 'auto', dst: str = 'auto',
-                       key: Optional[str] = None) -> ConversionReport:
+def convert_checkpoint(
+    src_path: str, dst_path: str, src: str = 'auto', dst: str = 'auto', key: Optional[str] = None
+) -> ConversionReport:
     """Convert the file ``src_path`` and write ``dst_path``.
 
     Args:
@@ -149,7 +162,13 @@ def convert_checkpoint(src_path: str, dst_path: str, src: str = 'auto', dst: str
 
 
 __all__ = [
-    'META_KEY', 'container_for', 'convert_checkpoint', 'describe_backbone',
-    'describe_state_dict', 'export_backbone', 'meta_from_cfg', 'regularizers_from_cfg',
-    'save_checkpoint_file'
+    'META_KEY',
+    'container_for',
+    'convert_checkpoint',
+    'describe_backbone',
+    'describe_state_dict',
+    'export_backbone',
+    'meta_from_cfg',
+    'regularizers_from_cfg',
+    'save_checkpoint_file',
 ]

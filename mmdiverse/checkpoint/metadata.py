@@ -8,6 +8,7 @@ terms were on with their loss weights. Read from a built backbone
 (:func:`describe_state_dict`), or from a training config
 (:func:`meta_from_cfg`).
 """
+
 from collections import OrderedDict
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -18,14 +19,15 @@ from .read import META_KEY
 
 #: Keys of ``model.diversity`` that configure something other than a term
 #: (mmdiverse.models.diversity.DiversityRegularizer refuses any other non-term key).
-NON_TERM_KEYS = ('tap', )
+NON_TERM_KEYS = ('tap',)
 
 
 def _arch_name(zoo: Mapping[str, dict], settings: Mapping[str, Any]) -> Optional[str]:
     """The mmpretrain ``arch`` name whose settings equal ``settings``."""
     for name, entry in zoo.items():
-        if all(_plain(entry.get(k)) == _plain(v) for k, v in settings.items() if v is not None) \
-                and set(entry) <= set(settings):
+        if all(
+            _plain(entry.get(k)) == _plain(v) for k, v in settings.items() if v is not None
+        ) and set(entry) <= set(settings):
             aliases = [n for n, e in zoo.items() if e is entry]
             longer = [n for n in aliases if len(n) > len(aliases[0])]
             return longer[0] if longer else aliases[0]
@@ -56,10 +58,14 @@ def describe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any
     stages = count_indices(keys, r'backbone\.stages\.(\d+)\.')
     if stages:
         from mmpretrain.models.backbones import SwinTransformer
-        depths = [count_indices(keys, rf'backbone\.stages\.{s}\.blocks\.(\d+)\.')
-                  for s in range(stages)]
-        tables = [state_dict.get(f'backbone.stages.{s}.blocks.0.attn.w_msa.'
-                                 'relative_position_bias_table') for s in range(stages)]
+
+        depths = [
+            count_indices(keys, rf'backbone\.stages\.{s}\.blocks\.(\d+)\.') for s in range(stages)
+        ]
+        tables = [
+            state_dict.get(f'backbone.stages.{s}.blocks.0.attn.w_msa.relative_position_bias_table')
+            for s in range(stages)
+        ]
         heads = [int(t.shape[1]) if t is not None else None for t in tables]
         window = None
         if tables[0] is not None:
@@ -69,17 +75,25 @@ def describe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any
         ape = state_dict.get('backbone.absolute_pos_embed')
         if ape is not None:
             img = round(ape.shape[1] ** 0.5) * patch
-        info.update(backbone='SwinTransformer', arch=_arch_name(SwinTransformer.arch_zoo, settings),
-                    arch_settings=settings, img_size=img, patch_size=patch,
-                    window_size=window, token_stride=patch * 2 ** (stages - 1))
+        info.update(
+            backbone='SwinTransformer',
+            arch=_arch_name(SwinTransformer.arch_zoo, settings),
+            arch_settings=settings,
+            img_size=img,
+            patch_size=patch,
+            window_size=window,
+            token_stride=patch * 2 ** (stages - 1),
+        )
         return info
     layers = count_indices(keys, r'backbone\.layers\.(\d+)\.')
     fc1 = state_dict.get('backbone.layers.0.ffn.layers.0.0.weight')
     if not layers or fc1 is None:
         return info
     from mmpretrain.models.backbones import VisionTransformer
-    settings = dict(embed_dims=dims, num_layers=layers, num_heads=None,
-                    feedforward_channels=int(fc1.shape[0]))
+
+    settings = dict(
+        embed_dims=dims, num_layers=layers, num_heads=None, feedforward_channels=int(fc1.shape[0])
+    )
     arch = _arch_name(VisionTransformer.arch_zoo, settings)
     if arch is not None:
         settings['num_heads'] = VisionTransformer.arch_zoo[arch]['num_heads']
@@ -90,10 +104,18 @@ def describe_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Dict[str, Any
         side = round((pos.shape[1] - extra) ** 0.5)
         if side * side == pos.shape[1] - extra:
             img = side * patch
-    backbone = 'DistilledVisionTransformer' if 'backbone.dist_token' in state_dict \
-        else 'VisionTransformer'
-    info.update(backbone=backbone, arch=arch, arch_settings=settings, img_size=img,
-                patch_size=patch, window_size=None, token_stride=patch)
+    backbone = (
+        'DistilledVisionTransformer' if 'backbone.dist_token' in state_dict else 'VisionTransformer'
+    )
+    info.update(
+        backbone=backbone,
+        arch=arch,
+        arch_settings=settings,
+        img_size=img,
+        patch_size=patch,
+        window_size=None,
+        token_stride=patch,
+    )
     return info
 
 
@@ -165,7 +187,7 @@ def meta_from_cfg(cfg, state_dict: Optional[Mapping] = None) -> Dict[str, Any]:
     if backbone_cfg.get('img_size') is not None:
         info['img_size'] = _plain(backbone_cfg['img_size'])
     window = backbone_cfg.get('window_size')
-    block = ((backbone_cfg.get('stage_cfgs') or {}).get('block_cfgs') or {})
+    block = (backbone_cfg.get('stage_cfgs') or {}).get('block_cfgs') or {}
     window = block.get('window_size', window)
     if window is not None:
         info['window_size'] = window
@@ -175,6 +197,9 @@ def meta_from_cfg(cfg, state_dict: Optional[Mapping] = None) -> Dict[str, Any]:
 
 
 __all__ = [
-    'META_KEY', 'describe_backbone', 'describe_state_dict', 'meta_from_cfg',
-    'regularizers_from_cfg'
+    'META_KEY',
+    'describe_backbone',
+    'describe_state_dict',
+    'meta_from_cfg',
+    'regularizers_from_cfg',
 ]

@@ -12,6 +12,7 @@ downloaded into torch's hub cache and read by the same loader
 is imported; other schemes (``s3://`` ...) go through mmengine's
 ``CheckpointLoader``.
 """
+
 from collections import OrderedDict
 from typing import Any, Dict, Mapping, Optional, Tuple
 
@@ -49,31 +50,39 @@ def read_checkpoint(source: str, map_location: Any = 'cpu') -> Any:
     """
     if source.endswith('.safetensors'):
         from safetensors.torch import load_file
+
         verify_checkpoint(source)
         return load_file(source, device='cpu')
     if source.endswith('.npz'):
-        raise ValueError(f'{source}: .npz (JAX) checkpoints: load them into a timm model '
-                         '(timm.create_model(name, pretrained=True, pretrained_cfg_overlay='
-                         'dict(file=PATH))), save its state_dict() and convert that file')
+        raise ValueError(
+            f'{source}: .npz (JAX) checkpoints: load them into a timm model '
+            '(timm.create_model(name, pretrained=True, pretrained_cfg_overlay='
+            'dict(file=PATH))), save its state_dict() and convert that file'
+        )
     if '://' not in source:
         return safe_load(source, map_location=map_location)
     if source.startswith(('http://', 'https://')):
         return load_from_http(source, map_location=map_location)
     from mmengine.runner.checkpoint import CheckpointLoader
+
     return CheckpointLoader.load_checkpoint(source, map_location=map_location)
 
 
 def _is_tensor_dict(obj: Any) -> bool:
-    return isinstance(obj, Mapping) and len(obj) > 0 and all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    return (
+        isinstance(obj, Mapping)
+        and len(obj) > 0
+        and all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+    )
 
 
 def strip_prefix(state_dict: Mapping[str, torch.Tensor], prefix: str) -> StateDict:
     """Remove ``prefix`` from every key that has it (``module.`` of DDP)."""
     if not any(k.startswith(prefix) for k in state_dict):
         return OrderedDict(state_dict)
-    return OrderedDict((k[len(prefix):] if k.startswith(prefix) else k, v)
-                       for k, v in state_dict.items())
+    return OrderedDict(
+        (k[len(prefix) :] if k.startswith(prefix) else k, v) for k, v in state_dict.items()
+    )
 
 
 def extract_state_dict(checkpoint: Any, key: Optional[str] = None) -> Tuple[StateDict, str]:
@@ -101,13 +110,20 @@ def extract_state_dict(checkpoint: Any, key: Optional[str] = None) -> Tuple[Stat
     elif _is_tensor_dict(checkpoint):
         found, where = checkpoint, ''
     else:
-        where = next((k for k in CONTAINER_KEYS
-                      if isinstance(checkpoint, Mapping) and _is_tensor_dict(checkpoint.get(k))),
-                     None)
+        where = next(
+            (
+                k
+                for k in CONTAINER_KEYS
+                if isinstance(checkpoint, Mapping) and _is_tensor_dict(checkpoint.get(k))
+            ),
+            None,
+        )
         if where is None:
             top = list(checkpoint)[:10] if isinstance(checkpoint, Mapping) else type(checkpoint)
-            raise ValueError(f'cannot find the model weights in the checkpoint (top-level: {top}); '
-                             'name the entry with --key')
+            raise ValueError(
+                f'cannot find the model weights in the checkpoint (top-level: {top}); '
+                'name the entry with --key'
+            )
         found = checkpoint[where]
     tensors = OrderedDict((k, v) for k, v in found.items() if isinstance(v, torch.Tensor))
     return strip_prefix(tensors, 'module.'), where

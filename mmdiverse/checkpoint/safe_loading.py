@@ -24,6 +24,7 @@ and ``http(s)://`` checkpoint schemes (used by ``Runner.resume``,
 ``CheckpointLoader.register_scheme``. ``import mmdiverse.runtime`` calls it;
 ``import mmdiverse`` does not.
 """
+
 import os
 import os.path as osp
 import pickle
@@ -49,9 +50,24 @@ class UnsafeCheckpointError(pickle.UnpicklingError):
 def _numpy_globals() -> List[Any]:
     """NumPy types that appear in pickled metrics (arrays, scalars, dtypes)."""
     from numpy.core.multiarray import _reconstruct, scalar
-    dtype_classes = [type(np.dtype(name)) for name in (
-        'bool', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16',
-        'uint32', 'uint64', 'float16', 'float32', 'float64')]
+
+    dtype_classes = [
+        type(np.dtype(name))
+        for name in (
+            'bool',
+            'int8',
+            'int16',
+            'int32',
+            'int64',
+            'uint8',
+            'uint16',
+            'uint32',
+            'uint64',
+            'float16',
+            'float32',
+            'float64',
+        )
+    ]
     return [_reconstruct, scalar, np.ndarray, np.dtype, *dtype_classes]
 
 
@@ -74,7 +90,8 @@ def history_buffer_statistic(owner: Any, name: str) -> Any:
         return getattr(HistoryBuffer, name)
     raise UnsafeCheckpointError(
         f'getattr({owner!r}, {name!r}) is outside the allow-list: only '
-        f'HistoryBuffer statistics {sorted(allowed)} may be looked up')
+        f'HistoryBuffer statistics {sorted(allowed)} may be looked up'
+    )
 
 
 def safe_globals() -> List[Any]:
@@ -84,28 +101,42 @@ def safe_globals() -> List[Any]:
         list: classes and functions (or ``(function, qualified name)`` pairs)
         passed to ``torch.serialization.safe_globals`` for one load.
     """
-    restricted_getattr = [(history_buffer_statistic, f'{module}.getattr')
-                          for module in ('builtins', '__builtin__')]
+    restricted_getattr = [
+        (history_buffer_statistic, f'{module}.getattr') for module in ('builtins', '__builtin__')
+    ]
     return [HistoryBuffer, *_numpy_globals(), *restricted_getattr]
 
 
 #: What torch's weights-only unpickler refused, in the wordings of torch 2.6-2.14:
 #: ``(pattern, description)``; the description names the refused global.
 _REFUSALS = (
-    (re.compile(r'Trying to load unsupported GLOBAL (\S+) whose module (\S+?)\.? is blocked'),
-     'the global {0} (module {1} is blocked: it can run commands or code)'),
-    (re.compile(r'Unsupported global: GLOBAL (\S+) was not an allowed global'),
-     'the global {0}'),
-    (re.compile(r'Trying to call reduce for unrecognized function (.+?)(?: which belongs to|\n|$)'),
-     'a call of {0}'),
-    (re.compile(r'Can only create new object for nn\.Parameter or classes allowlisted via '
-                r'`add_safe_globals` but got (.+?)(?:\n|$)'), 'an instance of {0}'),
+    (
+        re.compile(r'Trying to load unsupported GLOBAL (\S+) whose module (\S+?)\.? is blocked'),
+        'the global {0} (module {1} is blocked: it can run commands or code)',
+    ),
+    (re.compile(r'Unsupported global: GLOBAL (\S+) was not an allowed global'), 'the global {0}'),
+    (
+        re.compile(
+            r'Trying to call reduce for unrecognized function (.+?)(?: which belongs to|\n|$)'
+        ),
+        'a call of {0}',
+    ),
+    (
+        re.compile(
+            r'Can only create new object for nn\.Parameter or classes allowlisted via '
+            r'`add_safe_globals` but got (.+?)(?:\n|$)'
+        ),
+        'an instance of {0}',
+    ),
     (re.compile(r'Can only build .*? but got (.+?)(?:\n|$)'), 'a state of {0}'),
 )
 _OPERAND = re.compile(r'Unsupported operand (\d+)')
 #: Sentences of torch's message that advise turning the safety off.
-_TORCH_ADVICE = re.compile(r'weights_only|add_safe_globals|safe_globals|arbitrary code|'
-                           r'trust|file an issue|Check the documentation', re.I)
+_TORCH_ADVICE = re.compile(
+    r'weights_only|add_safe_globals|safe_globals|arbitrary code|'
+    r'trust|file an issue|Check the documentation',
+    re.I,
+)
 
 
 def _pickle_header(filename: Any) -> Optional[bytes]:
@@ -145,21 +176,29 @@ def _refusal_reason(error: Exception, filename: Any) -> str:
     for pattern, description in _REFUSALS:
         match = pattern.search(text)
         if match:
-            return (f'it needs {description.format(*match.groups())}, which is not in '
-                    "mmdiverse's allow-list of safe checkpoint types (tensors, containers, "
-                    'NumPy values, mmengine HistoryBuffer)')
+            return (
+                f'it needs {description.format(*match.groups())}, which is not in '
+                "mmdiverse's allow-list of safe checkpoint types (tensors, containers, "
+                'NumPy values, mmengine HistoryBuffer)'
+            )
     operand = _OPERAND.search(text)
     if operand:
         head = _pickle_header(filename) or b''
         if not _is_zip(filename) and head[:1] == b'\x80' and len(head) > 1 and head[1] >= 4:
-            return (f'it is a plain pickle stream (protocol {head[1]}), not a torch.save '
-                    'checkpoint: a file written with pickle.dump (or torch.save with '
-                    '_use_new_zipfile_serialization=False and pickle_protocol >= 4), which the '
-                    f'safe loader cannot read (pickle opcode {operand.group(1)})')
+            return (
+                f'it is a plain pickle stream (protocol {head[1]}), not a torch.save '
+                'checkpoint: a file written with pickle.dump (or torch.save with '
+                '_use_new_zipfile_serialization=False and pickle_protocol >= 4), which the '
+                f'safe loader cannot read (pickle opcode {operand.group(1)})'
+            )
         return f'it uses pickle opcode {operand.group(1)}, which the safe loader does not read'
-    inner = [line.strip() for line in re.split(r'(?<=[.!?])\s+|\n', text)
-             if line.strip() and not _TORCH_ADVICE.search(line)
-             and not line.strip().startswith(('Weights only load failed', 'WeightsUnpickler'))]
+    inner = [
+        line.strip()
+        for line in re.split(r'(?<=[.!?])\s+|\n', text)
+        if line.strip()
+        and not _TORCH_ADVICE.search(line)
+        and not line.strip().startswith(('Weights only load failed', 'WeightsUnpickler'))
+    ]
     return inner[0].rstrip('.') if inner else 'it holds an object outside the allow-list'
 
 
@@ -196,13 +235,15 @@ def safe_load(filename: Any, map_location: Optional[Any] = None) -> Any:
             raise
         raise CorruptCheckpointError(
             f'Checkpoint {filename} is corrupt: torch cannot read it '
-            f'({str(error).split(". ")[0]}).' + intact_alternative(filename)) from None
+            f'({str(error).split(". ")[0]}).' + intact_alternative(filename)
+        ) from None
     except pickle.UnpicklingError as error:
         raise UnsafeCheckpointError(
             f'Refused to load checkpoint {filename!r}: {_refusal_reason(error, filename)}. '
             'Nothing from the file was executed; loading it without these checks could run '
             'code from it. If you trust its source, re-save only its tensors (the state_dict) '
-            'with torch.save where it was made.') from None
+            'with torch.save where it was made.'
+        ) from None
 
 
 def load_from_local(filename: str, map_location: Optional[Any] = None) -> Any:
@@ -244,13 +285,19 @@ def download_to_cache(url: str, model_dir: Optional[str] = None, progress: bool 
     if world_size > 1:
         torch.distributed.barrier()
     if not osp.isfile(target):
-        raise FileNotFoundError(f'{url} was not downloaded to {target} (local rank 0 of this '
-                                'machine downloads it; is the cache directory shared?)')
+        raise FileNotFoundError(
+            f'{url} was not downloaded to {target} (local rank 0 of this '
+            'machine downloads it; is the cache directory shared?)'
+        )
     return target
 
 
-def load_from_http(filename: str, map_location: Optional[Any] = None,
-                   model_dir: Optional[str] = None, progress: bool = os.isatty(0)) -> Any:
+def load_from_http(
+    filename: str,
+    map_location: Optional[Any] = None,
+    model_dir: Optional[str] = None,
+    progress: bool = os.isatty(0),
+) -> Any:
     """mmengine's ``http(s)://`` loader: :func:`download_to_cache`, then :func:`safe_load`."""
     return safe_load(download_to_cache(filename, model_dir, progress), map_location)
 
@@ -260,4 +307,5 @@ def install_safe_checkpoint_loader() -> None:
     :func:`safe_load`. Idempotent."""
     CheckpointLoader.register_scheme(prefixes='', loader=load_from_local, force=True)
     CheckpointLoader.register_scheme(
-        prefixes=('http://', 'https://'), loader=load_from_http, force=True)
+        prefixes=('http://', 'https://'), loader=load_from_http, force=True
+    )

@@ -5,6 +5,7 @@ there. Nothing is installed by ``import mmdiverse``: ``import mmdiverse.runtime`
 installs :func:`install_compat_fixes`; ``SafeCheckpointHook`` carries the
 ``last_checkpoint`` fix.
 """
+
 from .mmengine_last_checkpoint import LastCheckpointError, read_last_checkpoint
 from .mmpretrain_bias_table import (
     geometric_resize_bias_table,
@@ -19,6 +20,10 @@ def install_compat_fixes() -> None:
 
 
 __all__ = [
-    'LastCheckpointError', 'geometric_resize_bias_table', 'install_bias_table_resize',
-    'install_compat_fixes', 'needs_bias_table_fix', 'read_last_checkpoint'
+    'LastCheckpointError',
+    'geometric_resize_bias_table',
+    'install_bias_table_resize',
+    'install_compat_fixes',
+    'needs_bias_table_fix',
+    'read_last_checkpoint',
 ]

@@ -26,6 +26,7 @@ mmdiverse`` installs it
 too, for environments set up without the ``.pth``. This module imports only
 the standard library, so the start-up cost is a few microseconds.
 """
+
 import importlib.abc
 import importlib.machinery
 import sys
@@ -45,7 +46,8 @@ def _unavailable_op(name: str):
         raise CompiledOpUnavailableError(
             f"mmcv op '{name}' needs mmcv's compiled extension ({EXTENSION_NAME}), "
             'which this install does not have (mmcv-lite with the mmdiverse '
-            f'stand-in). Build the compiled mmcv with: {BUILD_COMMAND}')
+            f'stand-in). Build the compiled mmcv with: {BUILD_COMMAND}'
+        )
 
     op.__name__ = op.__qualname__ = name
     return op
@@ -65,14 +67,15 @@ class _StandInExtension(types.ModuleType):
 
 
 class _StandInLoader(importlib.abc.Loader):
-
     def create_module(self, spec):
         return _StandInExtension(spec.name)
 
     def exec_module(self, module):
-        module.__doc__ = (f'mmdiverse stand-in for {EXTENSION_NAME}: every op raises '
-                          f'CompiledOpUnavailableError; build the real one with '
-                          f'{BUILD_COMMAND}')
+        module.__doc__ = (
+            f'mmdiverse stand-in for {EXTENSION_NAME}: every op raises '
+            f'CompiledOpUnavailableError; build the real one with '
+            f'{BUILD_COMMAND}'
+        )
 
 
 class MMCVExtStandInFinder(importlib.abc.MetaPathFinder):

@@ -13,6 +13,7 @@ atomically, and before resuming reads it with :func:`read_last_checkpoint`,
 which raises :class:`LastCheckpointError` naming the file and the newest
 intact checkpoint beside it. Nothing in mmengine is replaced.
 """
+
 import builtins
 import os.path as osp
 from typing import Optional
@@ -41,19 +42,24 @@ def read_last_checkpoint(work_dir: str) -> Optional[str]:
         raw = f.read(_MAX_BYTES + 1)
     intact = newest_intact_checkpoint(work_dir)
     newest = f' The newest intact checkpoint there is {intact}.' if intact else ''
-    advice = ('Resume from an explicit checkpoint (tools/train.py --resume PATH, or '
-              'resume=True with load_from=PATH), or write the path of the last complete '
-              f'checkpoint into {path}.{newest}')
+    advice = (
+        'Resume from an explicit checkpoint (tools/train.py --resume PATH, or '
+        'resume=True with load_from=PATH), or write the path of the last complete '
+        f'checkpoint into {path}.{newest}'
+    )
     try:
         text = raw.decode('utf-8').strip()
     except UnicodeDecodeError:
         text = None
     if text == '':
-        raise LastCheckpointError(f'{path} is empty (a run interrupted while writing it). '
-                                  + advice)
+        raise LastCheckpointError(
+            f'{path} is empty (a run interrupted while writing it). ' + advice
+        )
     if text is None or len(raw) > _MAX_BYTES or not text.isprintable():
-        raise LastCheckpointError(f'{path} is garbled: it should hold one checkpoint path, '
-                                  f'it starts with {raw[:80]!r}. ' + advice)
+        raise LastCheckpointError(
+            f'{path} is garbled: it should hold one checkpoint path, '
+            f'it starts with {raw[:80]!r}. ' + advice
+        )
     if '://' not in text and not osp.isfile(text):
         raise LastCheckpointError(f'{path} names {text!r}, which is not a file. ' + advice)
     return text

@@ -20,6 +20,7 @@ releases that call ``interp2d``) with SciPy >= 1.14 (no ``interp2d``).
 the function at the fix; ``import mmdiverse.runtime`` calls it, ``import
 mmdiverse`` does not.
 """
+
 import importlib
 from typing import Tuple
 
@@ -34,14 +35,18 @@ MMPRETRAIN_VERSIONS = ('1.0.0', '1.2.1')
 SCIPY_WITHOUT_INTERP2D = '1.14.0'
 
 #: Modules holding a reference to mmpretrain's function.
-_MMPRETRAIN_MODULES = ('mmpretrain.models.utils.embed', 'mmpretrain.models.utils',
-                       'mmpretrain.models.backbones.swin_transformer',
-                       'mmpretrain.models.backbones.beit')
+_MMPRETRAIN_MODULES = (
+    'mmpretrain.models.utils.embed',
+    'mmpretrain.models.utils',
+    'mmpretrain.models.backbones.swin_transformer',
+    'mmpretrain.models.backbones.beit',
+)
 _FUNCTION = 'resize_relative_position_bias_table'
 
 
-def geometric_resize_bias_table(src_shape: int, dst_shape: int, table: torch.Tensor,
-                                num_head: int) -> torch.Tensor:
+def geometric_resize_bias_table(
+    src_shape: int, dst_shape: int, table: torch.Tensor, num_head: int
+) -> torch.Tensor:
     """Drop-in for mmpretrain's ``resize_relative_position_bias_table`` (same arguments).
 
     Args:
@@ -57,15 +62,18 @@ def geometric_resize_bias_table(src_shape: int, dst_shape: int, table: torch.Ten
         ValueError: ``table`` is not ``(S * S, num_head)``.
     """
     if tuple(table.shape) != (src_shape * src_shape, num_head):
-        raise ValueError(f'relative position bias table of shape {tuple(table.shape)}, '
-                         f'expected ({src_shape * src_shape}, {num_head})')
+        raise ValueError(
+            f'relative position bias table of shape {tuple(table.shape)}, '
+            f'expected ({src_shape * src_shape}, {num_head})'
+        )
     return resize_relative_position_bias_table(table.float(), dst_shape * dst_shape)
 
 
 def needs_bias_table_fix(mmpretrain_version=None, scipy_version=None) -> bool:
     """Whether the installed (or given) mmpretrain and SciPy need the fix."""
-    return (in_range(mmpretrain_version or installed_version('mmpretrain'), *MMPRETRAIN_VERSIONS)
-            and in_range(scipy_version or installed_version('scipy'), SCIPY_WITHOUT_INTERP2D))
+    return in_range(
+        mmpretrain_version or installed_version('mmpretrain'), *MMPRETRAIN_VERSIONS
+    ) and in_range(scipy_version or installed_version('scipy'), SCIPY_WITHOUT_INTERP2D)
 
 
 def install_bias_table_resize() -> Tuple[str, ...]:

@@ -1,4 +1,5 @@
 """Version bounds of the compat fixes: each fix applies only to the versions it names."""
+
 from importlib import metadata
 from typing import Optional
 

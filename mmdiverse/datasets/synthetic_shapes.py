@@ -19,6 +19,7 @@ Layouts:
       ROOT/images/{training,validation}/<name>.jpg
       ROOT/annotations/{training,validation}/<name>.png   # 0 = background, k = shape k
 """
+
 import os
 import os.path as osp
 from typing import Callable, Dict, List, Sequence
@@ -34,9 +35,10 @@ SHAPES: Dict[str, Mask] = {
     'circle': lambda x, y, r: x**2 + y**2 <= r**2,
     'square': lambda x, y, r: (np.abs(x) <= 0.8 * r) & (np.abs(y) <= 0.8 * r),
     'triangle': lambda x, y, r: (y <= 0.8 * r) & (np.abs(x) <= (y + r) * 0.55),
-    'cross': lambda x, y, r: (((np.abs(x) <= r / 3) & (np.abs(y) <= r))
-                              | ((np.abs(y) <= r / 3) & (np.abs(x) <= r))),
-    'ring': lambda x, y, r: (x**2 + y**2 <= r**2) & (x**2 + y**2 >= (0.55 * r)**2),
+    'cross': lambda x, y, r: (
+        ((np.abs(x) <= r / 3) & (np.abs(y) <= r)) | ((np.abs(y) <= r / 3) & (np.abs(x) <= r))
+    ),
+    'ring': lambda x, y, r: (x**2 + y**2 <= r**2) & (x**2 + y**2 >= (0.55 * r) ** 2),
     'diamond': lambda x, y, r: np.abs(x) + np.abs(y) <= r,
 }
 
@@ -57,8 +59,7 @@ def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return wave[..., None] * colour_a + (1 - wave[..., None]) * colour_b
 
 
-def _paint_shapes(rng: np.random.Generator, size: int, labels: Sequence[int],
-                  names: Sequence[str]):
+def _paint_shapes(rng: np.random.Generator, size: int, labels: Sequence[int], names: Sequence[str]):
     """Paint one textured shape per label on a textured background.
 
     Returns:
@@ -70,7 +71,9 @@ def _paint_shapes(rng: np.random.Generator, size: int, labels: Sequence[int],
     label_map = np.zeros((size, size), np.uint8)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     for label in labels:
-        radius = rng.uniform(0.18, 0.32) * size if len(labels) > 1 else rng.uniform(0.28, 0.45) * size
+        radius = (
+            rng.uniform(0.18, 0.32) * size if len(labels) > 1 else rng.uniform(0.28, 0.45) * size
+        )
         cx, cy = rng.uniform(radius, size - radius, 2)
         mask = SHAPES[names[label]](xx - cx, yy - cy, radius)
         image[mask] = _texture(rng, size)[mask]
@@ -79,8 +82,14 @@ def _paint_shapes(rng: np.random.Generator, size: int, labels: Sequence[int],
     return (np.clip(image + noise, 0, 1) * 255).astype(np.uint8), label_map
 
 
-def make_classification_set(root: str, num_classes: int = 4, train_per_class: int = 64,
-                            val_per_class: int = 16, img_size: int = 32, seed: int = 0) -> str:
+def make_classification_set(
+    root: str,
+    num_classes: int = 4,
+    train_per_class: int = 64,
+    val_per_class: int = 16,
+    img_size: int = 32,
+    seed: int = 0,
+) -> str:
     """Write a shape-classification set in the ImageNet folder layout.
 
     Args:
@@ -114,9 +123,15 @@ def make_classification_set(root: str, num_classes: int = 4, train_per_class: in
     return root
 
 
-def make_segmentation_set(root: str, num_classes: int = 4, num_train: int = 64,
-                          num_val: int = 16, img_size: int = 64, max_objects: int = 3,
-                          seed: int = 0) -> str:
+def make_segmentation_set(
+    root: str,
+    num_classes: int = 4,
+    num_train: int = 64,
+    num_val: int = 16,
+    img_size: int = 64,
+    max_objects: int = 3,
+    seed: int = 0,
+) -> str:
     """Write a shape-segmentation set in the ADE20K layout.
 
     Label maps hold 0 for background and ``k`` for shape ``k`` (1-based), as

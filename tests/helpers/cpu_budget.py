@@ -6,6 +6,7 @@ system time, which the other jobs on a shared machine do not inflate as they do 
 ``MMDIVERSE_FAST_TEST_BUDGET_S`` overrides it (0 turns the check off). The run ends with the
 fast tests that used the most CPU.
 """
+
 import os
 import resource
 import time
@@ -41,9 +42,11 @@ def pytest_runtest_makereport(item, call):
     budget = _budget()
     if budget and used > budget and report.passed:
         report.outcome = 'failed'
-        report.longrepr = (f'{item.nodeid} used {used:.1f} s of CPU (set-up and call), over the '
-                           f'{budget:g} s budget of a test not marked slow: make it cheaper or '
-                           'mark it @pytest.mark.slow (tests/helpers/cpu_budget.py)')
+        report.longrepr = (
+            f'{item.nodeid} used {used:.1f} s of CPU (set-up and call), over the '
+            f'{budget:g} s budget of a test not marked slow: make it cheaper or '
+            'mark it @pytest.mark.slow (tests/helpers/cpu_budget.py)'
+        )
 
 
 def pytest_runtest_logreport(report):

@@ -1,8 +1,19 @@
 """Building full-size models for tests of structure and shapes only."""
+
 import contextlib
 
-INIT_FILLS = ('uniform_', 'normal_', 'trunc_normal_', 'kaiming_uniform_', 'kaiming_normal_',
-              'xavier_uniform_', 'xavier_normal_', 'constant_', 'zeros_', 'ones_')
+INIT_FILLS = (
+    'uniform_',
+    'normal_',
+    'trunc_normal_',
+    'kaiming_uniform_',
+    'kaiming_normal_',
+    'xavier_uniform_',
+    'xavier_normal_',
+    'constant_',
+    'zeros_',
+    'ones_',
+)
 
 
 @contextlib.contextmanager
@@ -14,6 +25,7 @@ def skip_random_init():
     model on the CPU, are skipped.
     """
     import torch
+
     originals = {name: getattr(torch.nn.init, name) for name in INIT_FILLS}
     try:
         for name in INIT_FILLS:

@@ -5,13 +5,23 @@ of the regularizers, taps, PatchCutMix and the patch-target routing).
 ``tests/test_models/test_host_syncs.py`` keeps its own, richer counter (callers
 and boolean-mask indexing) for a whole training step.
 """
+
 import collections
 import contextlib
 
 import torch
 
-HOST_READS = ('item', 'tolist', 'cpu', 'numpy', 'nonzero', '__bool__', '__int__',
-              '__float__', '__index__')
+HOST_READS = (
+    'item',
+    'tolist',
+    'cpu',
+    'numpy',
+    'nonzero',
+    '__bool__',
+    '__int__',
+    '__float__',
+    '__index__',
+)
 
 
 @contextlib.contextmanager
@@ -25,6 +35,7 @@ def counting_host_reads():
         def read(self, *args, **kwargs):
             counts[name] += 1
             return originals[name](self, *args, **kwargs)
+
         return read
 
     try:

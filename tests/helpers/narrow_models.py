@@ -1,17 +1,32 @@
 """A config's model at a fraction of its width, for tests whose point is that it builds and
 trains, not its size: every module type, layer count, head count, window and optimizer setting
 stays as configured, with ``factor ** 2`` times fewer parameters."""
+
 import copy
 import re
 
 #: Config keys that hold a channel width (an int or a list of ints).
-WIDTH_KEYS = frozenset({'embed_dims', 'feedforward_channels', 'in_channels', 'channels',
-                        'out_channels', 'hidden_dim'})
+WIDTH_KEYS = frozenset(
+    {'embed_dims', 'feedforward_channels', 'in_channels', 'channels', 'out_channels', 'hidden_dim'}
+)
 #: Module types (scope prefix dropped) whose every width is named by ``WIDTH_KEYS``.
-KNOWN_TYPES = frozenset({
-    'ImageClassifier', 'DiverseImageClassifier', 'EncoderDecoder', 'TransferEncoderDecoder',
-    'DiverseEncoderDecoder', 'VisionTransformer', 'SwinTransformer', 'GlobalAveragePooling',
-    'MultiLevelNeck', 'LinearClsHead', 'VisionTransformerClsHead', 'UPerHead', 'FCNHead'})
+KNOWN_TYPES = frozenset(
+    {
+        'ImageClassifier',
+        'DiverseImageClassifier',
+        'EncoderDecoder',
+        'TransferEncoderDecoder',
+        'DiverseEncoderDecoder',
+        'VisionTransformer',
+        'SwinTransformer',
+        'GlobalAveragePooling',
+        'MultiLevelNeck',
+        'LinearClsHead',
+        'VisionTransformerClsHead',
+        'UPerHead',
+        'FCNHead',
+    }
+)
 #: Any other key that looks like a width makes a module unknown.
 WIDTH_LIKE = re.compile(r'dim|chan|embed|width|hidden')
 
@@ -33,9 +48,10 @@ def _modules(node):
 
 
 def _all_widths_known(model):
-    return all(_type(module) in KNOWN_TYPES or not any(WIDTH_LIKE.search(str(key))
-                                                       for key in module)
-               for module in _modules(model))
+    return all(
+        _type(module) in KNOWN_TYPES or not any(WIDTH_LIKE.search(str(key)) for key in module)
+        for module in _modules(model)
+    )
 
 
 def _scaled(node, factor):
@@ -47,8 +63,11 @@ def _scaled(node, factor):
                 values = value if isinstance(value, (list, tuple)) else [value]
                 if any(v % factor for v in values):
                     return None
-                value = type(value)(v // factor for v in values) \
-                    if isinstance(value, (list, tuple)) else value // factor
+                value = (
+                    type(value)(v // factor for v in values)
+                    if isinstance(value, (list, tuple))
+                    else value // factor
+                )
             elif key != 'data_preprocessor':
                 value = _scaled(value, factor)
                 if value is None and node[key] is not None:
@@ -71,11 +90,17 @@ def narrow_model(model, factor=8):
     not divide, is returned unchanged, so it is tested at full size.
     """
     from mmpretrain.models import SwinTransformer, VisionTransformer
-    zoos = {'VisionTransformer': VisionTransformer.arch_zoo,
-            'SwinTransformer': SwinTransformer.arch_zoo}
+
+    zoos = {
+        'VisionTransformer': VisionTransformer.arch_zoo,
+        'SwinTransformer': SwinTransformer.arch_zoo,
+    }
     backbone = model.get('backbone')
-    if not isinstance(backbone, dict) or _type(backbone) not in zoos \
-            or not _all_widths_known(model):
+    if (
+        not isinstance(backbone, dict)
+        or _type(backbone) not in zoos
+        or not _all_widths_known(model)
+    ):
         return model
     model = copy.deepcopy(model)
     arch = model['backbone'].get('arch')

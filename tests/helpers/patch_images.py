@@ -1,5 +1,6 @@
 """Batches of constant-colour images (class c painted c + 1) and their per-patch colours, for
 the PatchCutMix and data-preprocessor tests."""
+
 import torch
 import torch.nn.functional as F
 from mmpretrain.structures import DataSample

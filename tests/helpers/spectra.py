@@ -1,4 +1,5 @@
 """Matrices with chosen singular values, for the weight-conditioning estimator tests."""
+
 import torch
 
 

@@ -1,5 +1,6 @@
 """Shared by the converter tests: state dicts from the real model definitions
 (timm and mmpretrain) at random initialisation, and tensor-by-tensor checks."""
+
 from collections import OrderedDict
 
 import torch
@@ -10,6 +11,7 @@ def timm_state_dict(name):
     and dtypes from the real definition (built on the meta device, which
     skips seconds of random initialisation per model)."""
     import timm
+
     meta = timm.create_model(name, device='meta').state_dict()
     torch.manual_seed(0)
     return OrderedDict((k, torch.randn(v.shape, dtype=v.dtype)) for k, v in meta.items())
@@ -18,6 +20,7 @@ def timm_state_dict(name):
 def build_mmpretrain(cfg):
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
+
     init_default_scope('mmpretrain')
     return MODELS.build(cfg).eval()
 
@@ -35,4 +38,3 @@ def assert_loads_strictly(model, state_dict):
     assert not result.unexpected_keys, result.unexpected_keys[:10]
     for key, value in model.state_dict().items():
         assert torch.equal(value, state_dict[key]), key
-

@@ -1,5 +1,6 @@
 """A small ViT ``DiverseImageClassifier`` with the five terms and its batches, for the tests of
 one training step (host syncs, AMP, fused attention)."""
+
 import torch
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS

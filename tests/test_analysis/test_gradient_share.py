@@ -15,6 +15,7 @@ CONFIG = f'{REPO_ROOT}/configs/demo/vit_tiny_shapes_ablation.py'
 
 def _model_and_batch(root, **terms):
     from mmpretrain.registry import DATASETS
+
     cfg = Config.fromfile(CONFIG)
     cfg.model.diversity.update(terms)
     cfg.train_dataloader.dataset.data_root = root
@@ -40,7 +41,8 @@ def _reference(model, batch, key):
 
 def test_share_is_the_ratio_of_backbone_gradient_norms(shapes_cls_root):
     model, batch = _model_and_batch(
-        shapes_cls_root, attn_div=dict(type='AttentionDiversityLoss', loss_weight=1.0))
+        shapes_cls_root, attn_div=dict(type='AttentionDiversityLoss', loss_weight=1.0)
+    )
     set_random_seed(1)
     share = gradient_share(model, batch, ['attn_div'])['attn_div']
     assert share == pytest.approx(_reference(model, batch, 'loss_attn_div'), rel=1e-5)
@@ -51,11 +53,13 @@ def test_share_is_the_ratio_of_backbone_gradient_norms(shapes_cls_root):
     model.diversity.losses['attn_div'].loss_weight = 1e-4  # linear in the weight
     set_random_seed(1)
     assert gradient_share(model, batch, ['attn_div'])['attn_div'] == pytest.approx(
-        share * 1e-4, rel=1e-4)
+        share * 1e-4, rel=1e-4
+    )
 
 
 def test_unconfigured_term_is_named(shapes_cls_root):
     model, batch = _model_and_batch(
-        shapes_cls_root, patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5))
+        shapes_cls_root, patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5)
+    )
     with pytest.raises(KeyError, match=r'\[\'weight_cond\'\]'):
         gradient_share(model, batch, ['weight_cond'])

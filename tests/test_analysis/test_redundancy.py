@@ -3,8 +3,7 @@ import math
 import pytest
 import torch
 
-from mmdiverse.analysis import (condition_numbers, mean_head_similarity,
-                                mean_patch_similarity)
+from mmdiverse.analysis import condition_numbers, mean_head_similarity, mean_patch_similarity
 
 
 def _reference_patch_similarity(tokens):
@@ -17,8 +16,12 @@ def _reference_patch_similarity(tokens):
 
 def test_patch_similarity_matches_the_pairwise_definition():
     tokens = torch.randn(3, 7, 5)
-    torch.testing.assert_close(mean_patch_similarity(tokens).double(),
-                               _reference_patch_similarity(tokens), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        mean_patch_similarity(tokens).double(),
+        _reference_patch_similarity(tokens),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def test_identical_tokens_give_one_and_opposite_pairs_give_minus_one():
@@ -37,5 +40,5 @@ def test_head_similarity_excludes_the_diagonal():
 
 
 def test_condition_numbers():
-    assert condition_numbers([torch.diag(torch.tensor([4., 2., 0.5]))]) == pytest.approx([8.])
+    assert condition_numbers([torch.diag(torch.tensor([4.0, 2.0, 0.5]))]) == pytest.approx([8.0])
     assert condition_numbers([torch.zeros(2, 2)]) == [math.inf]

@@ -1,4 +1,5 @@
 """mmdiverse.analysis.report: the per-block redundancy report of a model."""
+
 import pytest
 import torch
 
@@ -6,22 +7,32 @@ from mmdiverse.analysis import redundancy_report
 
 
 def _tiny_vit_classifier():
-    import mmdiverse  # noqa: F401
     from mmpretrain.models import ImageClassifier
+
+    import mmdiverse  # noqa: F401
+
     return ImageClassifier(
-        backbone=dict(type='VisionTransformer', img_size=16, patch_size=4,
-                      arch=dict(embed_dims=16, num_layers=3, num_heads=2,
-                                feedforward_channels=32)),
+        backbone=dict(
+            type='VisionTransformer',
+            img_size=16,
+            patch_size=4,
+            arch=dict(embed_dims=16, num_layers=3, num_heads=2, feedforward_channels=32),
+        ),
         head=dict(type='VisionTransformerClsHead', num_classes=3, in_channels=16),
-        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=3)).eval()
+        data_preprocessor=dict(type='ClsDataPreprocessor', num_classes=3),
+    ).eval()
 
 
 def _batches(count=2, batch=2):
     from mmpretrain.structures import DataSample
-    return [dict(inputs=[torch.randint(0, 255, (3, 16, 16), dtype=torch.uint8)
-                         for _ in range(batch)],
-                 data_samples=[DataSample().set_gt_label(0) for _ in range(batch)])
-            for _ in range(count)]
+
+    return [
+        dict(
+            inputs=[torch.randint(0, 255, (3, 16, 16), dtype=torch.uint8) for _ in range(batch)],
+            data_samples=[DataSample().set_gt_label(0) for _ in range(batch)],
+        )
+        for _ in range(count)
+    ]
 
 
 def test_report_finds_the_layer_whose_tokens_were_made_identical():
@@ -45,4 +56,5 @@ def test_report_finds_the_layer_whose_tokens_were_made_identical():
     for name, part in zip('qkv', qkv.chunk(3)):
         singular = torch.linalg.svdvals(part)
         assert report['condition_number']['layers.2'][name] == pytest.approx(
-            (singular[0] / singular[-1]).item(), rel=1e-9)
+            (singular[0] / singular[-1]).item(), rel=1e-9
+        )

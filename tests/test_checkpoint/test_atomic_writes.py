@@ -46,6 +46,7 @@ def test_files_follow_the_umask_not_mkstemps_600(tmp_path):
 def _dead_pid():
     import subprocess
     import sys
+
     child = subprocess.Popen([sys.executable, '-c', 'pass'])
     child.wait()
     return child.pid
@@ -53,9 +54,10 @@ def _dead_pid():
 
 def test_next_write_removes_temporary_files_of_killed_writers(tmp_path):
     from mmdiverse.checkpoint.atomic_writes import _host
+
     host, dead = _host(), _dead_pid()
     stale = tmp_path / f'.epoch_2.pth.{host}-{dead}.ab12cd_3.tmp'
-    live = tmp_path / f'.epoch_2.pth.{host}-{os.getppid()}.zz12cd_3.tmp'   # pytest's parent
+    live = tmp_path / f'.epoch_2.pth.{host}-{os.getppid()}.zz12cd_3.tmp'  # pytest's parent
     mine = tmp_path / f'.epoch_3.pth.{host}-{os.getpid()}.qq12cd_3.tmp'
     foreign_new = tmp_path / f'.epoch_2.pth.otherhost-{dead}.ab12cd_4.tmp'
     legacy_old = tmp_path / '.epoch_1.pth.k2j4h5g6.tmp'
@@ -63,16 +65,23 @@ def test_next_write_removes_temporary_files_of_killed_writers(tmp_path):
     unrelated = tmp_path / '.notes.txt.tmp'
     for path in (stale, live, mine, foreign_new, legacy_old, legacy_new, unrelated):
         path.write_bytes(b'partial')
-    os.utime(legacy_old, (1e9, 1e9))                         # untouched for years
+    os.utime(legacy_old, (1e9, 1e9))  # untouched for years
     atomic_write(b'weights', tmp_path / 'epoch_3.pth')
     left = set(os.listdir(tmp_path))
     assert stale.name not in left and legacy_old.name not in left
-    assert {live.name, mine.name, foreign_new.name, legacy_new.name, unrelated.name,
-            'epoch_3.pth'} == left
+    assert {
+        live.name,
+        mine.name,
+        foreign_new.name,
+        legacy_new.name,
+        unrelated.name,
+        'epoch_3.pth',
+    } == left
 
 
 def test_atomic_write_names_carry_the_writer(tmp_path, monkeypatch):
     from mmdiverse.checkpoint.atomic_writes import _TMP_NAME
+
     seen = []
     real_replace = os.replace
 

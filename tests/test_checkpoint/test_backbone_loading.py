@@ -1,4 +1,5 @@
 """Strict, shape-adapting backbone transfer (mmdiverse.checkpoint.backbone_loading)."""
+
 import copy
 import os.path as osp
 
@@ -8,8 +9,7 @@ import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
 import mmdiverse  # noqa: F401  (safe loader, registries)
-from mmdiverse.checkpoint import (BackboneLoadError, UnsafeCheckpointError,
-                                  load_pretrained_backbone)
+from mmdiverse.checkpoint import BackboneLoadError, UnsafeCheckpointError, load_pretrained_backbone
 from mmdiverse.checkpoint.adapt import resize_relative_position_bias_table
 
 TINY_SWIN = dict(embed_dims=32, depths=[2, 2, 2, 2], num_heads=[2, 2, 2, 2])
@@ -19,16 +19,25 @@ SEG_NEW_KEYS = [r'norm[0-2]\..*']
 
 def _swin(window=4, img_size=64, out_indices=(0, 1, 2, 3), **kwargs):
     from mmpretrain.models import SwinTransformer
-    return SwinTransformer(arch=copy.deepcopy(TINY_SWIN), img_size=img_size, window_size=window,
-                           out_indices=out_indices, pad_small_map=True, drop_path_rate=0.,
-                           **kwargs)
+
+    return SwinTransformer(
+        arch=copy.deepcopy(TINY_SWIN),
+        img_size=img_size,
+        window_size=window,
+        out_indices=out_indices,
+        pad_small_map=True,
+        drop_path_rate=0.0,
+        **kwargs,
+    )
 
 
 def _vit(img_size=32, **kwargs):
     from mmpretrain.models import VisionTransformer
+
     kwargs.setdefault('out_type', 'featmap')
-    return VisionTransformer(arch=dict(TINY_VIT), img_size=img_size, patch_size=4,
-                             out_indices=[0, 1], **kwargs)
+    return VisionTransformer(
+        arch=dict(TINY_VIT), img_size=img_size, patch_size=4, out_indices=[0, 1], **kwargs
+    )
 
 
 def _randomize(module, seed=0):
@@ -63,7 +72,7 @@ def _assert_all_equal(backbone, source, skip=()):
 
 
 def test_classifier_checkpoint_loads_every_backbone_tensor(tmp_path):
-    source = _randomize(_swin(out_indices=(3, ), window=4))
+    source = _randomize(_swin(out_indices=(3,), window=4))
     path = _classifier_checkpoint(str(tmp_path / 'cls.pth'), source, meta={'window_size': 4})
     target = _swin(window=4)
     report = load_pretrained_backbone(target, path, prefix='backbone.', new_keys=SEG_NEW_KEYS)
@@ -71,8 +80,9 @@ def test_classifier_checkpoint_loads_every_backbone_tensor(tmp_path):
     compared = _assert_all_equal(target, source.state_dict())
     derived = [k for k in target.state_dict() if k.endswith('relative_position_index')]
     assert compared == len(report.loaded) == len(source.state_dict()) - len(derived)
-    assert sorted(report.new) == sorted(f'norm{i}.{p}' for i in range(3)
-                                        for p in ('weight', 'bias'))
+    assert sorted(report.new) == sorted(
+        f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')
+    )
     assert report.num_backbone_tensors == len(target.state_dict())
     assert report.outside_prefix == ['head.fc.weight', 'head.fc.bias']
     assert report.meta == {'window_size': 4}
@@ -88,11 +98,14 @@ def test_window_size_change_resizes_tables_and_keeps_the_index(tmp_path, monkeyp
         raise AssertionError('mmpretrain resize_relative_position_bias_table was called')
 
     monkeypatch.setattr(swin_module, 'resize_relative_position_bias_table', _fail)
-    source = _randomize(_swin(window=7, out_indices=(3, )))
+    source = _randomize(_swin(window=7, out_indices=(3,)))
     path = _classifier_checkpoint(str(tmp_path / 'w7.pth'), source)
     target = _swin(window=12)
-    index_before = {k: v.clone() for k, v in target.state_dict().items()
-                    if k.endswith('relative_position_index')}
+    index_before = {
+        k: v.clone()
+        for k, v in target.state_dict().items()
+        if k.endswith('relative_position_index')
+    }
     report = load_pretrained_backbone(target, path, new_keys=SEG_NEW_KEYS)
 
     tables = [k for k in source.state_dict() if k.endswith('relative_position_bias_table')]
@@ -102,7 +115,7 @@ def test_window_size_change_resizes_tables_and_keeps_the_index(tmp_path, monkeyp
         old = source.state_dict()[key]
         assert old.shape == (13 * 13, 2) and after[key].shape == (23 * 23, 2)
         assert torch.equal(after[key], resize_relative_position_bias_table(old, 23 * 23))
-    for key, index in index_before.items():       # rebuilt for window 12, not loaded
+    for key, index in index_before.items():  # rebuilt for window 12, not loaded
         assert torch.equal(after[key], index)
         assert int(index.max()) == 23 * 23 - 1
     _assert_all_equal(target, source.state_dict(), skip=tables)
@@ -112,7 +125,7 @@ def test_window_size_change_resizes_tables_and_keeps_the_index(tmp_path, monkeyp
 
 def test_bias_table_resize_keeps_the_centre_and_checks_lengths():
     table = torch.randn(13 * 13, 3)
-    assert resize_relative_position_bias_table(table, 13 * 13) is table   # no-op at equal size
+    assert resize_relative_position_bias_table(table, 13 * 13) is table  # no-op at equal size
     # The centre (zero offset) stays at the centre.
     const = torch.zeros(13 * 13, 1)
     const[6 * 13 + 6] = 1
@@ -123,6 +136,7 @@ def test_bias_table_resize_keeps_the_centre_and_checks_lengths():
 
 def test_position_embedding_is_interpolated_to_the_new_grid(tmp_path):
     from mmpretrain.models.utils import resize_pos_embed
+
     source = _randomize(_vit(img_size=32, out_type='cls_token'))
     path = _classifier_checkpoint(str(tmp_path / 'vit.pth'), source)
     target = _vit(img_size=64)
@@ -137,6 +151,7 @@ def test_position_embedding_is_interpolated_to_the_new_grid(tmp_path):
 
 def test_class_token_entry_is_dropped_when_the_target_has_none(tmp_path):
     from mmpretrain.models.utils import resize_pos_embed
+
     source = _randomize(_vit(img_size=32, out_type='cls_token'))
     path = _classifier_checkpoint(str(tmp_path / 'vit.pth'), source)
     target = _vit(img_size=64, with_cls_token=False)
@@ -148,7 +163,7 @@ def test_class_token_entry_is_dropped_when_the_target_has_none(tmp_path):
 
 
 def test_missing_backbone_key_stops_and_names_it(tmp_path):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
     del state['backbone.stages.2.blocks.1.attn.w_msa.qkv.weight']
     path = str(tmp_path / 'broken.pth')
@@ -158,14 +173,15 @@ def test_missing_backbone_key_stops_and_names_it(tmp_path):
     with pytest.raises(BackboneLoadError) as error:
         load_pretrained_backbone(target, path, new_keys=SEG_NEW_KEYS)
     assert 'Missing from the checkpoint (1): stages.2.blocks.1.attn.w_msa.qkv.weight' in str(
-        error.value)
+        error.value
+    )
     assert 'nothing was loaded' in str(error.value)
-    for key, value in target.state_dict().items():   # untouched
+    for key, value in target.state_dict().items():  # untouched
         assert torch.equal(value, before[key]), key
 
 
 def test_new_keys_must_be_allowed_explicitly(tmp_path):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     path = _classifier_checkpoint(str(tmp_path / 'cls.pth'), source)
     with pytest.raises(BackboneLoadError, match=r'Missing from the checkpoint \(6\): norm0.weight'):
         load_pretrained_backbone(_swin(), path)
@@ -174,31 +190,35 @@ def test_new_keys_must_be_allowed_explicitly(tmp_path):
 def test_mis_shaped_key_stops_with_both_shapes(tmp_path):
     wide = dict(TINY_SWIN, embed_dims=48)
     from mmpretrain.models import SwinTransformer
-    source = SwinTransformer(arch=wide, img_size=64, window_size=4, out_indices=(3, ))
+
+    source = SwinTransformer(arch=wide, img_size=64, window_size=4, out_indices=(3,))
     path = _classifier_checkpoint(str(tmp_path / 'wide.pth'), source)
     with pytest.raises(BackboneLoadError) as error:
         load_pretrained_backbone(_swin(), path, new_keys=SEG_NEW_KEYS)
     message = str(error.value)
     assert 'Shape mismatch' in message
-    assert 'patch_embed.projection.weight: checkpoint (48, 3, 4, 4) vs backbone (32, 3, 4, 4)' \
+    assert (
+        'patch_embed.projection.weight: checkpoint (48, 3, 4, 4) vs backbone (32, 3, 4, 4)'
         in message
+    )
 
 
 def test_unused_checkpoint_key_stops_unless_dropped(tmp_path):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     state = {f'backbone.{k}': v for k, v in source.state_dict().items()}
     state['backbone.extra_token'] = torch.zeros(1, 1, 32)
     path = str(tmp_path / 'extra.pth')
     torch.save({'state_dict': state}, path)
     with pytest.raises(BackboneLoadError, match=r'Not in the backbone \(1\): extra_token'):
         load_pretrained_backbone(_swin(), path, new_keys=SEG_NEW_KEYS)
-    report = load_pretrained_backbone(_swin(), path, new_keys=SEG_NEW_KEYS,
-                                      dropped_keys=[r'extra_.*'])
+    report = load_pretrained_backbone(
+        _swin(), path, new_keys=SEG_NEW_KEYS, dropped_keys=[r'extra_.*']
+    )
     assert report.dropped == ['extra_token']
 
 
 def test_wrong_prefix_loads_nothing_and_says_so(tmp_path):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     path = _classifier_checkpoint(str(tmp_path / 'cls.pth'), source)
     with pytest.raises(BackboneLoadError, match='Missing from the checkpoint'):
         load_pretrained_backbone(_swin(), path, prefix='encoder.', new_keys=SEG_NEW_KEYS)
@@ -209,10 +229,10 @@ def _to_official_swin(state):
     official = {}
     for key, value in state.items():
         if key.startswith('stages.'):
-            key = 'layers.' + key[len('stages.'):]
+            key = 'layers.' + key[len('stages.') :]
             key = key.replace('.attn.w_msa.', '.attn.').replace('.ffn.layers.0.0.', '.mlp.fc1.')
             key = key.replace('.ffn.layers.1.', '.mlp.fc2.')
-            if '.downsample.reduction.' in key:   # unfold order -> concat order
+            if '.downsample.reduction.' in key:  # unfold order -> concat order
                 out_c, in_c = value.shape
                 value = value.reshape(out_c, in_c // 4, 4)[:, :, [0, 2, 1, 3]]
                 value = value.transpose(1, 2).reshape(out_c, in_c)
@@ -231,6 +251,7 @@ def test_official_patch_merging_order_matches_mmcv():
     from mmcv.cnn.bricks.transformer import PatchMerging
 
     from mmdiverse.checkpoint.convert.common import merge_order_to_unfold
+
     torch.manual_seed(0)
     c, h, w = 8, 4, 6
     norm_w, norm_b = torch.randn(4 * c), torch.randn(4 * c)
@@ -238,20 +259,25 @@ def test_official_patch_merging_order_matches_mmcv():
     x = torch.randn(2, h * w, c)
     # Official forward: concat x[0::2, 0::2], x[1::2, 0::2], x[0::2, 1::2], x[1::2, 1::2].
     grid = x.view(2, h, w, c)
-    cat = torch.cat([grid[:, 0::2, 0::2], grid[:, 1::2, 0::2], grid[:, 0::2, 1::2],
-                     grid[:, 1::2, 1::2]], -1).view(2, -1, 4 * c)
-    expected = F.linear(F.layer_norm(cat, (4 * c, ), norm_w, norm_b), reduction)
+    cat = torch.cat(
+        [grid[:, 0::2, 0::2], grid[:, 1::2, 0::2], grid[:, 0::2, 1::2], grid[:, 1::2, 1::2]], -1
+    ).view(2, -1, 4 * c)
+    expected = F.linear(F.layer_norm(cat, (4 * c,), norm_w, norm_b), reduction)
     merging = PatchMerging(c, 2 * c, norm_cfg=dict(type='LN'))
-    merging.load_state_dict({'reduction.weight': merge_order_to_unfold(reduction),
-                             'norm.weight': merge_order_to_unfold(norm_w),
-                             'norm.bias': merge_order_to_unfold(norm_b)})
+    merging.load_state_dict(
+        {
+            'reduction.weight': merge_order_to_unfold(reduction),
+            'norm.weight': merge_order_to_unfold(norm_w),
+            'norm.bias': merge_order_to_unfold(norm_b),
+        }
+    )
     out, out_hw = merging(x, (h, w))
     assert out_hw == (2, 3)
     torch.testing.assert_close(out, expected)
 
 
 def test_official_swin_checkpoint_is_converted_on_the_fly(tmp_path):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     official = _to_official_swin(source.state_dict())
     official['head.weight'], official['head.bias'] = torch.randn(4, 256), torch.randn(4)
     assert 'layers.0.blocks.0.attn.qkv.weight' in official
@@ -263,24 +289,25 @@ def test_official_swin_checkpoint_is_converted_on_the_fly(tmp_path):
     assert report.outside_prefix == ['head.fc.weight', 'head.fc.bias']
     _assert_all_equal(target, source.state_dict())
     x = torch.randn(1, 3, 64, 64)
-    target.eval(), source.eval()   # (mmpretrain's Swin.train() returns None)
+    target.eval(), source.eval()  # (mmpretrain's Swin.train() returns None)
     torch.testing.assert_close(target(x)[-1], source(x)[-1])
 
 
 def test_unmapped_keys_of_a_foreign_layout_stop_the_run(tmp_path):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     official = _to_official_swin(source.state_dict())
     official['layers.0.blocks.0.attn.extra_scale'] = torch.ones(1)
     path = str(tmp_path / 'odd.pth')
     torch.save({'model': official}, path)
-    with pytest.raises(BackboneLoadError,
-                       match=r'Not in the backbone \(1\): layers.0.blocks.0.attn.extra_scale'):
+    with pytest.raises(
+        BackboneLoadError, match=r'Not in the backbone \(1\): layers.0.blocks.0.attn.extra_scale'
+    ):
         load_pretrained_backbone(_swin(), path, new_keys=SEG_NEW_KEYS)
 
 
 def test_flat_converted_swin_checkpoint_with_legacy_final_norm(tmp_path):
     """mmseg's converted Swin checkpoints: no prefix, final norm called ``norm``."""
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     flat = {k.replace('norm3.', 'norm.'): v for k, v in source.state_dict().items()}
     path = str(tmp_path / 'flat.pth')
     torch.save(flat, path)
@@ -292,7 +319,7 @@ def test_flat_converted_swin_checkpoint_with_legacy_final_norm(tmp_path):
 
 
 def test_contradicting_relative_position_index_is_refused(tmp_path):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     state = {f'backbone.{k}': v.clone() for k, v in source.state_dict().items()}
     key = 'backbone.stages.0.blocks.0.attn.w_msa.relative_position_index'
     state[key] = state[key].flip(0)
@@ -320,11 +347,10 @@ def test_missing_file_names_the_config_key(tmp_path):
 
 
 def test_summary_is_logged(tmp_path, capsys):
-    source = _randomize(_swin(out_indices=(3, )))
+    source = _randomize(_swin(out_indices=(3,)))
     path = _classifier_checkpoint(str(tmp_path / 'cls.pth'), source)
     MMLogger.get_instance('test_backbone_loading', log_level='INFO')
-    load_pretrained_backbone(_swin(), path, new_keys=SEG_NEW_KEYS,
-                             logger='test_backbone_loading')
+    load_pretrained_backbone(_swin(), path, new_keys=SEG_NEW_KEYS, logger='test_backbone_loading')
     out = capsys.readouterr().out
     assert 'Backbone transfer: loaded 119/133 tensors of SwinTransformer' in out
     assert '6 new (allowed by new_keys' in out

@@ -1,5 +1,6 @@
 """Checkpoint integrity (mmdiverse.checkpoint.digest): a SHA-256 beside each checkpoint
 written, checked on every load; corrupt and truncated files named (issue 21.4)."""
+
 import os
 import zipfile
 
@@ -37,7 +38,7 @@ def _flip_tensor_bytes(path, record_suffix='data/0', offset=64):
 
 
 def _checkpoint(value=1.0):
-    return {'meta': {'epoch': 1}, 'state_dict': {'w': torch.full((256, ), value)}}
+    return {'meta': {'epoch': 1}, 'state_dict': {'w': torch.full((256,), value)}}
 
 
 def test_the_runner_save_path_writes_a_digest_that_sha256sum_reads(tmp_path):
@@ -70,8 +71,11 @@ def test_four_flipped_bytes_in_a_tensor_are_refused_naming_the_file(tmp_path, wi
     if not with_digest:  # another tool's checkpoint: the zip's own CRC-32 is checked
         os.remove(digest_path(path))
     _flip_tensor_bytes(path)
-    with pytest.raises(CorruptCheckpointError, match=rf'Checkpoint {path} is corrupt: '
-                       + ('its SHA-256 is' if with_digest else r"its record '.*data/0'")):
+    with pytest.raises(
+        CorruptCheckpointError,
+        match=rf'Checkpoint {path} is corrupt: '
+        + ('its SHA-256 is' if with_digest else r"its record '.*data/0'"),
+    ):
         safe_load(path)
     with pytest.raises(CorruptCheckpointError, match='epoch_2.pth'):
         read_checkpoint(path)  # the converter's and the exporter's reader
@@ -90,8 +94,8 @@ def test_a_truncated_checkpoint_on_resume_names_it_and_the_intact_earlier_one(tm
     os.utime(first, (1, 1))  # the earlier one is older
     (tmp_path / 'last_checkpoint').write_text(second)
     data = open(second, 'rb').read()
-    os.remove(digest_path(second))   # without its digest too: the zip is found incomplete
-    open(second, 'wb').write(data[:len(data) // 2])
+    os.remove(digest_path(second))  # without its digest too: the zip is found incomplete
+    open(second, 'wb').write(data[: len(data) // 2])
     runner = Runner(model=torch.nn.Linear(2, 2), work_dir=str(tmp_path), resume=True)
     with pytest.raises(CorruptCheckpointError) as error:
         runner.load_or_resume()
@@ -105,9 +109,12 @@ def test_a_truncated_file_with_its_digest_is_named_with_sizes(tmp_path):
     path = str(tmp_path / 'iter_4.pth')
     save_checkpoint(_checkpoint(), path)
     data = open(path, 'rb').read()
-    open(path, 'wb').write(data[:len(data) // 2])
-    with pytest.raises(CorruptCheckpointError, match=rf'iter_4.pth is corrupt: .*changed after '
-                       rf'it was written \({len(data) // 2} bytes now\)\. No other intact'):
+    open(path, 'wb').write(data[: len(data) // 2])
+    with pytest.raises(
+        CorruptCheckpointError,
+        match=rf'iter_4.pth is corrupt: .*changed after '
+        rf'it was written \({len(data) // 2} bytes now\)\. No other intact',
+    ):
         verify_checkpoint(path)
 
 
@@ -123,6 +130,7 @@ def test_files_without_a_digest_still_load(tmp_path):
 def test_a_new_file_never_pairs_with_an_old_digest(tmp_path, monkeypatch):
     """A crash between the checkpoint and its digest leaves a complete file without one."""
     import mmdiverse.checkpoint.atomic_writes as atomic_writes
+
     path = str(tmp_path / 'epoch_1.pth')
     write_checkpoint_bytes(b'PK-old', path)
     real = atomic_writes.atomic_write
@@ -143,6 +151,9 @@ def test_a_garbled_digest_file_is_named(tmp_path):
     path = str(tmp_path / 'epoch_1.pth')
     save_checkpoint(_checkpoint(), path)
     open(digest_path(path), 'w').write('not a digest\n')
-    with pytest.raises(CorruptCheckpointError, match=r'epoch_1.pth.sha256 .* does not hold a '
-                       'SHA-256'):
+    with pytest.raises(
+        CorruptCheckpointError,
+        match=r'epoch_1.pth.sha256 .* does not hold a '
+        'SHA-256',
+    ):
         safe_load(path)

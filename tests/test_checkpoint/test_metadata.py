@@ -1,4 +1,5 @@
 """Transfer metadata (mmdiverse.checkpoint.metadata)."""
+
 import torch
 
 from mmdiverse.checkpoint.metadata import regularizers_from_cfg
@@ -6,11 +7,13 @@ from mmdiverse.models.diversity import TERMS
 
 
 def test_regularizers_from_cfg_reads_every_term_of_the_table():
-    diversity = {term: dict(type='AnyLoss', loss_weight=0.1 * (i + 1))
-                 for i, term in enumerate(reversed(TERMS))}
-    diversity['patch_cos'] = dict(type='PatchCosineLoss', loss_weight=0)    # off
-    diversity['tap'] = dict(type='ViTTap', attn_layers=(0, ))               # not a term
-    diversity['patch_label_smooth'] = 0.1                                   # an option
+    diversity = {
+        term: dict(type='AnyLoss', loss_weight=0.1 * (i + 1))
+        for i, term in enumerate(reversed(TERMS))
+    }
+    diversity['patch_cos'] = dict(type='PatchCosineLoss', loss_weight=0)  # off
+    diversity['tap'] = dict(type='ViTTap', attn_layers=(0,))  # not a term
+    diversity['patch_label_smooth'] = 0.1  # an option
     terms, weights = regularizers_from_cfg(dict(diversity=diversity))
     assert terms == sorted(t for t in TERMS if t != 'patch_cos')
     assert weights['weight_cond'] == 0.1

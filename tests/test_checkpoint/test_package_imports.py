@@ -3,6 +3,7 @@
 Every import statement is read from the source, function-local ones included,
 so an import cycle cannot hide inside a function body.
 """
+
 import ast
 import glob
 import os.path as osp
@@ -13,8 +14,8 @@ PACKAGE = osp.join(REPO_ROOT, 'mmdiverse', 'checkpoint')
 
 
 def _module_name(path):
-    rel = osp.relpath(path, REPO_ROOT)[:-len('.py')].replace(osp.sep, '.')
-    return rel[:-len('.__init__')] if rel.endswith('.__init__') else rel
+    rel = osp.relpath(path, REPO_ROOT)[: -len('.py')].replace(osp.sep, '.')
+    return rel[: -len('.__init__')] if rel.endswith('.__init__') else rel
 
 
 def _imports(path):
@@ -29,7 +30,7 @@ def _imports(path):
                 target = f'{base}.{node.module}' if node.module else base
             else:
                 target = node.module or ''
-            if node.module:      # `from . import x` depends on x, not on the package
+            if node.module:  # `from . import x` depends on x, not on the package
                 found.add(target)
             found.update(f'{target}.{a.name}' for a in node.names)
         elif isinstance(node, ast.Import):
@@ -40,8 +41,10 @@ def _imports(path):
 def _graph():
     files = glob.glob(osp.join(PACKAGE, '**', '*.py'), recursive=True)
     modules = {_module_name(f): f for f in files}
-    return {name: {m for m in _imports(path) if m in modules and m != name}
-            for name, path in modules.items()}, modules
+    return {
+        name: {m for m in _imports(path) if m in modules and m != name}
+        for name, path in modules.items()
+    }, modules
 
 
 def test_no_module_imports_model_engine_or_api_code():
@@ -52,20 +55,28 @@ def test_no_module_imports_model_engine_or_api_code():
 
 
 #: read -> convert -> adapt -> check/load -> export
-STEPS = (('digest', 'safe_loading', 'atomic_writes', 'read'), ('convert', ), ('adapt', ),
-         ('backbone_loading', ), ('metadata', 'export'))
+STEPS = (
+    ('digest', 'safe_loading', 'atomic_writes', 'read'),
+    ('convert',),
+    ('adapt',),
+    ('backbone_loading',),
+    ('metadata', 'export'),
+)
 
 
 def _step(name):
-    part = name[len('mmdiverse.checkpoint.'):].split('.')[0]
+    part = name[len('mmdiverse.checkpoint.') :].split('.')[0]
     return next(i for i, step in enumerate(STEPS) if part in step)
 
 
 def test_the_import_graph_has_no_cycle_and_follows_the_steps():
     graph, _ = _graph()
     # The package's own __init__ only re-exports the steps (a facade).
-    graph = {n: deps - {'mmdiverse.checkpoint'} for n, deps in graph.items()
-             if n != 'mmdiverse.checkpoint'}
+    graph = {
+        n: deps - {'mmdiverse.checkpoint'}
+        for n, deps in graph.items()
+        if n != 'mmdiverse.checkpoint'
+    }
     done, visiting = set(), []
 
     def visit(node):

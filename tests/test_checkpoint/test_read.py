@@ -1,4 +1,5 @@
 """mmdiverse.checkpoint.read: state dicts out of checkpoint containers."""
+
 from collections import OrderedDict
 
 import pytest
@@ -16,4 +17,3 @@ def test_extract_state_dict_unwraps_containers_and_ddp_prefix():
     assert where == 'model_ema' and list(found) == ['a', 'b']
     with pytest.raises(ValueError, match='cannot find the model weights'):
         extract_state_dict({'epoch': 3})
-

@@ -26,12 +26,17 @@ class _CreatesFileWhenUnpickled:
 def _save_mmengine_like(path):
     buffer = HistoryBuffer()
     buffer.update(1.5)
-    torch.save({
-        'meta': {'epoch': 2, 'iter': 8, 'seed': np.int64(0), 'acc': np.float64(0.5)},
-        'state_dict': {'w': torch.ones(2, 2)},
-        'message_hub': {'log_scalars': {'train/loss': buffer},
-                        'runtime_info': {'arr': np.arange(3, dtype=np.float32)}},
-    }, path)
+    torch.save(
+        {
+            'meta': {'epoch': 2, 'iter': 8, 'seed': np.int64(0), 'acc': np.float64(0.5)},
+            'state_dict': {'w': torch.ones(2, 2)},
+            'message_hub': {
+                'log_scalars': {'train/loss': buffer},
+                'runtime_info': {'arr': np.arange(3, dtype=np.float32)},
+            },
+        },
+        path,
+    )
 
 
 def test_loads_the_types_mmengine_writes(tmp_path):
@@ -90,24 +95,29 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
 
 class _RunsACommand:
     def __reduce__(self):
-        return os.system, ('echo pwned > /dev/null', )
+        return os.system, ('echo pwned > /dev/null',)
 
 
 class _Evaluates:
     def __reduce__(self):
-        return eval, ('1 + 1', )
+        return eval, ('1 + 1',)
 
 
 def _config_object():
     from mmengine.config import Config
-    return Config(dict(a=1))          # a class outside the allow-list
+
+    return Config(dict(a=1))  # a class outside the allow-list
 
 
-@pytest.mark.parametrize('make_payload, refused', [
-    (_RunsACommand, r'the global posix\.system \(module posix is blocked'),
-    (_Evaluates, r'the global eval,'),
-    (_config_object, r'the global mmengine\.config\.config\.Config,'),
-], ids=['blocked-module', 'builtin', 'class'])
+@pytest.mark.parametrize(
+    'make_payload, refused',
+    [
+        (_RunsACommand, r'the global posix\.system \(module posix is blocked'),
+        (_Evaluates, r'the global eval,'),
+        (_config_object, r'the global mmengine\.config\.config\.Config,'),
+    ],
+    ids=['blocked-module', 'builtin', 'class'],
+)
 def test_refusal_names_the_global_in_torch_2_14_wording(tmp_path, make_payload, refused):
     path = str(tmp_path / 'crafted.pth')
     torch.save({'state_dict': {'w': torch.zeros(1)}, 'x': make_payload()}, path)

@@ -1,4 +1,5 @@
 """The stand-in for ``mmcv._ext`` (mmdiverse/compat/mmcv_ext_standin.py)."""
+
 import importlib.metadata
 import os.path as osp
 import re
@@ -30,15 +31,23 @@ def _python(code, *, cwd=REPO_ROOT, env_path=None):
     env = None
     if env_path is not None:
         import os
+
         env = dict(os.environ, PYTHONPATH=env_path)
-    return subprocess.run([sys.executable, '-c', textwrap.dedent(code)], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, '-c', textwrap.dedent(code)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @lite_only
 def test_a_compiled_op_raises_naming_the_op_and_the_build_command():
     from mmcv.ops import nms
-    boxes = torch.tensor([[0., 0., 1., 1.], [0., 0., 1., 1.]])
+
+    boxes = torch.tensor([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
     with pytest.raises(mmcv_ext_standin.CompiledOpUnavailableError) as info:
         nms(boxes, torch.tensor([0.9, 0.8]), 0.5)
     message = str(info.value)
@@ -49,6 +58,7 @@ def test_a_compiled_op_raises_naming_the_op_and_the_build_command():
 @lite_only
 def test_the_imported_extension_is_the_standin_and_answers_every_op_name():
     import mmcv._ext as ext
+
     assert mmcv_ext_standin.is_standin(ext)
     # mmcv's ext_loader asserts hasattr(ext, op) for every op it loads.
     assert hasattr(ext, 'roi_align_forward') and callable(ext.roi_align_forward)
@@ -59,13 +69,16 @@ def test_the_imported_extension_is_the_standin_and_answers_every_op_name():
 def test_a_bare_interpreter_imports_mmseg_models():
     """The .pth written by the lite set-up installs the finder at start-up:
     no mmdiverse import comes before mmseg's here (cwd outside the repo)."""
-    result = _python("""
+    result = _python(
+        """
         import sys
         import mmseg.models
         assert 'mmdiverse' not in sys.modules, 'mmdiverse was imported'
         import mmcv._ext
         print(type(mmcv._ext).__name__)
-    """, cwd=osp.dirname(REPO_ROOT))
+    """,
+        cwd=osp.dirname(REPO_ROOT),
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert '_StandInExtension' in result.stdout
 
@@ -93,16 +106,20 @@ def _fake_mmcv(root, with_extension):
 
 def test_a_real_compiled_extension_is_left_alone(tmp_path):
     """Where a real ``mmcv._ext`` exists, the regular finders find it first."""
-    result = _python(_fake_mmcv(tmp_path, with_extension=True) +
-                     'assert mmcv._ext.REAL and not mmcv_ext_standin.is_standin(mmcv._ext)\n'
-                     "print('real')")
+    result = _python(
+        _fake_mmcv(tmp_path, with_extension=True)
+        + 'assert mmcv._ext.REAL and not mmcv_ext_standin.is_standin(mmcv._ext)\n'
+        "print('real')"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == 'real'
 
 
 def test_without_a_real_extension_the_standin_is_found(tmp_path):
-    result = _python(_fake_mmcv(tmp_path, with_extension=False) +
-                     "assert mmcv_ext_standin.is_standin(mmcv._ext)\nprint('standin')")
+    result = _python(
+        _fake_mmcv(tmp_path, with_extension=False)
+        + "assert mmcv_ext_standin.is_standin(mmcv._ext)\nprint('standin')"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == 'standin'
 
@@ -124,8 +141,11 @@ def test_the_finder_answers_only_for_the_extension():
 
 
 # ----------------------------------------------------------------- the lite install, end to end
-CONFIGS = sorted(p for p in __import__('glob').glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'),
-                                                      recursive=True) if '_base_' not in p)
+CONFIGS = sorted(
+    p
+    for p in __import__('glob').glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
+    if '_base_' not in p
+)
 
 
 def _cheap_init(model):
@@ -133,11 +153,13 @@ def _cheap_init(model):
     Gaussians): seconds cheaper per full-size model than the recipes' truncated normals."""
     for module in model.modules():
         for name, param in module.named_parameters(recurse=False):
-            if isinstance(module, (torch.nn.LayerNorm, torch.nn.GroupNorm,
-                                   torch.nn.modules.batchnorm._BatchNorm)):
-                param.data.fill_(1. if name == 'weight' else 0.)
+            if isinstance(
+                module,
+                (torch.nn.LayerNorm, torch.nn.GroupNorm, torch.nn.modules.batchnorm._BatchNorm),
+            ):
+                param.data.fill_(1.0 if name == 'weight' else 0.0)
             elif param.dim() > 1:
-                param.data.normal_(0., 0.02)
+                param.data.normal_(0.0, 0.02)
             else:
                 param.data.zero_()
 
@@ -173,20 +195,28 @@ def _one_training_step(config_path, narrow_model):
     if segmentation:
         from mmengine.structures import PixelData
         from mmseg.structures import SegDataSample
+
         num_classes = cfg.model.decode_head.num_classes
         size, samples = 64, []
         for _ in range(2):
-            sample = SegDataSample(metainfo=dict(img_shape=(size, size), ori_shape=(size, size),
-                                                 pad_shape=(size, size)))
+            sample = SegDataSample(
+                metainfo=dict(
+                    img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size)
+                )
+            )
             sample.gt_sem_seg = PixelData(
-                data=torch.randint(0, num_classes, (1, size, size), dtype=torch.long))
+                data=torch.randint(0, num_classes, (1, size, size), dtype=torch.long)
+            )
             samples.append(sample)
     else:
         from mmpretrain.structures import DataSample
+
         size = 64
         samples = [DataSample().set_gt_label(i) for i in (0, 1)]
-    data = dict(inputs=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8)
-                        for _ in range(2)], data_samples=samples)
+    data = dict(
+        inputs=[torch.randint(0, 256, (3, size, size), dtype=torch.uint8) for _ in range(2)],
+        data_samples=samples,
+    )
     log_vars = model.train_step(data, optim_wrapper)
     return {key: float(value) for key, value in log_vars.items()}
 
@@ -196,9 +226,11 @@ def _one_training_step(config_path, narrow_model):
 @pytest.mark.parametrize('config', CONFIGS, ids=lambda p: osp.relpath(p, REPO_ROOT))
 def test_every_config_trains_one_step_in_the_lite_install(config, narrow_model):
     import gc
+
     log_vars = _one_training_step(config, narrow_model)
-    assert 'loss' in log_vars and all(torch.isfinite(torch.tensor(v)) for v in log_vars.values()), \
+    assert 'loss' in log_vars and all(torch.isfinite(torch.tensor(v)) for v in log_vars.values()), (
         log_vars
+    )
     gc.collect()
 
 
@@ -220,7 +252,15 @@ def test_mmseg_stock_test_tool_prints_miou(tmp_path):
     checkpoint = str(tmp_path / 'untrained.pth')
     torch.save({'state_dict': build_model(cfg).state_dict(), 'meta': {}}, checkpoint)
     stock_tool = osp.join(osp.dirname(mmseg.__file__), '.mim', 'tools', 'test.py')
-    result = run_tool(stock_tool, config, checkpoint, '--work-dir', str(tmp_path / 'test'),
-                      '--cfg-options', 'model.backbone.init_cfg=None',
-                      *data_root_options(root), timeout=600)
+    result = run_tool(
+        stock_tool,
+        config,
+        checkpoint,
+        '--work-dir',
+        str(tmp_path / 'test'),
+        '--cfg-options',
+        'model.backbone.init_cfg=None',
+        *data_root_options(root),
+        timeout=600,
+    )
     assert re.search(r'mIoU: \d+\.\d+', result.stdout + result.stderr)

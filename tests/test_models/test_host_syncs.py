@@ -31,8 +31,15 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 import mmdiverse  # noqa: F401
-from tests.helpers.tiny_classifier import (AUGMENTS, IMG, NUM_CLASSES, TERMS,
-                                           loss_modules, make_batch, vit_classifier)
+from tests.helpers.tiny_classifier import (
+    AUGMENTS,
+    IMG,
+    NUM_CLASSES,
+    TERMS,
+    loss_modules,
+    make_batch,
+    vit_classifier,
+)
 
 #: Tensor methods through which Python code makes the host wait for the device.
 SYNC_METHODS = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__', 'nonzero')

@@ -2,6 +2,7 @@
 
 The data set: ``tests/helpers/cityscapes.py`` (the end-to-end test uses it too).
 """
+
 import os
 import os.path as osp
 
@@ -15,6 +16,7 @@ from tests.helpers.tools import run_tool
 def id_to_train_id(label_ids):
     """Cityscapes ids -> train ids with cityscapesscripts' own table."""
     from cityscapesscripts.helpers.labels import id2label
+
     lut = np.full(256, 255, np.uint8)
     for label_id, label in id2label.items():
         if 0 <= label_id < 256:
@@ -27,15 +29,18 @@ def test_converter_writes_train_ids_and_split_lists(tmp_path):
     result = run_tool('tools/dataset_converters/cityscapes.py', root, '--nproc', '2')
     assert '3 train, 2 val, 0 test images' in result.stdout
     polygons = sorted(
-        osp.join(d, f) for d, _, files in os.walk(osp.join(root, 'gtFine')) for f in files
-        if f.endswith('_gtFine_polygons.json'))
+        osp.join(d, f)
+        for d, _, files in os.walk(osp.join(root, 'gtFine'))
+        for f in files
+        if f.endswith('_gtFine_polygons.json')
+    )
     assert len(polygons) == 5
     seen = set()
     for polygon_file in polygons:
-        train_ids = np.array(Image.open(polygon_file.replace('_polygons.json',
-                                                             '_labelTrainIds.png')))
-        label_ids = np.array(Image.open(polygon_file.replace('_polygons.json',
-                                                             '_labelIds.png')))
+        train_ids = np.array(
+            Image.open(polygon_file.replace('_polygons.json', '_labelTrainIds.png'))
+        )
+        label_ids = np.array(Image.open(polygon_file.replace('_polygons.json', '_labelIds.png')))
         np.testing.assert_array_equal(train_ids, id_to_train_id(label_ids))
         seen |= set(np.unique(train_ids).tolist())
     assert {0, 1, 2, 10, 13, 255} <= seen
@@ -53,12 +58,20 @@ def test_mmseg_reads_the_converted_set(tmp_path):
     assert osp.isfile(tmp_path / 'lists' / 'train.txt')
     from mmengine.registry import init_default_scope
     from mmseg.registry import DATASETS
+
     init_default_scope('mmseg')
-    dataset = DATASETS.build(dict(
-        type='CityscapesDataset', data_root=root,
-        data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
-        pipeline=[dict(type='LoadImageFromFile'), dict(type='LoadAnnotations'),
-                  dict(type='PackSegInputs')]))
+    dataset = DATASETS.build(
+        dict(
+            type='CityscapesDataset',
+            data_root=root,
+            data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
+            pipeline=[
+                dict(type='LoadImageFromFile'),
+                dict(type='LoadAnnotations'),
+                dict(type='PackSegInputs'),
+            ],
+        )
+    )
     assert len(dataset) == 2
     sample = dataset[0]['data_samples']
     expected = np.array(Image.open(sample.seg_map_path))

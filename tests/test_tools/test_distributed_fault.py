@@ -1,4 +1,5 @@
 """In a 2-process gloo run, the death of one rank ends the whole job promptly."""
+
 import os
 import os.path as osp
 import signal
@@ -23,11 +24,26 @@ def test_killing_one_rank_stops_the_other(tmp_path, shapes_cls_root):
     env = dict(os.environ, PORT='29531', PYTHONPATH=REPO_ROOT)
     # dist_cfg.timeout bounds any collective a surviving rank may block in (seconds).
     job = subprocess.Popen(
-        ['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', work_dir, '--cfg-options',
-         *data_root_options(shapes_cls_root), 'train_dataloader.batch_size=4',
-         'train_cfg.max_epochs=200', 'env_cfg.dist_cfg.timeout=60'],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
+        [
+            'bash',
+            'tools/dist_train.sh',
+            CONFIG,
+            '2',
+            '--work-dir',
+            work_dir,
+            '--cfg-options',
+            *data_root_options(shapes_cls_root),
+            'train_dataloader.batch_size=4',
+            'train_cfg.max_epochs=200',
+            'env_cfg.dist_cfg.timeout=60',
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
         deadline = time.time() + 300
         while not osp.exists(osp.join(work_dir, 'epoch_1.pth')) and time.time() < deadline:
@@ -44,5 +60,7 @@ def test_killing_one_rank_stops_the_other(tmp_path, shapes_cls_root):
             os.killpg(job.pid, signal.SIGKILL)
     assert returncode != 0
     assert elapsed < 90, f'the job took {elapsed:.0f} s to stop after a rank died'
-    assert not any(osp.exists(f'/proc/{pid}') and open(f'/proc/{pid}/stat').read().split()[2] != 'Z'
-                   for pid in workers), 'a rank outlived the job'
+    assert not any(
+        osp.exists(f'/proc/{pid}') and open(f'/proc/{pid}/stat').read().split()[2] != 'Z'
+        for pid in workers
+    ), 'a rank outlived the job'

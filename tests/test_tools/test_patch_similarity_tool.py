@@ -15,6 +15,7 @@ def _random_checkpoint(path, seed):
 
     import mmdiverse  # noqa: F401
     from mmdiverse.apis import build_model
+
     torch.manual_seed(seed)
     model = build_model(Config.fromfile(CONFIG))
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, path)
@@ -26,8 +27,19 @@ def test_compares_checkpoints_on_a_folder_of_images(tmp_path, shapes_cls_root):
     _random_checkpoint(first, 0)
     _random_checkpoint(second, 1)
     out_dir = str(tmp_path / 'out')
-    run_tool('tools/analysis/patch_similarity.py', CONFIG, first, second, '--labels', 'a', 'b',
-             '--image-dir', osp.join(shapes_cls_root, 'val', 'circle'), '--out-dir', out_dir)
+    run_tool(
+        'tools/analysis/patch_similarity.py',
+        CONFIG,
+        first,
+        second,
+        '--labels',
+        'a',
+        'b',
+        '--image-dir',
+        osp.join(shapes_cls_root, 'val', 'circle'),
+        '--out-dir',
+        out_dir,
+    )
     reports = json.load(open(osp.join(out_dir, 'redundancy.json')))
     assert set(reports) == {'a', 'b'}
     assert reports['a']['num_images'] == 2
@@ -43,8 +55,15 @@ def test_refuses_a_checkpoint_missing_a_backbone_tensor(tmp_path, shapes_cls_roo
     checkpoint = torch.load(path, weights_only=True)
     del checkpoint['state_dict']['backbone.layers.2.ln1.weight']
     torch.save(checkpoint, path)
-    result = run_tool('tools/analysis/patch_similarity.py', CONFIG, path, '--image-dir',
-                      osp.join(shapes_cls_root, 'val', 'circle'), '--out-dir',
-                      str(tmp_path / 'out'), check=False)
+    result = run_tool(
+        'tools/analysis/patch_similarity.py',
+        CONFIG,
+        path,
+        '--image-dir',
+        osp.join(shapes_cls_root, 'val', 'circle'),
+        '--out-dir',
+        str(tmp_path / 'out'),
+        check=False,
+    )
     assert result.returncode != 0
     assert 'layers.2.ln1.weight' in result.stderr

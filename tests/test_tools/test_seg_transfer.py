@@ -6,6 +6,7 @@ inherits the real one and only shrinks it), on synthetic ADE20K-format
 tools (tools/train.py, tools/test.py, tools/dist_test.sh and
 tools/dataset_converters/cityscapes.py).
 """
+
 import glob
 import json
 import os
@@ -19,8 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.helpers.tools import REPO_ROOT, data_root_options, run_tool
 from tests.helpers.cityscapes import make_cityscapes_set
+from tests.helpers.tools import REPO_ROOT, data_root_options, run_tool
 
 pytestmark = pytest.mark.slow
 
@@ -147,6 +148,7 @@ SLIDE = "\n    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(48, 48))
 
 def _ade_classes():
     from mmseg.datasets import ADE20KDataset
+
     return tuple(ADE20KDataset.METAINFO['classes'][:4])
 
 
@@ -156,15 +158,19 @@ def _write(path, text):
     return str(path)
 
 
-def _seg_config(tmp_path, name, base, pretrained, data_root, data=ADE_DATA,
-                model=SWIN_MODEL, extra=''):
+def _seg_config(
+    tmp_path, name, base, pretrained, data_root, data=ADE_DATA, model=SWIN_MODEL, extra=''
+):
     """Write a tiny config inheriting configs/seg/<base>; returns its path."""
     ade = 'ade20k' in base
     text = SEG_CONFIG.format(
-        base=f'{REPO_ROOT}/configs/seg/{base}', pretrained=pretrained, data_root=data_root,
+        base=f'{REPO_ROOT}/configs/seg/{base}',
+        pretrained=pretrained,
+        data_root=data_root,
         data=data.format(classes=_ade_classes() if ade else None),
         model=model.format(tiny=TINY_SWIN_OVER, classes=4 if ade else 19, extra=extra),
-        iters=ITERS)
+        iters=ITERS,
+    )
     return _write(tmp_path / name, text)
 
 
@@ -184,21 +190,30 @@ def _test_json(work_dir):
 def _recomputed_miou(pred_dir, gt_files, num_classes, to_train_ids):
     """IoUMetric's own functions on the saved label PNGs and the ground truth."""
     from mmseg.evaluation import IoUMetric
+
     areas = []
     for gt_file in gt_files:
         name = osp.basename(gt_file)
-        stem = name.split('_gtFine_')[0] + '_leftImg8bit' if '_gtFine_' in name \
+        stem = (
+            name.split('_gtFine_')[0] + '_leftImg8bit'
+            if '_gtFine_' in name
             else osp.splitext(name)[0]
-        pred, gt = to_train_ids(np.array(Image.open(osp.join(pred_dir, stem + '.png'))),
-                                np.array(Image.open(gt_file)))
-        areas.append(IoUMetric.intersect_and_union(torch.from_numpy(pred).long(),
-                                                   torch.from_numpy(gt).long(),
-                                                   num_classes, 255))
+        )
+        pred, gt = to_train_ids(
+            np.array(Image.open(osp.join(pred_dir, stem + '.png'))), np.array(Image.open(gt_file))
+        )
+        areas.append(
+            IoUMetric.intersect_and_union(
+                torch.from_numpy(pred).long(), torch.from_numpy(gt).long(), num_classes, 255
+            )
+        )
     totals = [sum(a[i] for a in areas) for i in range(4)]
     metrics = IoUMetric.total_area_to_metrics(*totals, ['mIoU'])
-    return {'aAcc': round(float(metrics['aAcc']) * 100, 2),
-            'mIoU': round(float(np.nanmean(metrics['IoU'])) * 100, 2),
-            'mAcc': round(float(np.nanmean(metrics['Acc'])) * 100, 2)}
+    return {
+        'aAcc': round(float(metrics['aAcc']) * 100, 2),
+        'mIoU': round(float(np.nanmean(metrics['IoU'])) * 100, 2),
+        'mAcc': round(float(np.nanmean(metrics['Acc'])) * 100, 2),
+    }
 
 
 def _ade_to_train_ids(pred, gt):
@@ -218,10 +233,17 @@ def _loaded_count(output):
 def pretrained_swin(tmp_path_factory, shapes_cls_root):
     """A tiny Swin pretrained with the diversity classifier; its transfer export."""
     work = tmp_path_factory.mktemp('pretrain_swin')
-    config = _write(work / 'swin_tiny_diverse.py', PRETRAIN_SWIN.format(repo=REPO_ROOT,
-                                                                         tiny=TINY_SWIN))
-    run_tool('tools/train.py', config, '--work-dir', str(work / 'run'), '--cfg-options',
-             *data_root_options(shapes_cls_root))
+    config = _write(
+        work / 'swin_tiny_diverse.py', PRETRAIN_SWIN.format(repo=REPO_ROOT, tiny=TINY_SWIN)
+    )
+    run_tool(
+        'tools/train.py',
+        config,
+        '--work-dir',
+        str(work / 'run'),
+        '--cfg-options',
+        *data_root_options(shapes_cls_root),
+    )
     export = work / 'run' / 'backbone_export.pth'
     assert export.is_file()
     return str(export)
@@ -230,45 +252,55 @@ def pretrained_swin(tmp_path_factory, shapes_cls_root):
 @pytest.fixture(scope='module')
 def ade_root(tmp_path_factory):
     from mmdiverse.datasets import make_segmentation_set
-    return make_segmentation_set(str(tmp_path_factory.mktemp('ade')), num_classes=4,
-                                 num_train=16, num_val=6, img_size=64)
+
+    return make_segmentation_set(
+        str(tmp_path_factory.mktemp('ade')), num_classes=4, num_train=16, num_val=6, img_size=64
+    )
 
 
 def _pretrained_backbone(export):
     from mmdiverse.checkpoint import safe_load
+
     checkpoint = safe_load(export)
-    return {k[len('backbone.'):]: v for k, v in checkpoint['state_dict'].items()
-            if k.startswith('backbone.')}, checkpoint
+    return {
+        k[len('backbone.') :]: v
+        for k, v in checkpoint['state_dict'].items()
+        if k.startswith('backbone.')
+    }, checkpoint
 
 
 def test_every_backbone_tensor_equals_the_pretrained_one(tmp_path, pretrained_swin, ade_root):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
     from mmseg.registry import MODELS
-    config = _seg_config(tmp_path, 'tiny_ade.py', 'upernet_swin_l_ade20k.py', pretrained_swin,
-                         ade_root)
+
+    config = _seg_config(
+        tmp_path, 'tiny_ade.py', 'upernet_swin_l_ade20k.py', pretrained_swin, ade_root
+    )
     init_default_scope('mmseg')
     model = MODELS.build(Config.fromfile(config).model)
     model.init_weights()
     source, checkpoint = _pretrained_backbone(pretrained_swin)
     assert checkpoint['meta']['mmdiverse']['regularizers'] == ['patch_cos']
     target = model.backbone.state_dict()
-    for key, value in source.items():                 # index buffers included: same window
+    for key, value in source.items():  # index buffers included: same window
         assert torch.equal(target[key], value), key
-    assert set(target) - set(source) == {f'norm{i}.{p}' for i in range(3)
-                                         for p in ('weight', 'bias')}
+    assert set(target) - set(source) == {
+        f'norm{i}.{p}' for i in range(3) for p in ('weight', 'bias')
+    }
 
 
 def test_ade20k_transfer_train_and_test(tmp_path, pretrained_swin, ade_root):
-    config = _seg_config(tmp_path, 'tiny_ade.py', 'upernet_swin_l_ade20k.py', pretrained_swin,
-                         ade_root)
+    config = _seg_config(
+        tmp_path, 'tiny_ade.py', 'upernet_swin_l_ade20k.py', pretrained_swin, ade_root
+    )
     work_dir = str(tmp_path / 'train')
     result = run_tool('tools/train.py', config, '--work-dir', work_dir)
     log = result.stdout + result.stderr
     source, _ = _pretrained_backbone(pretrained_swin)
     loaded, total = _loaded_count(log)
     assert loaded == len([k for k in source if not k.endswith('relative_position_index')])
-    assert total == len(source) + 6                   # + norm0..norm2 weight/bias
+    assert total == len(source) + 6  # + norm0..norm2 weight/bias
     assert 'decode.loss_ce' in log and 'aux.loss_ce' in log
     checkpoint = osp.join(work_dir, f'iter_{ITERS}.pth')
     assert osp.isfile(checkpoint)
@@ -276,8 +308,17 @@ def test_ade20k_transfer_train_and_test(tmp_path, pretrained_swin, ade_root):
     # tools/test.py: metrics, the per-class table, saved predictions, overlays.
     pred_dir, show_dir = str(tmp_path / 'preds'), str(tmp_path / 'vis')
     test_dir = str(tmp_path / 'test')
-    result = run_tool('tools/test.py', config, checkpoint, '--work-dir', test_dir,
-                      '--out', pred_dir, '--show-dir', show_dir)
+    result = run_tool(
+        'tools/test.py',
+        config,
+        checkpoint,
+        '--work-dir',
+        test_dir,
+        '--out',
+        pred_dir,
+        '--show-dir',
+        show_dir,
+    )
     output = result.stdout + result.stderr
     printed = _metric_line(output)
     assert 'per class results:' in output
@@ -297,8 +338,9 @@ def test_ade20k_transfer_train_and_test(tmp_path, pretrained_swin, ade_root):
     assert overlay.shape[0] == 64 and overlay.shape[1] >= 64 and overlay.std() > 0
 
     # --tta: multi-scale (0.5 - 1.75) + flip.
-    result = run_tool('tools/test.py', config, checkpoint, '--work-dir', str(tmp_path / 'tta'),
-                      '--tta')
+    result = run_tool(
+        'tools/test.py', config, checkpoint, '--work-dir', str(tmp_path / 'tta'), '--tta'
+    )
     tta = _metric_line(result.stdout + result.stderr)
     print(f'with --tta: {tta}')
     assert 0 <= tta['mIoU'] <= 100
@@ -310,26 +352,42 @@ def test_missing_backbone_key_stops_the_run(tmp_path, pretrained_swin, ade_root)
     del checkpoint['state_dict'][key]
     broken = str(tmp_path / 'broken.pth')
     torch.save(checkpoint, broken)
-    config = _seg_config(tmp_path, 'tiny_ade.py', 'upernet_swin_l_ade20k.py', broken,
-                         ade_root)
-    result = run_tool('tools/train.py', config, '--work-dir', str(tmp_path / 'run'),
-                      check=False)
+    config = _seg_config(tmp_path, 'tiny_ade.py', 'upernet_swin_l_ade20k.py', broken, ade_root)
+    result = run_tool('tools/train.py', config, '--work-dir', str(tmp_path / 'run'), check=False)
     assert result.returncode != 0
     assert 'BackboneLoadError' in result.stderr
-    assert 'Missing from the checkpoint (1): stages.1.blocks.0.attn.w_msa.qkv.weight' \
-        in result.stderr
+    assert (
+        'Missing from the checkpoint (1): stages.1.blocks.0.attn.w_msa.qkv.weight' in result.stderr
+    )
     assert not glob.glob(str(tmp_path / 'run' / 'iter_*.pth'))
 
 
-def test_diverse_fine_tuning_logs_the_pretraining_loss_keys(tmp_path, pretrained_swin,
-                                                            ade_root):
-    config = _seg_config(tmp_path, 'tiny_ade_div.py', 'upernet_swin_l_ade20k_diverse_ft.py',
-                         pretrained_swin, ade_root)
-    result = run_tool('tools/train.py', config, '--work-dir', str(tmp_path / 'run'),
-                      '--no-validate', '--cfg-options', 'train_cfg.max_iters=2')
+def test_diverse_fine_tuning_logs_the_pretraining_loss_keys(tmp_path, pretrained_swin, ade_root):
+    config = _seg_config(
+        tmp_path,
+        'tiny_ade_div.py',
+        'upernet_swin_l_ade20k_diverse_ft.py',
+        pretrained_swin,
+        ade_root,
+    )
+    result = run_tool(
+        'tools/train.py',
+        config,
+        '--work-dir',
+        str(tmp_path / 'run'),
+        '--no-validate',
+        '--cfg-options',
+        'train_cfg.max_iters=2',
+    )
     log = result.stdout + result.stderr
-    for key in ('loss_patch_cos', 'loss_patch_contrast', 'loss_attn_div', 'loss_weight_cond',
-                'patch_cos_sim', 'decode.loss_ce'):
+    for key in (
+        'loss_patch_cos',
+        'loss_patch_contrast',
+        'loss_attn_div',
+        'loss_weight_cond',
+        'patch_cos_sim',
+        'decode.loss_ce',
+    ):
         assert key in log, key
     _loaded_count(log)
 
@@ -337,17 +395,37 @@ def test_diverse_fine_tuning_logs_the_pretraining_loss_keys(tmp_path, pretrained
 def test_deit_transfer_interpolates_the_position_embedding(tmp_path, shapes_cls_root, ade_root):
     """configs/demo/vit_tiny_shapes.py (32 px, 8x8 tokens) -> UperNet at 64 px (16x16)."""
     pretrain_dir = str(tmp_path / 'vit')
-    run_tool('tools/train.py', 'configs/demo/vit_tiny_shapes.py', '--work-dir', pretrain_dir,
-             '--cfg-options', *data_root_options(shapes_cls_root), 'train_cfg.max_epochs=2',
-             'train_dataloader.batch_size=16')
+    run_tool(
+        'tools/train.py',
+        'configs/demo/vit_tiny_shapes.py',
+        '--work-dir',
+        pretrain_dir,
+        '--cfg-options',
+        *data_root_options(shapes_cls_root),
+        'train_cfg.max_epochs=2',
+        'train_dataloader.batch_size=16',
+    )
     pretrained = osp.join(pretrain_dir, 'epoch_2.pth')
-    config = _seg_config(tmp_path, 'tiny_deit.py', 'upernet_deit_s12_ade20k.py', pretrained,
-                         ade_root, model=VIT_MODEL)
-    result = run_tool('tools/train.py', config, '--work-dir', str(tmp_path / 'seg'),
-                      '--no-validate', '--cfg-options', 'train_cfg.max_iters=2')
+    config = _seg_config(
+        tmp_path,
+        'tiny_deit.py',
+        'upernet_deit_s12_ade20k.py',
+        pretrained,
+        ade_root,
+        model=VIT_MODEL,
+    )
+    result = run_tool(
+        'tools/train.py',
+        config,
+        '--work-dir',
+        str(tmp_path / 'seg'),
+        '--no-validate',
+        '--cfg-options',
+        'train_cfg.max_iters=2',
+    )
     log = result.stdout + result.stderr
     loaded, total = _loaded_count(log)
-    assert loaded == total                      # every ViT tensor, nothing new
+    assert loaded == total  # every ViT tensor, nothing new
     assert '1 resized: pos_embed (1, 65, 64) -> (1, 257, 64)' in log
 
 
@@ -358,8 +436,15 @@ def _cityscapes_to_train_ids(pred, gt):
 def test_cityscapes_convert_transfer_train_and_dist_test(tmp_path, pretrained_swin):
     root = make_cityscapes_set(str(tmp_path / 'cityscapes'), num_train=8, num_val=3)
     run_tool('tools/dataset_converters/cityscapes.py', root)
-    config = _seg_config(tmp_path, 'tiny_cs.py', 'upernet_swin_l_cityscapes.py', pretrained_swin,
-                         root + '/', data=CITYSCAPES_DATA, extra=SLIDE)
+    config = _seg_config(
+        tmp_path,
+        'tiny_cs.py',
+        'upernet_swin_l_cityscapes.py',
+        pretrained_swin,
+        root + '/',
+        data=CITYSCAPES_DATA,
+        extra=SLIDE,
+    )
     work_dir = str(tmp_path / 'train')
     result = run_tool('tools/train.py', config, '--work-dir', work_dir, '--no-validate')
     _loaded_count(result.stdout + result.stderr)
@@ -367,13 +452,26 @@ def test_cityscapes_convert_transfer_train_and_dist_test(tmp_path, pretrained_sw
 
     pred_dir, test_dir = str(tmp_path / 'preds'), str(tmp_path / 'test')
     result = subprocess.run(
-        ['bash', 'tools/dist_test.sh', config, checkpoint, '1', '--work-dir', test_dir,
-         '--out', pred_dir], cwd=REPO_ROOT, capture_output=True, text=True, timeout=600,
-        env=dict(os.environ, PORT='29517', PYTHON=sys.executable))
+        [
+            'bash',
+            'tools/dist_test.sh',
+            config,
+            checkpoint,
+            '1',
+            '--work-dir',
+            test_dir,
+            '--out',
+            pred_dir,
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=dict(os.environ, PORT='29517', PYTHON=sys.executable),
+    )
     assert result.returncode == 0, result.stderr[-6000:]
     printed = _metric_line(result.stdout + result.stderr)
-    gt_files = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*',
-                                         '*_gtFine_labelTrainIds.png')))
+    gt_files = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*', '*_gtFine_labelTrainIds.png')))
     assert len(gt_files) == 3
     recomputed = _recomputed_miou(pred_dir, gt_files, 19, _cityscapes_to_train_ids)
     for key in ('aAcc', 'mIoU', 'mAcc'):

@@ -11,10 +11,19 @@ ITERS_PER_EPOCH = 4  # 32 images, batch size 8
 
 
 def _train(work_dir, data_root, max_epochs, *extra, check=True):
-    return run_tool('tools/train.py', CONFIG, '--work-dir', work_dir, *extra, '--cfg-options',
-                    *data_root_options(data_root), 'train_dataloader.batch_size=8',
-                    f'train_cfg.max_epochs={max_epochs}', 'default_hooks.logger.interval=1',
-                    check=check)
+    return run_tool(
+        'tools/train.py',
+        CONFIG,
+        '--work-dir',
+        work_dir,
+        *extra,
+        '--cfg-options',
+        *data_root_options(data_root),
+        'train_dataloader.batch_size=8',
+        f'train_cfg.max_epochs={max_epochs}',
+        'default_hooks.logger.interval=1',
+        check=check,
+    )
 
 
 @pytest.mark.slow

@@ -20,6 +20,7 @@ Usage::
     pip install cityscapesscripts     # part of requirements; installed by make setup
     python tools/dataset_converters/cityscapes.py data/cityscapes --nproc 8
 """
+
 import argparse
 import os
 import os.path as osp
@@ -35,14 +36,13 @@ def _json2labelimg():
     try:
         from cityscapesscripts.preparation.json2labelImg import json2labelImg
     except ImportError as error:  # pragma: no cover - depends on the environment
-        raise SystemExit('cityscapesscripts is needed: pip install cityscapesscripts '
-                         f'({error})')
+        raise SystemExit(f'cityscapesscripts is needed: pip install cityscapesscripts ({error})')
     return json2labelImg
 
 
 def convert_json_to_label(json_file: str) -> str:
     """Rasterize one ``*_gtFine_polygons.json`` into ``*_gtFine_labelTrainIds.png``."""
-    label_file = json_file[:-len('_polygons.json')] + '_labelTrainIds.png'
+    label_file = json_file[: -len('_polygons.json')] + '_labelTrainIds.png'
     _json2labelimg()(json_file, label_file, 'trainIds')
     return label_file
 
@@ -55,8 +55,9 @@ def find_polygon_files(gt_root: str) -> List[str]:
     return sorted(found)
 
 
-def convert(cityscapes_path: str, gt_dir: str = 'gtFine', out_dir: Optional[str] = None,
-            nproc: int = 1) -> Dict[str, int]:
+def convert(
+    cityscapes_path: str, gt_dir: str = 'gtFine', out_dir: Optional[str] = None, nproc: int = 1
+) -> Dict[str, int]:
     """Convert every polygon file and write the split lists.
 
     Args:
@@ -71,10 +72,13 @@ def convert(cityscapes_path: str, gt_dir: str = 'gtFine', out_dir: Optional[str]
         dict: number of annotated images per split.
     """
     from mmengine.utils import mkdir_or_exist, track_parallel_progress, track_progress
+
     gt_root = osp.join(cityscapes_path, gt_dir)
     if not osp.isdir(gt_root):
-        raise SystemExit(f'{gt_root} does not exist: expected the Cityscapes layout '
-                         f'{cityscapes_path}/{gt_dir}/<split>/<city>/*{POLYGON_SUFFIX}')
+        raise SystemExit(
+            f'{gt_root} does not exist: expected the Cityscapes layout '
+            f'{cityscapes_path}/{gt_dir}/<split>/<city>/*{POLYGON_SUFFIX}'
+        )
     poly_files = find_polygon_files(gt_root)
     if not poly_files:
         raise SystemExit(f'no *{POLYGON_SUFFIX} files under {gt_root}')
@@ -89,8 +93,11 @@ def convert(cityscapes_path: str, gt_dir: str = 'gtFine', out_dir: Optional[str]
     counts = {}
     for split in SPLITS:
         split_root = osp.join(gt_root, split)
-        names = [osp.relpath(f, split_root)[:-len(POLYGON_SUFFIX)]
-                 for f in poly_files if f.startswith(split_root + os.sep)]
+        names = [
+            osp.relpath(f, split_root)[: -len(POLYGON_SUFFIX)]
+            for f in poly_files
+            if f.startswith(split_root + os.sep)
+        ]
         with open(osp.join(out_dir, f'{split}.txt'), 'w') as f:
             f.writelines(name + '\n' for name in names)
         counts[split] = len(names)
@@ -101,8 +108,9 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Convert Cityscapes annotations to TrainIds')
     parser.add_argument('cityscapes_path', help='cityscapes data path')
     parser.add_argument('--gt-dir', default='gtFine', type=str)
-    parser.add_argument('-o', '--out-dir', help='output path for the split lists '
-                        '(default: cityscapes_path)')
+    parser.add_argument(
+        '-o', '--out-dir', help='output path for the split lists (default: cityscapes_path)'
+    )
     parser.add_argument('--nproc', default=1, type=int, help='number of processes')
     return parser.parse_args(argv)
 
@@ -110,8 +118,13 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     counts = convert(args.cityscapes_path, args.gt_dir, args.out_dir, args.nproc)
-    print('\nwrote *' + TRAIN_ID_SUFFIX + ' for ' +
-          ', '.join(f'{n} {split}' for split, n in counts.items()) + ' images')
+    print(
+        '\nwrote *'
+        + TRAIN_ID_SUFFIX
+        + ' for '
+        + ', '.join(f'{n} {split}' for split, n in counts.items())
+        + ' images'
+    )
 
 
 if __name__ == '__main__':

@@ -7,8 +7,11 @@ custom_imports = dict(imports=['mmdiverse', 'mmdiverse.runtime'], allow_failed_i
 # go into every checkpoint. Configs set custom_hooks = _base_.mmdiverse_hooks (mmengine refuses
 # one key in two sibling bases, and some recipes define custom_hooks themselves); likewise
 # default_hooks.checkpoint.type = 'SafeCheckpointHook' (atomic last_checkpoint).
-mmdiverse_hooks = [dict(type='NonFiniteLossHook'), dict(type='RandomStateHook'),
-                   dict(type='ValidationResumeHook')]
+mmdiverse_hooks = [
+    dict(type='NonFiniteLossHook'),
+    dict(type='RandomStateHook'),
+    dict(type='ValidationResumeHook'),
+]
 # Exact --resume with any num_workers / persistent_workers (each sample seeded from its place in
 # the sampler's stream), a validation cut by a kill runs again, unknown hook arguments refused.
 runner_type = 'ExactResumeRunner'

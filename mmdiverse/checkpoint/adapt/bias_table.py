@@ -25,6 +25,7 @@ code) resize bicubically instead; no published recipe of either paper changes
 the window between pretraining and transfer (Swin-L: 12 -> 12), so this choice
 does not touch a reproduced run (docs/fidelity.md).
 """
+
 import math
 
 import numpy as np
@@ -55,7 +56,7 @@ def geometric_offsets(src_size: int, dst_size: int) -> np.ndarray:
             high = ratio
         else:
             low = ratio
-    side = np.cumsum(ratio**np.arange(half))
+    side = np.cumsum(ratio ** np.arange(half))
     return np.concatenate([-side[::-1], [0.0], side])
 
 
@@ -67,8 +68,10 @@ def table_side(length: int) -> int:
     """
     side = math.isqrt(length)
     if side * side != length or side % 2 == 0:
-        raise ValueError(f'{length} rows are not a square relative position bias table '
-                         '((2 * window - 1) ** 2 rows)')
+        raise ValueError(
+            f'{length} rows are not a square relative position bias table '
+            '((2 * window - 1) ** 2 rows)'
+        )
     return side
 
 
@@ -88,6 +91,7 @@ def resize_relative_position_bias_table(table: torch.Tensor, dst_len: int) -> to
         ValueError: a length is not a square of an odd number.
     """
     from scipy.interpolate import RectBivariateSpline
+
     src, dst = table_side(table.shape[0]), table_side(dst_len)
     if src == dst:
         return table
@@ -97,7 +101,7 @@ def resize_relative_position_bias_table(table: torch.Tensor, dst_len: int) -> to
     source = table.detach().float().cpu().numpy()
     columns = []
     for head in range(source.shape[1]):
-        grid = source[:, head].reshape(src, src)        # rows: dy, columns: dx
+        grid = source[:, head].reshape(src, src)  # rows: dy, columns: dx
         spline = RectBivariateSpline(positions, positions, grid, kx=3, ky=3, s=0)
         columns.append(spline(targets, targets).reshape(-1, 1))
     resized = torch.from_numpy(np.concatenate(columns, axis=1).astype(np.float32))

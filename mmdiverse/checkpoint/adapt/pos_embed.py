@@ -13,6 +13,7 @@ the function mmpretrain's own ``load_state_dict`` hooks
 embedding. As in mmpretrain's ViT hook, a class-token entry is dropped when
 the target has no class token.
 """
+
 import math
 
 import torch
@@ -22,8 +23,9 @@ import torch.nn as nn
 POS_EMBED_KEYS = ('pos_embed', 'absolute_pos_embed')
 
 
-def resize_position_embedding(backbone: nn.Module, key: str, value: torch.Tensor,
-                              target: torch.Tensor) -> torch.Tensor:
+def resize_position_embedding(
+    backbone: nn.Module, key: str, value: torch.Tensor, target: torch.Tensor
+) -> torch.Tensor:
     """Interpolate a checkpoint's position embedding to the backbone's grid.
 
     Args:
@@ -44,6 +46,7 @@ def resize_position_embedding(backbone: nn.Module, key: str, value: torch.Tensor
     # Imported on use: mmpretrain.models pulls in mmcv, which ``import
     # mmdiverse`` must not import before installing the mmcv._ext stand-in.
     from mmpretrain.models.utils import resize_pos_embed
+
     if value.dim() != 3 or target.dim() != 3 or value.shape[-1] != target.shape[-1]:
         raise ValueError('not a (1, L, C) position embedding of the same width')
     dst_hw = tuple(_patch_grid(backbone))
@@ -54,14 +57,18 @@ def resize_position_embedding(backbone: nn.Module, key: str, value: torch.Tensor
     if key == 'pos_embed' and getattr(backbone, 'cls_token', None) is None:
         extra = 0
     src_tokens = value.shape[1] - extra
-    if math.isqrt(src_tokens) ** 2 != src_tokens and extra == 0 and \
-            math.isqrt(src_tokens - 1) ** 2 == src_tokens - 1:
+    if (
+        math.isqrt(src_tokens) ** 2 != src_tokens
+        and extra == 0
+        and math.isqrt(src_tokens - 1) ** 2 == src_tokens - 1
+    ):
         # The checkpoint has a class-token entry the target does not use.
         value, src_tokens = value[:, 1:], src_tokens - 1
     side = math.isqrt(src_tokens)
     if side * side != src_tokens:
-        raise ValueError(f'{value.shape[1]} entries with {extra} extra tokens '
-                         'are not a square patch grid')
+        raise ValueError(
+            f'{value.shape[1]} entries with {extra} extra tokens are not a square patch grid'
+        )
     if dst_hw[0] * dst_hw[1] + extra != target.shape[1]:
         raise ValueError(f'target grid {dst_hw} does not match {tuple(target.shape)}')
     mode = getattr(backbone, 'interpolate_mode', 'bicubic')
@@ -74,6 +81,8 @@ def _patch_grid(backbone: nn.Module):
     grid = getattr(getattr(backbone, 'patch_embed', None), 'init_out_size', None)
     grid = grid if grid is not None else getattr(backbone, 'patch_shape', None)
     if grid is None:
-        raise ValueError(f'{type(backbone).__name__} states no patch grid '
-                         '(patch_embed.init_out_size or patch_shape)')
+        raise ValueError(
+            f'{type(backbone).__name__} states no patch grid '
+            '(patch_embed.init_out_size or patch_shape)'
+        )
     return grid

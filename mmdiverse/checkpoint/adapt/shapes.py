@@ -10,6 +10,7 @@ fine-tuning -- relative position bias tables (new window size,
 own configuration (``relative_position_index``, ``attn_mask``). Any other
 shape difference is left for the check step to report.
 """
+
 import re
 from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Tuple
@@ -31,12 +32,17 @@ def matches_any(key: str, patterns: Iterable[str]) -> bool:
     return any(re.fullmatch(p, key) for p in patterns)
 
 
-def _resized(backbone: nn.Module, key: str, value: torch.Tensor,
-             target: torch.Tensor) -> Optional[torch.Tensor]:
+def _resized(
+    backbone: nn.Module, key: str, value: torch.Tensor, target: torch.Tensor
+) -> Optional[torch.Tensor]:
     """The resized tensor, or None when ``key`` is not resizable."""
-    if key.endswith('relative_position_bias_table') and value.dim() == 2 \
-            and target.dim() == 2 and value.shape[1] == target.shape[1]:
-        if split_extra_rows(target.shape[0])[1]:   # BEiT layout: extra-token rows
+    if (
+        key.endswith('relative_position_bias_table')
+        and value.dim() == 2
+        and target.dim() == 2
+        and value.shape[1] == target.shape[1]
+    ):
+        if split_extra_rows(target.shape[0])[1]:  # BEiT layout: extra-token rows
             return resize_table_with_extra_rows(value, target.shape[0])
         return resize_relative_position_bias_table(value, target.shape[0])
     if key in POS_EMBED_KEYS:
@@ -45,8 +51,9 @@ def _resized(backbone: nn.Module, key: str, value: torch.Tensor,
 
 
 def adapt_state_dict(
-    backbone: nn.Module, state_dict: Dict[str, torch.Tensor],
-    model_state: Optional[Dict[str, torch.Tensor]] = None
+    backbone: nn.Module,
+    state_dict: Dict[str, torch.Tensor],
+    model_state: Optional[Dict[str, torch.Tensor]] = None,
 ) -> Tuple['OrderedDict[str, torch.Tensor]', Dict[str, str], List[str], List[str]]:
     """Resize the tensors whose shape legitimately changes on transfer.
 
@@ -71,18 +78,25 @@ def adapt_state_dict(
         target = model_state.get(key)
         if matches_any(key, DERIVED_BUFFER_PATTERNS):
             derived.append(key)
-            if (target is not None and key.endswith('relative_position_index')
-                    and target.shape == value.shape and not torch.equal(target, value.to(target))):
-                errors.append(f'{key}: the checkpoint indexes its bias table differently '
-                              'from this backbone (same window size, different '
-                              'relative_position_index); the tables would be misread')
+            if (
+                target is not None
+                and key.endswith('relative_position_index')
+                and target.shape == value.shape
+                and not torch.equal(target, value.to(target))
+            ):
+                errors.append(
+                    f'{key}: the checkpoint indexes its bias table differently '
+                    'from this backbone (same window size, different '
+                    'relative_position_index); the tables would be misread'
+                )
             continue
         if target is not None and target.shape != value.shape:
             try:
                 new_value = _resized(backbone, key, value, target)
             except ValueError as error:
-                errors.append(f'{key}: cannot resize {tuple(value.shape)} -> '
-                              f'{tuple(target.shape)}: {error}')
+                errors.append(
+                    f'{key}: cannot resize {tuple(value.shape)} -> {tuple(target.shape)}: {error}'
+                )
                 new_value = None
             if new_value is not None and new_value.shape == target.shape:
                 adapted[key] = f'{tuple(value.shape)} -> {tuple(target.shape)}'

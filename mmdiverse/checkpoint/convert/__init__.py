@@ -22,6 +22,7 @@ Formats with the same pivot convert into each other through it. This package
 works on state dicts only; files are read by :mod:`..read` and written by
 :mod:`..export`.
 """
+
 from collections import OrderedDict
 from typing import Mapping, Tuple
 
@@ -33,20 +34,27 @@ from .common import ConversionReport, Rule, StateDict
 
 #: Detection order matters: the segmentation layout first (its backbone keys
 #: also start with ``backbone.``), then mmpretrain keys, the most specific.
-FORMATS = OrderedDict([
-    (mmseg0_swin.NAME, mmseg0_swin),
-    (mmpretrain_zoo.NAME, mmpretrain_zoo),
-    (swin_official.NAME, swin_official),
-    (timm_swin.NAME, timm_swin),
-    (timm_vit.NAME, timm_vit),
-])
+FORMATS = OrderedDict(
+    [
+        (mmseg0_swin.NAME, mmseg0_swin),
+        (mmpretrain_zoo.NAME, mmpretrain_zoo),
+        (swin_official.NAME, swin_official),
+        (timm_swin.NAME, timm_swin),
+        (timm_vit.NAME, timm_vit),
+    ]
+)
 #: The layouts our configs load; ``'mmpretrain'`` is also a source format.
 PIVOTS = ('mmpretrain', 'mmseg')
 ALIASES = {
-    'mmpretrain-zoo': 'mmpretrain', 'mmcls': 'mmpretrain', 'mmdiverse': 'mmpretrain',
-    'swin': 'swin-official', 'microsoft-swin': 'swin-official',
-    'timm-deit': 'timm-vit', 'timm-vit-deit': 'timm-vit',
-    'mmseg0': 'mmseg0-swin', 'mmseg-0.x-swin': 'mmseg0-swin',
+    'mmpretrain-zoo': 'mmpretrain',
+    'mmcls': 'mmpretrain',
+    'mmdiverse': 'mmpretrain',
+    'swin': 'swin-official',
+    'microsoft-swin': 'swin-official',
+    'timm-deit': 'timm-vit',
+    'timm-vit-deit': 'timm-vit',
+    'mmseg0': 'mmseg0-swin',
+    'mmseg-0.x-swin': 'mmseg0-swin',
     'mmseg1': 'mmseg',
 }
 
@@ -55,8 +63,10 @@ def canonical_format(name: str) -> str:
     """The format name behind an alias; raises ``ValueError`` for unknown ones."""
     name = ALIASES.get(name, name)
     if name not in FORMATS and name not in PIVOTS:
-        raise ValueError(f'unknown checkpoint format {name!r}; choose from '
-                         f'{", ".join(list(FORMATS) + ["mmseg"] + sorted(ALIASES))}')
+        raise ValueError(
+            f'unknown checkpoint format {name!r}; choose from '
+            f'{", ".join(list(FORMATS) + ["mmseg"] + sorted(ALIASES))}'
+        )
     return name
 
 
@@ -72,12 +82,15 @@ def detect_format(state_dict: Mapping[str, torch.Tensor]) -> str:
         if module.detect(state_dict):
             return name
     sample = ', '.join(list(state_dict)[:6])
-    raise ValueError(f'unrecognised checkpoint layout (keys: {sample}, ...); '
-                     f'give the source format ({", ".join(FORMATS)})')
+    raise ValueError(
+        f'unrecognised checkpoint layout (keys: {sample}, ...); '
+        f'give the source format ({", ".join(FORMATS)})'
+    )
 
 
-def convert_state_dict(state_dict: Mapping[str, torch.Tensor], src: str = 'auto',
-                       dst: str = 'auto') -> Tuple[StateDict, ConversionReport]:
+def convert_state_dict(
+    state_dict: Mapping[str, torch.Tensor], src: str = 'auto', dst: str = 'auto'
+) -> Tuple[StateDict, ConversionReport]:
     """Convert ``state_dict`` from layout ``src`` to layout ``dst``.
 
     Args:
@@ -98,8 +111,9 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], src: str = 'auto'
     pivot = pivot_of(src)
     dst = pivot if dst == 'auto' else canonical_format(dst)
     if pivot_of(dst) != pivot:
-        raise ValueError(f'cannot convert {src} (a {pivot} layout) to {dst} '
-                         f'(a {pivot_of(dst)} layout)')
+        raise ValueError(
+            f'cannot convert {src} (a {pivot} layout) to {dst} (a {pivot_of(dst)} layout)'
+        )
     if src in FORMATS:
         out, report = getattr(FORMATS[src], f'to_{pivot}')(state_dict)
     else:  # the pivot layout itself
@@ -112,7 +126,18 @@ def convert_state_dict(state_dict: Mapping[str, torch.Tensor], src: str = 'auto'
 
 
 __all__ = [
-    'ALIASES', 'FORMATS', 'PIVOTS', 'ConversionReport', 'Rule', 'canonical_format',
-    'convert_state_dict', 'detect_format', 'mmpretrain_zoo', 'mmseg0_swin', 'pivot_of',
-    'swin_official', 'timm_swin', 'timm_vit'
+    'ALIASES',
+    'FORMATS',
+    'PIVOTS',
+    'ConversionReport',
+    'Rule',
+    'canonical_format',
+    'convert_state_dict',
+    'detect_format',
+    'mmpretrain_zoo',
+    'mmseg0_swin',
+    'pivot_of',
+    'swin_official',
+    'timm_swin',
+    'timm_vit',
 ]

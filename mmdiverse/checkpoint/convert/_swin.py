@@ -10,14 +10,23 @@ merging lives (Microsoft: end of stage ``s``; timm >= 0.9: start of stage
 reordered (:func:`~.common.merge_order_to_unfold`); everything else is
 copied unchanged.
 """
+
 import re
 from collections import OrderedDict
 from typing import List, Mapping, Tuple
 
-from .common import (ConversionReport, Rule, StateDict, Tensor, apply_rules,
-                     count_indices, merge_order_to_unfold,
-                     relative_position_index, unfold_order_to_merge,
-                     window_of_table)
+from .common import (
+    ConversionReport,
+    Rule,
+    StateDict,
+    Tensor,
+    apply_rules,
+    count_indices,
+    merge_order_to_unfold,
+    relative_position_index,
+    unfold_order_to_merge,
+    window_of_table,
+)
 
 MERGE_NOTE = 'patch-merging channels reordered'
 _BLOCK = 'layers.{s}.blocks.{b}.'
@@ -34,27 +43,31 @@ def swin_block_rules(downsample_stage: str, with_index: bool, prefix: str = '') 
             Microsoft code, not by timm).
         prefix: Prefix of the source keys (``'backbone.'`` in a segmentor).
     """
-    merge = dict(forward=merge_order_to_unfold, backward=unfold_order_to_merge,
-                 note=MERGE_NOTE)
+    merge = dict(forward=merge_order_to_unfold, backward=unfold_order_to_merge, note=MERGE_NOTE)
     block, down = prefix + _BLOCK, f'{prefix}layers.{downsample_stage}.downsample.'
     rules = [
         Rule(prefix + 'patch_embed.proj.{p}', 'backbone.patch_embed.projection.{p}'),
         Rule(prefix + 'patch_embed.norm.{p}', 'backbone.patch_embed.norm.{p}'),
         Rule(block + 'norm1.{p}', _MMP_BLOCK + 'norm1.{p}'),
-        Rule(block + 'attn.relative_position_bias_table',
-             _MMP_BLOCK + 'attn.w_msa.relative_position_bias_table'),
+        Rule(
+            block + 'attn.relative_position_bias_table',
+            _MMP_BLOCK + 'attn.w_msa.relative_position_bias_table',
+        ),
         Rule(block + 'attn.qkv.{p}', _MMP_BLOCK + 'attn.w_msa.qkv.{p}'),
         Rule(block + 'attn.proj.{p}', _MMP_BLOCK + 'attn.w_msa.proj.{p}'),
         Rule(block + 'norm2.{p}', _MMP_BLOCK + 'norm2.{p}'),
         Rule(block + 'mlp.fc1.{p}', _MMP_BLOCK + 'ffn.layers.0.0.{p}'),
         Rule(block + 'mlp.fc2.{p}', _MMP_BLOCK + 'ffn.layers.1.{p}'),
-        Rule(down + 'reduction.weight', 'backbone.stages.{s}.downsample.reduction.weight',
-             **merge),
+        Rule(down + 'reduction.weight', 'backbone.stages.{s}.downsample.reduction.weight', **merge),
         Rule(down + 'norm.{p}', 'backbone.stages.{s}.downsample.norm.{p}', **merge),
     ]
     if with_index:
-        rules.append(Rule(block + 'attn.relative_position_index',
-                          _MMP_BLOCK + 'attn.w_msa.relative_position_index'))
+        rules.append(
+            Rule(
+                block + 'attn.relative_position_index',
+                _MMP_BLOCK + 'attn.w_msa.relative_position_index',
+            )
+        )
     return rules
 
 
@@ -76,15 +89,17 @@ def swin_rules(downsample_stage: str, head: str, with_index: bool) -> List[Rule]
 ATTN_MASK = (r'(^|\.)attn_mask$', 'shifted-window mask: mmpretrain computes it')
 
 
-def to_mmpretrain(state_dict: Mapping[str, Tensor], rules: List[Rule], drops,
-                  name: str) -> Tuple[StateDict, ConversionReport]:
+def to_mmpretrain(
+    state_dict: Mapping[str, Tensor], rules: List[Rule], drops, name: str
+) -> Tuple[StateDict, ConversionReport]:
     context = dict(last=count_indices(state_dict, r'layers\.(\d+)\.') - 1)
     out, report = apply_rules(state_dict, rules, drops, context, name, 'mmpretrain')
     return add_relative_position_index(out, report)
 
 
-def from_mmpretrain(state_dict: Mapping[str, Tensor], rules: List[Rule], drops,
-                    name: str) -> Tuple[StateDict, ConversionReport]:
+def from_mmpretrain(
+    state_dict: Mapping[str, Tensor], rules: List[Rule], drops, name: str
+) -> Tuple[StateDict, ConversionReport]:
     context = dict(last=count_indices(state_dict, r'backbone\.stages\.(\d+)\.') - 1)
     return apply_rules(state_dict, rules, drops, context, 'mmpretrain', name, reverse=True)
 
@@ -104,5 +119,5 @@ def add_relative_position_index(state_dict: StateDict, report: ConversionReport)
         index_key = re.sub(r'bias_table$', 'index', key)
         if index_key not in state_dict:
             out[index_key] = relative_position_index(window_of_table(value))
-            report.added.append((index_key, 'computed from the bias table\'s window size'))
+            report.added.append((index_key, "computed from the bias table's window size"))
     return out, report

@@ -17,6 +17,7 @@ Every conversion returns a :class:`ConversionReport`: which keys were mapped
 (and to what), which were dropped on purpose (and why), and which could not
 be mapped.
 """
+
 import dataclasses
 import re
 from collections import OrderedDict
@@ -41,7 +42,7 @@ class Template:
         pattern, pos = '', 0
         seen = set()
         for m in _FIELD.finditer(text):
-            literal = text[pos:m.start()]
+            literal = text[pos : m.start()]
             pattern += re.escape(literal)
             name, offset = m.group(1), int(m.group(2) or 0)
             self._parts.append((literal, name, offset))
@@ -100,8 +101,14 @@ class Rule:
         note (str): Shown in the report next to transformed tensors.
     """
 
-    def __init__(self, src: str, dst: str, forward: Optional[TensorFn] = None,
-                 backward: Optional[TensorFn] = None, note: str = ''):
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        forward: Optional[TensorFn] = None,
+        backward: Optional[TensorFn] = None,
+        note: str = '',
+    ):
         if (forward is None) != (backward is None):
             raise ValueError('a transform needs its inverse')
         self.src, self.dst = Template(src), Template(dst)
@@ -129,6 +136,7 @@ class ConversionReport:
         added: ``(output key, reason)``: keys the target layout needs that
             were computed from others (e.g. Swin's relative position index).
     """
+
     src_format: str
     dst_format: str
     mapped: List[Tuple[str, str, str]] = dataclasses.field(default_factory=list)
@@ -141,8 +149,12 @@ class ConversionReport:
         origin = {dst: src for src, dst, _ in self.mapped}
         notes = {dst: note for _, dst, note in self.mapped}
         generated = dict(self.added)
-        merged = ConversionReport(self.src_format, other.dst_format,
-                                  dropped=list(self.dropped), unmapped=list(self.unmapped))
+        merged = ConversionReport(
+            self.src_format,
+            other.dst_format,
+            dropped=list(self.dropped),
+            unmapped=list(self.unmapped),
+        )
         for mid, dst, note in other.mapped:
             if mid in generated:
                 merged.added.append((dst, generated[mid]))
@@ -159,9 +171,11 @@ class ConversionReport:
 
     def summary(self, verbose: bool = False) -> str:
         """A printable account; ``verbose`` lists every mapped key."""
-        lines = [f'{self.src_format} -> {self.dst_format}: {len(self.mapped)} mapped, '
-                 f'{len(self.added)} added, {len(self.dropped)} dropped, '
-                 f'{len(self.unmapped)} could not be mapped']
+        lines = [
+            f'{self.src_format} -> {self.dst_format}: {len(self.mapped)} mapped, '
+            f'{len(self.added)} added, {len(self.dropped)} dropped, '
+            f'{len(self.unmapped)} could not be mapped'
+        ]
         if verbose:
             lines.append('mapped:')
             lines += [f'  {s} -> {d}' + (f'  [{n}]' if n else '') for s, d, n in self.mapped]
@@ -199,10 +213,15 @@ def _grouped(pairs: Sequence[Tuple[str, str]]) -> List[str]:
 DropRule = Tuple[str, str]  # (regular expression on the key, reason)
 
 
-def apply_rules(state_dict: Mapping[str, Tensor], rules: Sequence[Rule],
-                drops: Sequence[DropRule], context: Mapping[str, int],
-                src_format: str, dst_format: str,
-                reverse: bool = False) -> Tuple[StateDict, ConversionReport]:
+def apply_rules(
+    state_dict: Mapping[str, Tensor],
+    rules: Sequence[Rule],
+    drops: Sequence[DropRule],
+    context: Mapping[str, int],
+    src_format: str,
+    dst_format: str,
+    reverse: bool = False,
+) -> Tuple[StateDict, ConversionReport]:
     """Map every key of ``state_dict`` through the first rule that fits.
 
     Args:
@@ -277,8 +296,9 @@ def relative_position_index(window: int) -> Tensor:
     Entry ``(i, j)`` indexes the bias table row of the offset between
     window positions ``i`` and ``j`` (row-major), as in the Swin paper.
     """
-    coords = torch.stack(torch.meshgrid(torch.arange(window), torch.arange(window),
-                                        indexing='ij')).flatten(1)
+    coords = torch.stack(
+        torch.meshgrid(torch.arange(window), torch.arange(window), indexing='ij')
+    ).flatten(1)
     rel = (coords[:, :, None] - coords[:, None, :]).permute(1, 2, 0) + (window - 1)
     return rel[..., 0] * (2 * window - 1) + rel[..., 1]
 

@@ -15,6 +15,7 @@ conversion normalises what older or training-time files carry:
   state (``diversity.*``) -- training-only state, not part of the model a
   transfer config builds.
 """
+
 import re
 from collections import OrderedDict
 from typing import Mapping, Tuple
@@ -31,8 +32,10 @@ DROPS = [
 
 
 def detect(state_dict: Mapping[str, Tensor]) -> bool:
-    return any(k.startswith('backbone.') for k in state_dict) or \
-        'patch_embed.projection.weight' in state_dict
+    return (
+        any(k.startswith('backbone.') for k in state_dict)
+        or 'patch_embed.projection.weight' in state_dict
+    )
 
 
 def _normalise(state_dict: Mapping[str, Tensor], src: str, dst: str):
@@ -43,8 +46,7 @@ def _normalise(state_dict: Mapping[str, Tensor], src: str, dst: str):
     else:
         renamed = {}
     stages = count_indices(state_dict, r'backbone\.stages\.(\d+)\.')
-    old_swin_norm = stages and not any(
-        re.match(r'backbone\.norm\d+\.', k) for k in state_dict)
+    old_swin_norm = stages and not any(re.match(r'backbone\.norm\d+\.', k) for k in state_dict)
     out: StateDict = OrderedDict()
     for key, value in state_dict.items():
         origin = renamed.get(key, key)

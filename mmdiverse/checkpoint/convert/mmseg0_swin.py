@@ -23,6 +23,7 @@ Our segmentation configs (``configs/seg/upernet_swin_l_*.py``) build mmseg
 any other head structure are not mapped: the report lists them and
 ``tools/convert_checkpoint.py`` fails.
 """
+
 from typing import List, Mapping, Tuple
 
 from . import _swin
@@ -53,18 +54,28 @@ def _head_rules() -> List[Rule]:
     rules = []
     for head in ('decode_head', 'auxiliary_head'):
         rules.append(Rule(f'{head}.conv_seg.{{p}}', f'{head}.conv_seg.{{p}}'))
-    for name in ('decode_head.psp_modules.{i}.1', 'decode_head.bottleneck',
-                 'decode_head.lateral_convs.{i}', 'decode_head.fpn_convs.{i}',
-                 'decode_head.fpn_bottleneck', 'auxiliary_head.convs.{i}',
-                 'auxiliary_head.conv_cat'):
+    for name in (
+        'decode_head.psp_modules.{i}.1',
+        'decode_head.bottleneck',
+        'decode_head.lateral_convs.{i}',
+        'decode_head.fpn_convs.{i}',
+        'decode_head.fpn_bottleneck',
+        'auxiliary_head.convs.{i}',
+        'auxiliary_head.conv_cat',
+    ):
         rules += _conv_module(name)
     return rules
 
 
 RULES = [
     *_swin.swin_block_rules(downsample_stage='{s}', with_index=True, prefix='backbone.'),
-    Rule('backbone.absolute_pos_embed', 'backbone.absolute_pos_embed',
-         forward=_ape_to_tokens, backward=_ape_to_grid, note=APE_NOTE),
+    Rule(
+        'backbone.absolute_pos_embed',
+        'backbone.absolute_pos_embed',
+        forward=_ape_to_tokens,
+        backward=_ape_to_grid,
+        note=APE_NOTE,
+    ),
     Rule('backbone.norm{i}.{p}', 'backbone.norm{i}.{p}'),
     *_head_rules(),
 ]
@@ -72,8 +83,9 @@ DROPS = [_swin.ATTN_MASK]
 
 
 def detect(state_dict: Mapping[str, Tensor]) -> bool:
-    return ('backbone.layers.0.blocks.0.attn.relative_position_bias_table' in state_dict
-            and any(k.startswith('decode_head.') for k in state_dict))
+    return 'backbone.layers.0.blocks.0.attn.relative_position_bias_table' in state_dict and any(
+        k.startswith('decode_head.') for k in state_dict
+    )
 
 
 def to_mmseg(state_dict: Mapping[str, Tensor]) -> Tuple[StateDict, ConversionReport]:

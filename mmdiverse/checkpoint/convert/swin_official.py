@@ -8,6 +8,7 @@ block: ``relative_position_index`` (mapped) and, in shifted blocks,
 ``attn_mask`` (dropped: mmpretrain computes the mask from the input size).
 See :mod:`._swin` for the key mapping.
 """
+
 import re
 from typing import Mapping, Tuple
 
@@ -27,8 +28,10 @@ def detect(state_dict: Mapping[str, Tensor]) -> bool:
         return True
     if any(re.match(r'layers\.\d+\.downsample\.', k) for k in keys) or 'head.fc.weight' in keys:
         return False  # timm
-    return any(k.endswith(('relative_position_index', 'attn_mask')) for k in keys) or \
-        'head.weight' in keys
+    return (
+        any(k.endswith(('relative_position_index', 'attn_mask')) for k in keys)
+        or 'head.weight' in keys
+    )
 
 
 def to_mmpretrain(state_dict: Mapping[str, Tensor]) -> Tuple[StateDict, ConversionReport]:

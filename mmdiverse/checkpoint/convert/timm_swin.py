@@ -7,6 +7,7 @@ the converter computes the index mmpretrain expects from the bias table.
 Older timm files (< 0.9) have the Microsoft layout: use ``swin-official``
 (the automatic detection tells them apart). See :mod:`._swin`.
 """
+
 from typing import Mapping, Tuple
 
 from . import _swin
@@ -14,15 +15,17 @@ from .common import ConversionReport, StateDict, Tensor
 
 NAME = 'timm-swin'
 RULES = _swin.swin_rules(downsample_stage='{s+1}', head='head.fc', with_index=False)
-DROPS = [_swin.ATTN_MASK,
-         (r'relative_position_index$', 'buffer: recomputed from the bias table')]
+DROPS = [_swin.ATTN_MASK, (r'relative_position_index$', 'buffer: recomputed from the bias table')]
 REVERSE_DROPS = [(r'relative_position_index$', 'timm does not save this buffer')]
 
 
 def detect(state_dict: Mapping[str, Tensor]) -> bool:
     from . import swin_official
-    return ('layers.0.blocks.0.attn.relative_position_bias_table' in state_dict
-            and not swin_official.detect(state_dict))
+
+    return (
+        'layers.0.blocks.0.attn.relative_position_bias_table' in state_dict
+        and not swin_official.detect(state_dict)
+    )
 
 
 def to_mmpretrain(state_dict: Mapping[str, Tensor]) -> Tuple[StateDict, ConversionReport]:

@@ -11,6 +11,7 @@ load time when the config's image size differs).
 Not mapped (reported): timm's ``fc_norm`` (average pooling head norm), the
 q/k norms of ``qk_norm`` models, register tokens.
 """
+
 from typing import Mapping, Tuple
 
 from .common import ConversionReport, Rule, StateDict, Tensor, apply_rules
@@ -42,7 +43,8 @@ RULES = [
 def detect(state_dict: Mapping[str, Tensor]) -> bool:
     keys = set(state_dict)
     return 'blocks.0.attn.qkv.weight' in keys and (
-        'patch_embed.proj.weight' in keys or 'pos_embed' in keys)
+        'patch_embed.proj.weight' in keys or 'pos_embed' in keys
+    )
 
 
 def to_mmpretrain(state_dict: Mapping[str, Tensor]) -> Tuple[StateDict, ConversionReport]:

@@ -1,8 +1,8 @@
 """Refuse a run whose heads, label checks and data sets disagree on the classes."""
+
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
-
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmpretrain.utils import get_ori_model
@@ -67,13 +67,15 @@ class ClassConsistencyHook(Hook):
                 if top is not None and value <= top:
                     raise ClassMismatchError(
                         f'{key}={value} but the labels of {where} go up to {top}; '
-                        f'set {key}={top + 1} (or more)')
+                        f'set {key}={top + 1} (or more)'
+                    )
             return
         for key, value in model_num_classes(get_ori_model(runner.model)):
             if value != len(classes):
                 raise ClassMismatchError(
                     f'{key}={value} but {where} has {len(classes)} classes '
-                    f'{_short(classes)}; set {key}={len(classes)}')
+                    f'{_short(classes)}; set {key}={len(classes)}'
+                )
         check_pipeline(dataset, split)
 
 
@@ -85,9 +87,11 @@ def model_num_classes(model) -> List[Tuple[str, int]]:
         if heads is None:
             continue
         if isinstance(heads, nn.ModuleList):
-            found += [(f'model.{attr}[{i}].num_classes', h.num_classes)
-                      for i, h in enumerate(heads) if isinstance(getattr(h, 'num_classes', None),
-                                                                 int)]
+            found += [
+                (f'model.{attr}[{i}].num_classes', h.num_classes)
+                for i, h in enumerate(heads)
+                if isinstance(getattr(h, 'num_classes', None), int)
+            ]
         elif isinstance(getattr(heads, 'num_classes', None), int):
             found.append((f'model.{attr}.num_classes', heads.num_classes))
     preprocessor = getattr(model, 'data_preprocessor', None)
@@ -109,7 +113,8 @@ def check_pipeline(dataset, split: str) -> None:
             key = f'{split}_dataloader.dataset.pipeline[{index}].num_classes'
             raise ClassMismatchError(
                 f'{key}={value} ({type(transform).__name__}) but {split}_dataloader.dataset '
-                f'({_folder(dataset)}) has {len(classes)} classes {_short(classes)}')
+                f'({_folder(dataset)}) has {len(classes)} classes {_short(classes)}'
+            )
 
 
 def check_same_classes(first, first_key: str, second, second_key: str) -> None:
@@ -123,14 +128,17 @@ def check_same_classes(first, first_key: str, second, second_key: str) -> None:
     only_a = [c for c in a if c not in b]
     only_b = [c for c in b if c not in a]
     if only_a or only_b:
-        detail = (f'only in {first_key}: {only_a} (an empty class folder?); '
-                  f'only in {second_key}: {only_b}')
+        detail = (
+            f'only in {first_key}: {only_a} (an empty class folder?); '
+            f'only in {second_key}: {only_b}'
+        )
     else:
         detail = f'the same classes in a different order: {_short(a)} vs {_short(b)}'
     raise ClassMismatchError(
         f'{first_key} ({_folder(first)}) and {second_key} ({_folder(second)}) list different '
         f'classes, so the same label index would mean different classes: {detail}. Make the '
-        'class folders agree, or give both the same metainfo=dict(classes=...)')
+        'class folders agree, or give both the same metainfo=dict(classes=...)'
+    )
 
 
 def _dataset_of(runner, split: str):
@@ -151,8 +159,11 @@ def _largest_label(dataset) -> Optional[int]:
     get_gt_labels = getattr(dataset, 'get_gt_labels', None)
     if get_gt_labels is None:
         return None
-    labels = [int(label) for label in np.asarray(get_gt_labels(), dtype=object).ravel()
-              if np.ndim(label) == 0]
+    labels = [
+        int(label)
+        for label in np.asarray(get_gt_labels(), dtype=object).ravel()
+        if np.ndim(label) == 0
+    ]
     return max(labels) if labels else None
 
 
@@ -160,8 +171,9 @@ def _folder(dataset) -> str:
     while not hasattr(dataset, 'data_prefix') and hasattr(dataset, 'dataset'):
         dataset = dataset.dataset  # RepeatDataset and other wrappers
     prefix = getattr(dataset, 'data_prefix', None) or {}
-    return str(prefix.get('img_path') or getattr(dataset, 'data_root', '') or
-               type(dataset).__name__)
+    return str(
+        prefix.get('img_path') or getattr(dataset, 'data_root', '') or type(dataset).__name__
+    )
 
 
 def _short(classes: Sequence[str]) -> str:

@@ -1,4 +1,5 @@
 """Write transfer metadata into checkpoints and export the final backbone."""
+
 import copy
 import os.path as osp
 from typing import Optional
@@ -8,8 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmpretrain.utils import get_ori_model
 
-from ...checkpoint.export import (META_KEY, describe_backbone, export_backbone,
-                                  regularizers_from_cfg)
+from ...checkpoint.export import META_KEY, describe_backbone, export_backbone, regularizers_from_cfg
 
 
 @HOOKS.register_module()
@@ -35,10 +35,15 @@ class ExportMetaHook(Hook):
         keep_head (bool): Keep ``head.*`` in the transfer file.
             Defaults to True.
     """
+
     priority = 'VERY_LOW'  # after CheckpointHook has written the last checkpoint
 
-    def __init__(self, export_on_end: bool = True, out_filename: str = 'backbone_export.pth',
-                 keep_head: bool = True):
+    def __init__(
+        self,
+        export_on_end: bool = True,
+        out_filename: str = 'backbone_export.pth',
+        keep_head: bool = True,
+    ):
         self.export_on_end = export_on_end
         self.out_filename = out_filename
         self.keep_head = keep_head
@@ -54,9 +59,12 @@ class ExportMetaHook(Hook):
             arch = (model_cfg.get('backbone') or {}).get('arch')
             info = describe_backbone(backbone, arch) if backbone is not None else {}
             terms, weights = regularizers_from_cfg(model_cfg)
-            info.update(regularizers=terms, loss_weights=weights,
-                        config=osp.basename(runner.cfg.filename or ''),
-                        experiment=runner.experiment_name)
+            info.update(
+                regularizers=terms,
+                loss_weights=weights,
+                config=osp.basename(runner.cfg.filename or ''),
+                experiment=runner.experiment_name,
+            )
             self._meta = info
         return self._meta
 
@@ -77,6 +85,8 @@ class ExportMetaHook(Hook):
         out_path = osp.join(runner.work_dir, self.out_filename)
         export_backbone(last, out_path, keep_head=self.keep_head)
         self.exported = out_path
-        runner.logger.info(f'Exported the backbone of {last} for transfer to {out_path} '
-                           "(load it with init_cfg=dict(type='Pretrained', "
-                           f"checkpoint='{out_path}', prefix='backbone.'))")
+        runner.logger.info(
+            f'Exported the backbone of {last} for transfer to {out_path} '
+            "(load it with init_cfg=dict(type='Pretrained', "
+            f"checkpoint='{out_path}', prefix='backbone.'))"
+        )

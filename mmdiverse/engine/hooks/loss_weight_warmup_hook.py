@@ -1,4 +1,5 @@
 """Ramp the diversity terms up from zero at the start of training."""
+
 from typing import Optional, Sequence, Union
 
 from mmengine.hooks import Hook
@@ -40,19 +41,20 @@ class LossWeightWarmupHook(Hook):
             ``'patch_mix'``). Defaults to ``'all'``.
         start_factor (float): ``f_0``. Defaults to 0.
     """
+
     priority = 'NORMAL'
 
-    def __init__(self,
-                 warmup_iters: Optional[int] = None,
-                 warmup_epochs: Optional[Union[int, float]] = None,
-                 terms: Union[str, Sequence[str]] = 'all',
-                 start_factor: float = 0.):
+    def __init__(
+        self,
+        warmup_iters: Optional[int] = None,
+        warmup_epochs: Optional[Union[int, float]] = None,
+        terms: Union[str, Sequence[str]] = 'all',
+        start_factor: float = 0.0,
+    ):
         if (warmup_iters is None) == (warmup_epochs is None):
-            raise ValueError('give exactly one of warmup_iters and '
-                             'warmup_epochs')
-        if not 0. <= start_factor <= 1.:
-            raise ValueError(f'start_factor must be in [0, 1], got '
-                             f'{start_factor}')
+            raise ValueError('give exactly one of warmup_iters and warmup_epochs')
+        if not 0.0 <= start_factor <= 1.0:
+            raise ValueError(f'start_factor must be in [0, 1], got {start_factor}')
         self.warmup_iters = warmup_iters
         self.warmup_epochs = warmup_epochs
         self.terms = [terms] if isinstance(terms, str) else list(terms)
@@ -62,26 +64,27 @@ class LossWeightWarmupHook(Hook):
         model = get_ori_model(runner.model)
         reg = getattr(model, 'diversity', None)
         if reg is None or not hasattr(reg, 'set_term_scale'):
-            raise ValueError(f'{type(self).__name__}: model '
-                             f'{type(model).__name__} has no diversity '
-                             'regularizer (diversity=None?)')
+            raise ValueError(
+                f'{type(self).__name__}: model '
+                f'{type(model).__name__} has no diversity '
+                'regularizer (diversity=None?)'
+            )
         return reg
 
     def before_train(self, runner) -> None:
         if self.warmup_epochs is not None:
             self.warmup_iters = max(
-                1,
-                int(round(self.warmup_epochs * len(runner.train_dataloader))))
+                1, int(round(self.warmup_epochs * len(runner.train_dataloader)))
+            )
         reg = self._regularizer(runner)
         for term in self.terms:  # fail early on unknown terms
-            reg.set_term_scale(term, 1.)
+            reg.set_term_scale(term, 1.0)
 
     def factor(self, cur_iter: int) -> float:
-        progress = min(1., cur_iter / max(1, self.warmup_iters))
-        return self.start_factor + (1. - self.start_factor) * progress
+        progress = min(1.0, cur_iter / max(1, self.warmup_iters))
+        return self.start_factor + (1.0 - self.start_factor) * progress
 
-    def before_train_iter(self, runner, batch_idx: int,
-                          data_batch=None) -> None:
+    def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         factor = self.factor(runner.iter)
         reg = self._regularizer(runner)
         for term in self.terms:

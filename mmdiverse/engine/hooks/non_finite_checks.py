@@ -1,4 +1,5 @@
 """Finiteness checks of loss terms, gradients and checkpoints (used by NonFiniteLossHook)."""
+
 import math
 from typing import Dict, Iterable, List, Mapping, Sequence, Set, Tuple
 
@@ -32,8 +33,9 @@ def is_finite(value) -> bool:
     return math.isfinite(float(value))
 
 
-def non_finite_gradients(params: Sequence[torch.nn.Parameter],
-                         names: Mapping[int, str]) -> List[Tuple[str, float]]:
+def non_finite_gradients(
+    params: Sequence[torch.nn.Parameter], names: Mapping[int, str]
+) -> List[Tuple[str, float]]:
     """The parameters whose gradient makes the step non-finite, with their grad norms.
 
     The fast path is one total 2-norm over every gradient (what gradient
@@ -60,8 +62,7 @@ def non_finite_gradients(params: Sequence[torch.nn.Parameter],
     if bool(torch.isfinite(get_total_norm(grads))):
         return []
     norms = [float(get_total_norm([g])) for g in grads]
-    named = [(names.get(id(p), f'<unnamed {tuple(p.shape)}>'), n)
-             for p, n in zip(with_grad, norms)]
+    named = [(names.get(id(p), f'<unnamed {tuple(p.shape)}>'), n) for p, n in zip(with_grad, norms)]
     bad = [(name, n) for name, n in named if not math.isfinite(n)]
     if bad:
         return bad
@@ -89,26 +90,35 @@ def non_finite_tensors(tree, allowed: Set[str] = frozenset(), prefix: str = '') 
     """
     found = []
     if isinstance(tree, torch.Tensor):
-        if (tree.is_floating_point() or tree.is_complex()) and not is_finite(tree) \
-                and not any(prefix == a or prefix.endswith('.' + a) for a in allowed):
+        if (
+            (tree.is_floating_point() or tree.is_complex())
+            and not is_finite(tree)
+            and not any(prefix == a or prefix.endswith('.' + a) for a in allowed)
+        ):
             found.append(prefix)
     elif isinstance(tree, Mapping):
         for key, value in tree.items():
             found += non_finite_tensors(value, allowed, f'{prefix}.{key}' if prefix else str(key))
     elif isinstance(tree, (list, tuple)):
         for index, value in enumerate(tree):
-            found += non_finite_tensors(value, allowed, f'{prefix}.{index}' if prefix else
-                                        str(index))
+            found += non_finite_tensors(
+                value, allowed, f'{prefix}.{index}' if prefix else str(index)
+            )
     return found
 
 
 def non_finite_buffers(named_buffers: Iterable[Tuple[str, torch.Tensor]]) -> Set[str]:
     """Names of buffers that are non-finite by design (before any training step)."""
-    return {name for name, buf in named_buffers
-            if (buf.is_floating_point() or buf.is_complex()) and not is_finite(buf)}
+    return {
+        name
+        for name, buf in named_buffers
+        if (buf.is_floating_point() or buf.is_complex()) and not is_finite(buf)
+    }
 
 
 def describe_loss_terms(bad: Dict[str, torch.Tensor]) -> str:
     """``'loss_x=nan, loss (total)=inf'``, or that another rank had the bad term."""
-    return ', '.join(f'{name}={float(value):.4g}' for name, value in bad.items()) \
+    return (
+        ', '.join(f'{name}={float(value):.4g}' for name, value in bad.items())
         or 'a term on another rank'
+    )

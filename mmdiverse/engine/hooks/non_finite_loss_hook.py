@@ -1,4 +1,5 @@
 """Stop (or skip) a training step whose loss or gradients are NaN or Inf."""
+
 import math
 from functools import partial
 from typing import Dict, List, Optional
@@ -26,8 +27,13 @@ from .non_finite_checks import (
     non_finite_tensors,
 )
 
-__all__ = ['NonFiniteLossHook', 'NonFiniteError', 'NonFiniteLossError',
-           'NonFiniteGradientError', 'NonFiniteCheckpointError']
+__all__ = [
+    'NonFiniteLossHook',
+    'NonFiniteError',
+    'NonFiniteLossError',
+    'NonFiniteGradientError',
+    'NonFiniteCheckpointError',
+]
 
 
 @HOOKS.register_module()
@@ -83,13 +89,20 @@ class NonFiniteLossHook(Hook):
 
     priority = 'LOWEST'  # its checkpoint check sees what every other hook added
 
-    def __init__(self, action: str = 'raise', max_consecutive_skips: int = 3,
-                 check_gradients: bool = True, check_checkpoints: bool = True):
+    def __init__(
+        self,
+        action: str = 'raise',
+        max_consecutive_skips: int = 3,
+        check_gradients: bool = True,
+        check_checkpoints: bool = True,
+    ):
         if action not in ('raise', 'skip'):
             raise ValueError(f"NonFiniteLossHook.action must be 'raise' or 'skip', got {action!r}")
         if not isinstance(max_consecutive_skips, int) or max_consecutive_skips < 0:
-            raise ValueError('NonFiniteLossHook.max_consecutive_skips must be an int >= 0, got '
-                             f'{max_consecutive_skips!r}')
+            raise ValueError(
+                'NonFiniteLossHook.max_consecutive_skips must be an int >= 0, got '
+                f'{max_consecutive_skips!r}'
+            )
         self.action = action
         self.max_consecutive_skips = max_consecutive_skips
         self.check_gradients = check_gradients
@@ -118,12 +131,19 @@ class NonFiniteLossHook(Hook):
         self._handles.append(model.register_forward_hook(self._record_losses, with_kwargs=True))
         self._grad_norms = {}
         for wrapper in wrappers:
-            self._handles.append(wrapper.optimizer.register_step_pre_hook(
-                partial(self._before_step, wrapper)))
-            if self.check_gradients and getattr(wrapper, 'clip_grad_kwargs', None) \
-                    and not _has_loss_scaler(wrapper):
-                self._handles += [p.register_post_accumulate_grad_hook(self._record_grad_norm)
-                                  for p in _params(wrapper.optimizer) if p.requires_grad]
+            self._handles.append(
+                wrapper.optimizer.register_step_pre_hook(partial(self._before_step, wrapper))
+            )
+            if (
+                self.check_gradients
+                and getattr(wrapper, 'clip_grad_kwargs', None)
+                and not _has_loss_scaler(wrapper)
+            ):
+                self._handles += [
+                    p.register_post_accumulate_grad_hook(self._record_grad_norm)
+                    for p in _params(wrapper.optimizer)
+                    if p.requires_grad
+                ]
         self._wrappers = wrappers
 
     def after_train(self, runner) -> None:
@@ -188,20 +208,32 @@ class NonFiniteLossHook(Hook):
             p.grad = None
 
     def _loss_message(self) -> str:
-        bad = {name: value for terms in self._terms for name, value in terms.items()
-               if not is_finite(value)}
+        bad = {
+            name: value
+            for terms in self._terms
+            for name, value in terms.items()
+            if not is_finite(value)
+        }
         return f'Non-finite loss {self._where()}: {describe_loss_terms(bad)}.'
 
     def _gradient_message(self, params, norms: Optional[Dict[int, torch.Tensor]]) -> str:
         if norms:  # before clipping
-            named = [(self._names.get(id(p), f'<unnamed {tuple(p.shape)}>'), float(norms[id(p)]))
-                     for p in params if id(p) in norms]
-            bad = [(n, v) for n, v in named if not math.isfinite(v)] or \
-                sorted(named, key=lambda item: -item[1])[:10]
-            return (f'Non-finite gradient {self._where()} (norms before clipping): '
-                    f'{describe_gradients(bad)}.')
-        return (f'Non-finite gradient {self._where()}: '
-                f'{describe_gradients(non_finite_gradients(params, self._names))}.')
+            named = [
+                (self._names.get(id(p), f'<unnamed {tuple(p.shape)}>'), float(norms[id(p)]))
+                for p in params
+                if id(p) in norms
+            ]
+            bad = [(n, v) for n, v in named if not math.isfinite(v)] or sorted(
+                named, key=lambda item: -item[1]
+            )[:10]
+            return (
+                f'Non-finite gradient {self._where()} (norms before clipping): '
+                f'{describe_gradients(bad)}.'
+            )
+        return (
+            f'Non-finite gradient {self._where()}: '
+            f'{describe_gradients(non_finite_gradients(params, self._names))}.'
+        )
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         scaler = any(_has_loss_scaler(w) for w in self._wrappers)
@@ -225,19 +257,23 @@ class NonFiniteLossHook(Hook):
             raise NonFiniteGradientError(
                 f'The AMP loss scaler skipped {self._consecutive} steps in a row '
                 f'{self._where()} (non-finite gradients; '
-                f'max_consecutive_skips={self.max_consecutive_skips}).')
+                f'max_consecutive_skips={self.max_consecutive_skips}).'
+            )
 
     # ------------------------------------------------------------ actions
     def _skip_or_raise(self, error: type, message: str) -> None:
         if self.action == 'raise':
-            raise error(message + ' The optimizer step was not taken, so the weights are '
-                        'unchanged.')
+            raise error(
+                message + ' The optimizer step was not taken, so the weights are unchanged.'
+            )
         self._consecutive += 1
         self.skipped_iters.append(self._iteration)
         if self._consecutive > self.max_consecutive_skips:
-            raise error(f'{message} {self._consecutive} optimizer steps in a row were skipped '
-                        f'(NonFiniteLossHook.max_consecutive_skips='
-                        f'{self.max_consecutive_skips}): the run is not training; stopping.')
+            raise error(
+                f'{message} {self._consecutive} optimizer steps in a row were skipped '
+                f'(NonFiniteLossHook.max_consecutive_skips='
+                f'{self.max_consecutive_skips}): the run is not training; stopping.'
+            )
         MMLogger.get_current_instance().warning(message + ' Skipping this optimizer step.')
 
     def _where(self) -> str:
@@ -252,7 +288,8 @@ class NonFiniteLossHook(Hook):
             self._iteration, self._epoch = runner.iter + 1, runner.epoch + 1
             raise NonFiniteCheckpointError(
                 f'Refusing to save the checkpoint {self._where()}: non-finite tensors '
-                f'{", ".join(bad[:10])}{more}. The checkpoints already on disk are finite.')
+                f'{", ".join(bad[:10])}{more}. The checkpoints already on disk are finite.'
+            )
 
 
 def _optim_wrappers(optim_wrapper) -> List[OptimWrapper]:
@@ -284,9 +321,12 @@ def _read_flags(loss_flag: Optional[torch.Tensor], grad_flag: Optional[torch.Ten
     if not present and not is_distributed():
         return True, True
     device = present[0].device if present else torch.device('cpu')
-    flags = torch.stack([(f if f is not None else torch.ones((), dtype=torch.bool,
-                                                               device=device)).to(device)
-                         for f in (loss_flag, grad_flag)]).to(torch.int32)
+    flags = torch.stack(
+        [
+            (f if f is not None else torch.ones((), dtype=torch.bool, device=device)).to(device)
+            for f in (loss_flag, grad_flag)
+        ]
+    ).to(torch.int32)
     if is_distributed():  # a bad flag on any rank makes every rank skip (or stop)
         if torch_dist.get_backend() == 'nccl':
             flags = flags.cuda()

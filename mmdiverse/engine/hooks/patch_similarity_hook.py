@@ -1,4 +1,5 @@
 """Log the mean patch cosine similarity of every block on validation."""
+
 import contextlib
 from typing import Dict, Optional
 
@@ -41,14 +42,17 @@ class PatchSimilarityHook(Hook):
         prefix (str): Scalar name prefix. Defaults to ``'patch_cos_sim'``.
         tap (dict, optional): Tap config used when the model has no tap.
     """
+
     priority = 'NORMAL'
 
-    def __init__(self,
-                 interval: int = 1,
-                 max_batches: Optional[int] = None,
-                 absolute: bool = True,
-                 prefix: str = 'patch_cos_sim',
-                 tap: Optional[dict] = None):
+    def __init__(
+        self,
+        interval: int = 1,
+        max_batches: Optional[int] = None,
+        absolute: bool = True,
+        prefix: str = 'patch_cos_sim',
+        tap: Optional[dict] = None,
+    ):
         if interval < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
         self.interval = interval
@@ -69,17 +73,19 @@ class PatchSimilarityHook(Hook):
             tap = getattr(model, 'tap', None)
             if tap is None:
                 if not hasattr(model, 'backbone'):
-                    raise ValueError(f'{type(self).__name__}: model '
-                                     f'{type(model).__name__} has no backbone')
+                    raise ValueError(
+                        f'{type(self).__name__}: model {type(model).__name__} has no backbone'
+                    )
                 tap = build_tap(model.backbone, self.tap_cfg)
             self._tap = tap
         return self._tap
 
     def _add(self, key: str, tokens: torch.Tensor) -> None:
         per_image = patch_cosine_similarity(
-            tokens.detach(), absolute=self.absolute, reduction='none')
+            tokens.detach(), absolute=self.absolute, reduction='none'
+        )
         total = per_image.sum().double().cpu()
-        self._sums[key] = self._sums.get(key, 0.) + total
+        self._sums[key] = self._sums.get(key, 0.0) + total
         self._counts[key] = self._counts.get(key, 0) + per_image.numel()
 
     # ------------------------------------------------------------- hooks
@@ -88,10 +94,8 @@ class PatchSimilarityHook(Hook):
         self._active = (self._val_epochs - 1) % self.interval == 0
         self._sums, self._counts = {}, {}
 
-    def before_val_iter(self, runner, batch_idx: int,
-                        data_batch=None) -> None:
-        if not self._active or (self.max_batches is not None
-                                and batch_idx >= self.max_batches):
+    def before_val_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        if not self._active or (self.max_batches is not None and batch_idx >= self.max_batches):
             return
         tap = self._get_tap(runner)
 
@@ -99,12 +103,10 @@ class PatchSimilarityHook(Hook):
             self._add(f'block_{index:02d}', tokens)
 
         self._stack = contextlib.ExitStack()
-        record = self._stack.enter_context(
-            tap.capture(first=False, attn=False, per_layer=on_block))
+        record = self._stack.enter_context(tap.capture(first=False, attn=False, per_layer=on_block))
         self._record = record
 
-    def after_val_iter(self, runner, batch_idx: int, data_batch=None,
-                       outputs=None) -> None:
+    def after_val_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self._stack is None:
             return
         self._stack.close()
@@ -119,9 +121,7 @@ class PatchSimilarityHook(Hook):
             self._stack = None
         if not self._active or not self._counts:
             return
-        values = {k: float(self._sums[k] / self._counts[k])
-                  for k in sorted(self._counts)}
+        values = {k: float(self._sums[k] / self._counts[k]) for k in sorted(self._counts)}
         for key, value in values.items():
-            runner.message_hub.update_scalar(f'val/{self.prefix}/{key}',
-                                             value)
+            runner.message_hub.update_scalar(f'val/{self.prefix}/{key}', value)
         self._sums, self._counts = {}, {}

@@ -15,6 +15,7 @@ Config::
 
     default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook', interval=1))
 """
+
 import os.path as osp
 
 from mmengine.dist import is_main_process
@@ -59,9 +60,16 @@ class SafeCheckpointHook(CheckpointHook):
         self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
         runner.save_checkpoint(
-            self.out_dir, ckpt_filename, self.file_client_args,
-            save_optimizer=self.save_optimizer, save_param_scheduler=self.save_param_scheduler,
-            meta=meta, by_epoch=self.by_epoch, backend_args=self.backend_args, **self.args)
+            self.out_dir,
+            ckpt_filename,
+            self.file_client_args,
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            meta=meta,
+            by_epoch=self.by_epoch,
+            backend_args=self.backend_args,
+            **self.args,
+        )
         if is_main_process():
             atomic_write(self.last_ckpt, osp.join(runner.work_dir, LAST_CHECKPOINT))
 

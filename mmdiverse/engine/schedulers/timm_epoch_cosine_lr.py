@@ -20,6 +20,7 @@ epochs at 1e-6 here); docs/fidelity.md, "Diverse-ViT DeiT-S".
 ``warmup_lr_init`` and ``lr_min`` are absolute, as in timm (``auto_scale_lr``
 scales only the base lr).
 """
+
 import math
 from typing import List, Union
 
@@ -51,32 +52,38 @@ class TimmEpochCosineLR(LRSchedulerMixin, _ParamScheduler):
         verbose (bool): Defaults to False.
     """
 
-    def __init__(self,
-                 optimizer: Union[Optimizer, BaseOptimWrapper],
-                 t_initial: int,
-                 lr_min: float = 0.0,
-                 warmup_lr_init: float = 0.0,
-                 warmup_t: int = 0,
-                 lag: int = 1,
-                 begin: int = 0,
-                 end: int = INF,
-                 last_step: int = -1,
-                 by_epoch: bool = True,
-                 verbose: bool = False):
+    def __init__(
+        self,
+        optimizer: Union[Optimizer, BaseOptimWrapper],
+        t_initial: int,
+        lr_min: float = 0.0,
+        warmup_lr_init: float = 0.0,
+        warmup_t: int = 0,
+        lag: int = 1,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = True,
+        verbose: bool = False,
+    ):
         if not by_epoch:
-            raise ValueError('TimmEpochCosineLR: by_epoch must be True (timm steps '
-                             'this schedule once per epoch)')
+            raise ValueError(
+                'TimmEpochCosineLR: by_epoch must be True (timm steps this schedule once per epoch)'
+            )
         if t_initial <= 0 or not 0 <= warmup_t < t_initial or lag < 0:
-            raise ValueError(f'TimmEpochCosineLR: need t_initial > 0, 0 <= warmup_t < '
-                             f't_initial and lag >= 0, got t_initial={t_initial}, '
-                             f'warmup_t={warmup_t}, lag={lag}')
+            raise ValueError(
+                f'TimmEpochCosineLR: need t_initial > 0, 0 <= warmup_t < '
+                f't_initial and lag >= 0, got t_initial={t_initial}, '
+                f'warmup_t={warmup_t}, lag={lag}'
+            )
         self.t_initial = t_initial
         self.lr_min = lr_min
         self.warmup_lr_init = warmup_lr_init
         self.warmup_t = warmup_t
         self.lag = lag
-        super().__init__(optimizer, begin=begin, end=end, last_step=last_step,
-                         by_epoch=by_epoch, verbose=verbose)
+        super().__init__(
+            optimizer, begin=begin, end=end, last_step=last_step, by_epoch=by_epoch, verbose=verbose
+        )
 
     def timm_lr(self, t: int, base: float) -> float:
         """timm's ``CosineLRScheduler._get_lr(t)`` for one group (one cycle)."""
@@ -85,7 +92,8 @@ class TimmEpochCosineLR(LRSchedulerMixin, _ParamScheduler):
         if t >= self.t_initial:
             return self.lr_min
         return self.lr_min + 0.5 * (base - self.lr_min) * (
-            1 + math.cos(math.pi * t / self.t_initial))
+            1 + math.cos(math.pi * t / self.t_initial)
+        )
 
     def _get_value(self) -> List[float]:
         """The lr of epoch ``last_step`` for every parameter group."""

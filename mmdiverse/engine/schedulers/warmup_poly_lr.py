@@ -26,6 +26,7 @@ docs/fidelity.md, "Segmentation").
 With ``begin=0``, ``end=max_iters`` and ``by_epoch=False`` the lr of
 iteration ``t`` is ``lr(t)`` above, with ``T = end - begin``.
 """
+
 from typing import Dict, List, Union
 
 from mmengine.optim import BaseOptimWrapper
@@ -60,31 +61,37 @@ class WarmupPolyLR(LRSchedulerMixin, _ParamScheduler):
         verbose (bool): print every update. Defaults to False.
     """
 
-    def __init__(self,
-                 optimizer: Union[Optimizer, BaseOptimWrapper],
-                 power: float = 1.0,
-                 eta_min: float = 0.0,
-                 warmup_iters: int = 0,
-                 warmup_ratio: float = 0.1,
-                 begin: int = 0,
-                 end: int = INF,
-                 last_step: int = -1,
-                 by_epoch: bool = False,
-                 verbose: bool = False):
+    def __init__(
+        self,
+        optimizer: Union[Optimizer, BaseOptimWrapper],
+        power: float = 1.0,
+        eta_min: float = 0.0,
+        warmup_iters: int = 0,
+        warmup_ratio: float = 0.1,
+        begin: int = 0,
+        end: int = INF,
+        last_step: int = -1,
+        by_epoch: bool = False,
+        verbose: bool = False,
+    ):
         if end == INF or end <= begin:
-            raise ValueError(f'WarmupPolyLR: end must be a finite step after begin '
-                             f'({begin}), got {end}: poly decays over end - begin steps')
+            raise ValueError(
+                f'WarmupPolyLR: end must be a finite step after begin '
+                f'({begin}), got {end}: poly decays over end - begin steps'
+            )
         if not 0 <= warmup_iters < end - begin:
-            raise ValueError(f'WarmupPolyLR: warmup_iters must be in [0, {end - begin}), '
-                             f'got {warmup_iters}')
+            raise ValueError(
+                f'WarmupPolyLR: warmup_iters must be in [0, {end - begin}), got {warmup_iters}'
+            )
         if not 0 < warmup_ratio <= 1:
             raise ValueError(f'WarmupPolyLR: warmup_ratio must be in (0, 1], got {warmup_ratio}')
         self.power = power
         self.eta_min = eta_min
         self.warmup_iters = warmup_iters
         self.warmup_ratio = warmup_ratio
-        super().__init__(optimizer, begin=begin, end=end, last_step=last_step,
-                         by_epoch=by_epoch, verbose=verbose)
+        super().__init__(
+            optimizer, begin=begin, end=end, last_step=last_step, by_epoch=by_epoch, verbose=verbose
+        )
 
     def factor(self, step: int, base: float) -> float:
         """The lr at ``step`` (counted from ``begin``) for a group whose base lr is ``base``."""
@@ -113,8 +120,10 @@ class WarmupPolyLR(LRSchedulerMixin, _ParamScheduler):
             KeyError: the state holds no ``_global_step``.
         """
         if '_global_step' not in state_dict:
-            raise KeyError(f'WarmupPolyLR.load_state_dict: the checkpoint\'s scheduler state '
-                           f'has no _global_step (keys: {sorted(state_dict)})')
+            raise KeyError(
+                f"WarmupPolyLR.load_state_dict: the checkpoint's scheduler state "
+                f'has no _global_step (keys: {sorted(state_dict)})'
+            )
         self._global_step = int(state_dict['_global_step'])
         self.last_step = min(self._global_step, self.end - 1) - self.begin
         if self.last_step < 0:

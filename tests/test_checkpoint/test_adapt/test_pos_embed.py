@@ -1,4 +1,5 @@
 """The one position-embedding resize (mmdiverse.checkpoint.adapt.pos_embed)."""
+
 import pytest
 import torch
 from mmpretrain.models import SwinTransformer, VisionTransformer
@@ -10,7 +11,7 @@ VIT = dict(embed_dims=32, num_layers=1, num_heads=2, feedforward_channels=64)
 
 
 def test_vit_grid_is_interpolated_and_the_class_token_kept():
-    target = VisionTransformer(arch=dict(VIT), img_size=64, patch_size=8)   # 8x8 grid + cls
+    target = VisionTransformer(arch=dict(VIT), img_size=64, patch_size=8)  # 8x8 grid + cls
     value = torch.randn(1, 1 + 4 * 4, 32)
     out = resize_position_embedding(target, 'pos_embed', value, target.pos_embed)
     assert out.shape == target.pos_embed.shape
@@ -19,8 +20,9 @@ def test_vit_grid_is_interpolated_and_the_class_token_kept():
 
 
 def test_class_token_entry_dropped_when_the_target_has_none():
-    target = VisionTransformer(arch=dict(VIT), img_size=64, patch_size=8, with_cls_token=False,
-                               out_type='featmap')
+    target = VisionTransformer(
+        arch=dict(VIT), img_size=64, patch_size=8, with_cls_token=False, out_type='featmap'
+    )
     value = torch.randn(1, 1 + 4 * 4, 32)
     out = resize_position_embedding(target, 'pos_embed', value, target.pos_embed)
     assert torch.equal(out, resize_pos_embed(value[:, 1:], (4, 4), (8, 8), 'bicubic', 0))
@@ -28,16 +30,17 @@ def test_class_token_entry_dropped_when_the_target_has_none():
 
 def test_swin_absolute_embedding_matches_mmpretrains_own_hook():
     arch = dict(embed_dims=16, depths=[2], num_heads=[2])
-    source = SwinTransformer(arch=arch, img_size=32, window_size=4, use_abs_pos_embed=True,
-                             out_indices=(0, ))
-    target = SwinTransformer(arch=arch, img_size=64, window_size=4, use_abs_pos_embed=True,
-                             out_indices=(0, ))
+    source = SwinTransformer(
+        arch=arch, img_size=32, window_size=4, use_abs_pos_embed=True, out_indices=(0,)
+    )
+    target = SwinTransformer(
+        arch=arch, img_size=64, window_size=4, use_abs_pos_embed=True, out_indices=(0,)
+    )
     value = torch.randn_like(source.absolute_pos_embed)
-    ours = resize_position_embedding(target, 'absolute_pos_embed', value,
-                                     target.absolute_pos_embed)
+    ours = resize_position_embedding(target, 'absolute_pos_embed', value, target.absolute_pos_embed)
     state = {k: v for k, v in source.state_dict().items()}
     state['absolute_pos_embed'] = value
-    target.load_state_dict(state, strict=False)          # mmpretrain's pre-hook resizes
+    target.load_state_dict(state, strict=False)  # mmpretrain's pre-hook resizes
     assert torch.equal(ours, target.absolute_pos_embed.detach())
 
 
@@ -46,5 +49,4 @@ def test_bad_embeddings_are_refused():
     with pytest.raises(ValueError, match='same width'):
         resize_position_embedding(target, 'pos_embed', torch.randn(1, 17, 16), target.pos_embed)
     with pytest.raises(ValueError, match='not a square patch grid'):
-        resize_position_embedding(target, 'pos_embed', torch.randn(1, 1 + 15, 32),
-                                  target.pos_embed)
+        resize_position_embedding(target, 'pos_embed', torch.randn(1, 1 + 15, 32), target.pos_embed)

@@ -1,11 +1,15 @@
 """mmdiverse.checkpoint.convert.common: key rules, the patch-merging channel
 order and the relative-position index."""
+
 import pytest
 import torch
 
-from mmdiverse.checkpoint.convert.common import (Rule, merge_order_to_unfold,
-                                                 relative_position_index,
-                                                 unfold_order_to_merge)
+from mmdiverse.checkpoint.convert.common import (
+    Rule,
+    merge_order_to_unfold,
+    relative_position_index,
+    unfold_order_to_merge,
+)
 
 
 def test_rule_templates_shift_indices_both_ways():
@@ -24,11 +28,11 @@ def test_rule_templates_shift_indices_both_ways():
     assert final.dst.match('backbone.norm0.weight', {'last': 3}) is None
 
 
-
 def test_patch_merging_reorder_matches_mmcv_unfold():
     """Reordered weights make mmcv's PatchMerging compute what timm's does."""
     from mmcv.cnn.bricks.transformer import PatchMerging
     from timm.models.swin_transformer import PatchMerging as TimmPatchMerging
+
     torch.manual_seed(0)
     timm_merge = TimmPatchMerging(dim=8, out_dim=16).eval()
     mmcv_merge = PatchMerging(8, 16, bias=False).eval()
@@ -44,12 +48,11 @@ def test_patch_merging_reorder_matches_mmcv_unfold():
     assert torch.equal(unfold_order_to_merge(merge_order_to_unfold(w)), w)
 
 
-
 @pytest.mark.parametrize('window', [4, 7, 12])
 def test_relative_position_index_equals_mmpretrain_buffer(window):
     from mmpretrain.models.utils.attention import WindowMSA
+
     attn = WindowMSA(embed_dims=8, window_size=(window, window), num_heads=2)
     expected = attn.relative_position_index
     got = relative_position_index(window)
     assert got.dtype == expected.dtype and torch.equal(got, expected)
-

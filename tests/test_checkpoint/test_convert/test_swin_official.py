@@ -1,11 +1,11 @@
 """mmdiverse.checkpoint.convert.swin_official: Microsoft's Swin layout."""
+
 import pytest
 import torch
 
 from mmdiverse.checkpoint.convert import convert_state_dict, detect_format
 from tests.helpers.fast_init import skip_random_init
-from tests.helpers.state_dicts import (assert_same_tensors,
-                                                           timm_state_dict)
+from tests.helpers.state_dicts import assert_same_tensors, timm_state_dict
 
 timm = pytest.importorskip('timm')
 
@@ -14,6 +14,7 @@ def test_official_swin_layout_agrees_with_timms_own_importer():
     """Microsoft layout: timm's checkpoint_filter_fn (its importer of the
     Microsoft files) and our converter must read it the same way."""
     from timm.models.swin_transformer import checkpoint_filter_fn
+
     timm_model = timm.create_model('swin_tiny_patch4_window7_224', device='meta')
     sd = timm_state_dict('swin_tiny_patch4_window7_224')
     official, _ = convert_state_dict(sd, 'timm-swin', 'swin-official')
@@ -23,11 +24,11 @@ def test_official_swin_layout_agrees_with_timms_own_importer():
     assert detect_format(official) == 'swin-official'
     assert_same_tensors(checkpoint_filter_fn(dict(official), timm_model), sd)
     via_official, report = convert_state_dict(official)
-    assert report.dropped == [('layers.0.blocks.1.attn_mask',
-                               'shifted-window mask: mmpretrain computes it')]
+    assert report.dropped == [
+        ('layers.0.blocks.1.attn_mask', 'shifted-window mask: mmpretrain computes it')
+    ]
     via_timm, _ = convert_state_dict(sd)
     assert_same_tensors(via_official, via_timm)
-
 
 
 def test_fork_swin_l_imagenet_release_fits_the_swin_l_config():
@@ -39,8 +40,9 @@ def test_fork_swin_l_imagenet_release_fits_the_swin_l_config():
     from mmengine.config import Config
 
     from mmdiverse.apis import build_model
-    from tests.helpers.tools import REPO_ROOT
     from tests.helpers.fork_layouts import SWIN_L, microsoft_swin_classifier
+    from tests.helpers.tools import REPO_ROOT
+
     sd = microsoft_swin_classifier(**SWIN_L, img_size=384, num_classes=1000, device='meta')
     assert detect_format(sd) == 'swin-official'
     converted, report = convert_state_dict(sd)
@@ -51,7 +53,9 @@ def test_fork_swin_l_imagenet_release_fits_the_swin_l_config():
     cfg.model.backbone.pop('init_cfg', None)
     with skip_random_init():
         model = build_model(cfg)
-    expected = {k: (tuple(v.shape), v.dtype) for k, v in model.state_dict().items()
-                if k.startswith(('backbone.', 'head.'))}
+    expected = {
+        k: (tuple(v.shape), v.dtype)
+        for k, v in model.state_dict().items()
+        if k.startswith(('backbone.', 'head.'))
+    }
     assert {k: (tuple(v.shape), v.dtype) for k, v in converted.items()} == expected
-

@@ -1,4 +1,5 @@
 """ExportMetaHook: checkpoint metadata and the transfer file written after training."""
+
 from types import SimpleNamespace
 
 import torch
@@ -10,25 +11,35 @@ import mmdiverse  # noqa: F401
 from mmdiverse.checkpoint import safe_load
 from mmdiverse.engine.hooks import ExportMetaHook
 
-MODEL = dict(type='DiverseImageClassifier',
-             backbone=dict(type='VisionTransformer', arch=dict(
-                 embed_dims=16, num_layers=2, num_heads=2, feedforward_channels=16),
-                 img_size=16, patch_size=8),
-             neck=None,
-             head=dict(type='VisionTransformerClsHead', num_classes=2, in_channels=16),
-             diversity=dict(patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5)))
+MODEL = dict(
+    type='DiverseImageClassifier',
+    backbone=dict(
+        type='VisionTransformer',
+        arch=dict(embed_dims=16, num_layers=2, num_heads=2, feedforward_channels=16),
+        img_size=16,
+        patch_size=8,
+    ),
+    neck=None,
+    head=dict(type='VisionTransformerClsHead', num_classes=2, in_channels=16),
+    diversity=dict(patch_cos=dict(type='PatchCosineLoss', loss_weight=0.5)),
+)
 
 
 def _runner(tmp_path):
     from mmpretrain.registry import MODELS
+
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(MODEL)
     config = tmp_path / 'demo.py'
     config.write_text(f'model = {MODEL!r}\n')
-    return SimpleNamespace(model=model, cfg=Config.fromfile(str(config)),
-                           work_dir=str(tmp_path), experiment_name='exp',
-                           message_hub=MessageHub.get_instance('export-meta-hook'),
-                           logger=MMLogger.get_instance('export-meta-hook'))
+    return SimpleNamespace(
+        model=model,
+        cfg=Config.fromfile(str(config)),
+        work_dir=str(tmp_path),
+        experiment_name='exp',
+        message_hub=MessageHub.get_instance('export-meta-hook'),
+        logger=MMLogger.get_instance('export-meta-hook'),
+    )
 
 
 def test_every_checkpoint_says_what_it_holds_and_training_ends_with_an_export(tmp_path):
@@ -50,8 +61,9 @@ def test_every_checkpoint_says_what_it_holds_and_training_ends_with_an_export(tm
     assert exported['meta']['mmdiverse']['regularizers'] == ['patch_cos']
     keys = set(exported['state_dict'])
     assert keys and all(key.startswith('backbone.') for key in keys)  # keep_head=False
-    torch.testing.assert_close(exported['state_dict']['backbone.pos_embed'],
-                               runner.model.backbone.pos_embed.detach())
+    torch.testing.assert_close(
+        exported['state_dict']['backbone.pos_embed'], runner.model.backbone.pos_embed.detach()
+    )
 
 
 def test_without_a_checkpoint_nothing_is_exported(tmp_path):

@@ -1,13 +1,14 @@
 """LossWeightWarmupHook."""
+
 from types import SimpleNamespace
 
 import pytest
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import HOOKS, MODELS
 
 import mmdiverse  # noqa: F401
 from mmdiverse.engine import LossWeightWarmupHook
-from mmpretrain.registry import HOOKS, MODELS
 from tests.helpers.configs import diversity_terms
 
 
@@ -18,43 +19,50 @@ def mmpretrain_scope():
         yield
 
 
-VIT = dict(type='VisionTransformer',
-           arch=dict(embed_dims=32, num_layers=3, num_heads=2,
-                     feedforward_channels=64),
-           img_size=32, patch_size=8, drop_path_rate=0.)
+VIT = dict(
+    type='VisionTransformer',
+    arch=dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64),
+    img_size=32,
+    patch_size=8,
+    drop_path_rate=0.0,
+)
 TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
 
 
 def model_cfg(diversity=None, model_type='DiverseImageClassifier'):
-    cfg = dict(type=model_type, backbone=VIT, neck=None,
-               head=dict(type='VisionTransformerClsHead', num_classes=4,
-                         in_channels=32))
+    cfg = dict(
+        type=model_type,
+        backbone=VIT,
+        neck=None,
+        head=dict(type='VisionTransformerClsHead', num_classes=4, in_channels=32),
+    )
     if model_type == 'DiverseImageClassifier':
         cfg['diversity'] = diversity
     return cfg
 
 
 def fake_runner(model, name):
-    return SimpleNamespace(model=model, iter=0, train_dataloader=[0] * 10,
-                           message_hub=MessageHub.get_instance(name))
+    return SimpleNamespace(
+        model=model, iter=0, train_dataloader=[0] * 10, message_hub=MessageHub.get_instance(name)
+    )
 
 
 def test_warmup_hook_ramps_configured_terms():
     model = MODELS.build(model_cfg(TERMS))
     runner = fake_runner(model, 'warmup')
-    hook = HOOKS.build(dict(type='LossWeightWarmupHook', warmup_epochs=0.5,
-                            terms=['patch_mix', 'attn_div']))
+    hook = HOOKS.build(
+        dict(type='LossWeightWarmupHook', warmup_epochs=0.5, terms=['patch_mix', 'attn_div'])
+    )
     hook.before_train(runner)
     assert hook.warmup_iters == 5
-    for it, expected in [(0, 0.), (2, 0.4), (5, 1.), (9, 1.)]:
+    for it, expected in [(0, 0.0), (2, 0.4), (5, 1.0), (9, 1.0)]:
         runner.iter = it
         hook.before_train_iter(runner, it)
         scales = model.diversity.term_scales
         assert scales['patch_mix'] == pytest.approx(expected)
         assert scales['attn_div'] == pytest.approx(expected)
-        assert scales['patch_cos'] == 1.
-    assert runner.message_hub.get_scalar(
-        'train/diversity_scale').current() == 1.
+        assert scales['patch_cos'] == 1.0
+    assert runner.message_hub.get_scalar('train/diversity_scale').current() == 1.0
 
 
 def test_warmup_hook_errors():
@@ -66,5 +74,4 @@ def test_warmup_hook_errors():
         hook.before_train(fake_runner(model, 'warmup-err'))
     plain = MODELS.build(model_cfg(None))
     with pytest.raises(ValueError, match='no diversity'):
-        LossWeightWarmupHook(warmup_iters=3).before_train(
-            fake_runner(plain, 'warmup-err2'))
+        LossWeightWarmupHook(warmup_iters=3).before_train(fake_runner(plain, 'warmup-err2'))

@@ -1,4 +1,5 @@
 """NonFiniteLossHook in a Runner: bad loss terms, bad gradients, bounded skips, checkpoints."""
+
 import math
 
 import pytest
@@ -27,9 +28,14 @@ HEAD_WEIGHT = 'head.layers.head.weight'
 def _runner(tmp_path, data_root, config=CONFIG, hook=None, **options):
     cfg = Config.fromfile(config)
     cfg.merge_from_dict(dict(arg.split('=', 1) for arg in data_root_options(data_root)))
-    cfg.merge_from_dict({  # 32 images: 2 iterations per epoch
-        'train_dataloader.batch_size': 16, 'train_cfg.max_epochs': 2,
-        'custom_hooks': [dict(type='NonFiniteLossHook', **(hook or {}))], **options})
+    cfg.merge_from_dict(
+        {  # 32 images: 2 iterations per epoch
+            'train_dataloader.batch_size': 16,
+            'train_cfg.max_epochs': 2,
+            'custom_hooks': [dict(type='NonFiniteLossHook', **(hook or {}))],
+            **options,
+        }
+    )
     cfg.work_dir = str(tmp_path)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     return Runner.from_cfg(cfg)
@@ -73,8 +79,11 @@ def test_raise_names_the_term_and_iteration_before_any_step(tmp_path, shapes_cls
 @pytest.mark.slow
 def test_loss_skips_are_bounded(tmp_path, shapes_cls_root):
     runner = _nan_attention_term(_runner(tmp_path, shapes_cls_root, hook=dict(action='skip')))
-    with pytest.raises(NonFiniteLossError, match=r'iteration 4 .*4 optimizer steps in a row '
-                       r'were skipped .*max_consecutive_skips=3'):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r'iteration 4 .*4 optimizer steps in a row '
+        r'were skipped .*max_consecutive_skips=3',
+    ):
         runner.train()
     assert _hook(runner).skipped_iters == [1, 2, 3, 4]
     assert _finite(runner) and _saved_checkpoints_are_finite(tmp_path)
@@ -85,8 +94,9 @@ def test_loss_skips_are_bounded(tmp_path, shapes_cls_root):
 def test_a_nan_gradient_with_a_finite_loss_stops_before_the_step(tmp_path, shapes_cls_root):
     runner = _runner(tmp_path, shapes_cls_root, config=BASELINE)
     param = _poison_gradient(runner, HEAD_WEIGHT, iterations={2})
-    with pytest.raises(NonFiniteGradientError,
-                       match=rf'iteration 2 .*{HEAD_WEIGHT} \(grad norm nan\)') as error:
+    with pytest.raises(
+        NonFiniteGradientError, match=rf'iteration 2 .*{HEAD_WEIGHT} \(grad norm nan\)'
+    ) as error:
         runner.train()
     assert 'loss' not in str(error.value).split(':')[0]
     assert torch.isfinite(param).all() and _finite(runner)
@@ -106,16 +116,21 @@ def test_skip_drops_only_the_bad_gradient_steps(tmp_path, shapes_cls_root):
 
 
 @pytest.mark.slow
-def test_an_infinite_total_norm_under_clipping_does_not_end_in_success(tmp_path,
-                                                                       shapes_cls_root):
+def test_an_infinite_total_norm_under_clipping_does_not_end_in_success(tmp_path, shapes_cls_root):
     """loss_weight=1e30: every gradient element is finite but their norm overflows,
     so clipping would scale every update to zero and the run would 'succeed'."""
-    runner = _runner(tmp_path, shapes_cls_root, config=BASELINE,
-                     **{'model.head.loss.loss_weight': 1e30})
+    runner = _runner(
+        tmp_path, shapes_cls_root, config=BASELINE, **{'model.head.loss.loss_weight': 1e30}
+    )
     with pytest.raises(NonFiniteGradientError, match=r'iteration 1 .*grad norm'):
         runner.train()
-    runner = _runner(tmp_path / 'skip', shapes_cls_root, config=BASELINE,
-                     hook=dict(action='skip'), **{'model.head.loss.loss_weight': 1e30})
+    runner = _runner(
+        tmp_path / 'skip',
+        shapes_cls_root,
+        config=BASELINE,
+        hook=dict(action='skip'),
+        **{'model.head.loss.loss_weight': 1e30},
+    )
     with pytest.raises(NonFiniteGradientError, match=r'iteration 4 .*4 optimizer steps in a row'):
         runner.train()
     assert _saved_checkpoints_are_finite(tmp_path / 'skip')
@@ -123,8 +138,12 @@ def test_an_infinite_total_norm_under_clipping_does_not_end_in_success(tmp_path,
 
 @pytest.mark.slow
 def test_exploding_learning_rate_never_reaches_a_checkpoint(tmp_path, shapes_cls_root):
-    runner = _runner(tmp_path, shapes_cls_root, config=BASELINE,
-                     **{'optim_wrapper.optimizer.lr': 1e6, 'train_cfg.max_epochs': 4})
+    runner = _runner(
+        tmp_path,
+        shapes_cls_root,
+        config=BASELINE,
+        **{'optim_wrapper.optimizer.lr': 1e6, 'train_cfg.max_epochs': 4},
+    )
     with pytest.raises((NonFiniteGradientError, NonFiniteLossError)):
         runner.train()
     assert _finite(runner)
@@ -135,12 +154,17 @@ def test_a_checkpoint_with_a_nan_is_not_saved():
     hook = NonFiniteLossHook()
     hook._allowed_non_finite = {'attn_mask'}
     runner = type('R', (), {'iter': 6, 'epoch': 0})()
-    good = {'state_dict': {'w': torch.ones(2), 'blocks.0.attn_mask': torch.tensor([-math.inf])},
-            'optimizer': {'state': {0: {'exp_avg': torch.zeros(2)}}}}
+    good = {
+        'state_dict': {'w': torch.ones(2), 'blocks.0.attn_mask': torch.tensor([-math.inf])},
+        'optimizer': {'state': {0: {'exp_avg': torch.zeros(2)}}},
+    }
     hook.before_save_checkpoint(runner, good)
-    bad = dict(good, optimizer={'state': {0: {'exp_avg': torch.tensor([0., math.inf])}}})
-    with pytest.raises(NonFiniteCheckpointError, match=r'iteration 7 .*optimizer\.state\.0\.'
-                       r'exp_avg\. The checkpoints already on disk'):
+    bad = dict(good, optimizer={'state': {0: {'exp_avg': torch.tensor([0.0, math.inf])}}})
+    with pytest.raises(
+        NonFiniteCheckpointError,
+        match=r'iteration 7 .*optimizer\.state\.0\.'
+        r'exp_avg\. The checkpoints already on disk',
+    ):
         hook.before_save_checkpoint(runner, bad)
 
 
@@ -195,8 +219,11 @@ def test_a_nan_term_stops_before_the_step_naming_it():
     model, wrapper = _watched(hook)
     weight = model.fc.weight.detach().clone()
     model.scale_b = math.nan
-    with pytest.raises(NonFiniteLossError, match=r'iteration 5 \(epoch 1\): loss_b=nan\. The '
-                       r'optimizer step was not taken'):
+    with pytest.raises(
+        NonFiniteLossError,
+        match=r'iteration 5 \(epoch 1\): loss_b=nan\. The '
+        r'optimizer step was not taken',
+    ):
         _step(hook, model, wrapper, 5)
     assert torch.equal(model.fc.weight, weight)
 
@@ -205,8 +232,9 @@ def test_clipping_norm_overflow_is_caught_before_clipping_hides_it():
     hook = NonFiniteLossHook()
     model, wrapper = _watched(hook, clip_grad=dict(max_norm=1.0))
     model.scale_b = 1e38  # finite terms, a gradient norm beyond float32
-    with pytest.raises(NonFiniteGradientError,
-                       match=r'iteration 1 .* \(norms before clipping\): fc\.weight'):
+    with pytest.raises(
+        NonFiniteGradientError, match=r'iteration 1 .* \(norms before clipping\): fc\.weight'
+    ):
         _step(hook, model, wrapper, 1)
 
 
@@ -243,8 +271,11 @@ def test_amp_loss_scaler_skips_are_bounded():
         _step(hook, model, wrapper, iteration)
     assert hook.skipped_iters == [1, 2, 4, 5]  # never 3 in a row: the run goes on
     wrapper.overflow = True
-    with pytest.raises(NonFiniteGradientError, match=r'skipped 3 steps in a row at iteration 6 '
-                       r'.*max_consecutive_skips=2'):
+    with pytest.raises(
+        NonFiniteGradientError,
+        match=r'skipped 3 steps in a row at iteration 6 '
+        r'.*max_consecutive_skips=2',
+    ):
         _step(hook, model, wrapper, 6)
 
 

@@ -1,4 +1,5 @@
 """PatchSimilarityHook (with LossWeightWarmupHook in one training run)."""
+
 import glob
 import json
 import os.path as osp
@@ -8,12 +9,12 @@ import pytest
 import torch
 from mmengine.logging import MessageHub
 from mmengine.registry import DefaultScope
+from mmpretrain.registry import HOOKS, MODELS
+from mmpretrain.structures import DataSample
 
 import mmdiverse  # noqa: F401
 from mmdiverse.engine import PatchSimilarityHook
 from mmdiverse.models.losses import patch_cosine_similarity
-from mmpretrain.registry import HOOKS, MODELS
-from mmpretrain.structures import DataSample
 from tests.helpers.configs import diversity_terms
 
 
@@ -24,19 +25,24 @@ def mmpretrain_scope():
         yield
 
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
-    osp.abspath(__file__)))))
-VIT = dict(type='VisionTransformer',
-           arch=dict(embed_dims=32, num_layers=3, num_heads=2,
-                     feedforward_channels=64),
-           img_size=32, patch_size=8, drop_path_rate=0.)
+REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+VIT = dict(
+    type='VisionTransformer',
+    arch=dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64),
+    img_size=32,
+    patch_size=8,
+    drop_path_rate=0.0,
+)
 TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
 
 
 def model_cfg(diversity=None, model_type='DiverseImageClassifier'):
-    cfg = dict(type=model_type, backbone=VIT, neck=None,
-               head=dict(type='VisionTransformerClsHead', num_classes=4,
-                         in_channels=32))
+    cfg = dict(
+        type=model_type,
+        backbone=VIT,
+        neck=None,
+        head=dict(type='VisionTransformerClsHead', num_classes=4, in_channels=32),
+    )
     if model_type == 'DiverseImageClassifier':
         cfg['diversity'] = diversity
     return cfg
@@ -44,19 +50,26 @@ def model_cfg(diversity=None, model_type='DiverseImageClassifier'):
 
 def batch(n=3, seed=0):
     gen = torch.Generator().manual_seed(seed)
-    return dict(inputs=torch.rand(n, 3, 32, 32, generator=gen),
-                data_samples=[DataSample().set_gt_label(i % 4)
-                              for i in range(n)])
+    return dict(
+        inputs=torch.rand(n, 3, 32, 32, generator=gen),
+        data_samples=[DataSample().set_gt_label(i % 4) for i in range(n)],
+    )
 
 
 def fake_runner(model, name):
-    return SimpleNamespace(model=model, iter=0, train_dataloader=[0] * 10,
-                           message_hub=MessageHub.get_instance(name))
+    return SimpleNamespace(
+        model=model, iter=0, train_dataloader=[0] * 10, message_hub=MessageHub.get_instance(name)
+    )
 
 
-@pytest.mark.parametrize('model_type,diversity', [
-    ('DiverseImageClassifier', TERMS), ('DiverseImageClassifier', None),
-    ('ImageClassifier', None)])
+@pytest.mark.parametrize(
+    'model_type,diversity',
+    [
+        ('DiverseImageClassifier', TERMS),
+        ('DiverseImageClassifier', None),
+        ('ImageClassifier', None),
+    ],
+)
 def test_patch_similarity_hook_logs_every_block(model_type, diversity):
     torch.manual_seed(0)
     model = MODELS.build(model_cfg(diversity, model_type)).eval()
@@ -68,8 +81,7 @@ def test_patch_similarity_hook_logs_every_block(model_type, diversity):
         hook.before_val_iter(runner, idx, data)
         model.val_step(data)
         hook.after_val_iter(runner, idx, data, None)
-    assert all(not m._forward_hooks and not m._forward_pre_hooks
-               for m in model.modules())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     hook.after_val_epoch(runner, {})
     scalars = runner.message_hub.log_scalars
     keys = {f'val/patch_cos_sim/block_{i:02d}' for i in range(3)}
@@ -83,15 +95,13 @@ def test_patch_similarity_hook_logs_every_block(model_type, diversity):
             tokens = model.backbone(model.data_preprocessor(data)['inputs'])[-1][:, 1:]
             sims.append(patch_cosine_similarity(tokens, reduction='none'))
     expected = torch.cat(sims).mean().item()
-    assert scalars['val/patch_cos_sim/last'].current() == \
-        pytest.approx(expected, rel=1e-5)
+    assert scalars['val/patch_cos_sim/last'].current() == pytest.approx(expected, rel=1e-5)
 
 
 def test_patch_similarity_hook_interval_and_max_batches():
     model = MODELS.build(model_cfg(TERMS)).eval()
     runner = fake_runner(model, 'sim-interval')
-    hook = PatchSimilarityHook(interval=2, max_batches=1, absolute=False,
-                               prefix='sim')
+    hook = PatchSimilarityHook(interval=2, max_batches=1, absolute=False, prefix='sim')
     calls = []
     for epoch in range(2):
         hook.before_val_epoch(runner)
@@ -107,51 +117,65 @@ def test_patch_similarity_hook_interval_and_max_batches():
 
 
 @pytest.mark.slow
-def test_runner_trains_with_diversity_and_logs_similarity(
-        shapes_cls_root, tmp_path):
+def test_runner_trains_with_diversity_and_logs_similarity(shapes_cls_root, tmp_path):
     from mmengine.config import Config
     from mmengine.runner import Runner
-    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'demo', '_base_',
-                                   'shapes_cls.py'))
-    cfg.merge_from_dict(dict(
-        model=dict(
-            type='DiverseImageClassifier',
-            backbone=VIT,
-            neck=None,
-            head=dict(type='VisionTransformerClsHead', num_classes=4,
-                      in_channels=32,
-                      loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1,
-                                mode='original')),
-            diversity=dict(TERMS, tap=dict(first_layer=0,
-                                           attn_layers=(0, ))),
-            train_cfg=dict(augments=[
-                dict(type='Mixup', alpha=0.8),
-                dict(type='PatchCutMix', alpha=1.0, patch_size=8)])),
-        work_dir=str(tmp_path),
-        default_scope='mmpretrain',
-        optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
-        train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=1),
-        val_cfg=dict(), test_cfg=dict(),
-        default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[dict(type='PatchSimilarityHook'),
-                      dict(type='LossWeightWarmupHook', warmup_iters=2)],
-        log_processor=dict(by_epoch=True),
-        env_cfg=dict(dist_cfg=dict(backend='gloo')),
-        randomness=dict(seed=0)))
+
+    cfg = Config.fromfile(osp.join(REPO_ROOT, 'configs', 'demo', '_base_', 'shapes_cls.py'))
+    cfg.merge_from_dict(
+        dict(
+            model=dict(
+                type='DiverseImageClassifier',
+                backbone=VIT,
+                neck=None,
+                head=dict(
+                    type='VisionTransformerClsHead',
+                    num_classes=4,
+                    in_channels=32,
+                    loss=dict(type='LabelSmoothLoss', label_smooth_val=0.1, mode='original'),
+                ),
+                diversity=dict(TERMS, tap=dict(first_layer=0, attn_layers=(0,))),
+                train_cfg=dict(
+                    augments=[
+                        dict(type='Mixup', alpha=0.8),
+                        dict(type='PatchCutMix', alpha=1.0, patch_size=8),
+                    ]
+                ),
+            ),
+            work_dir=str(tmp_path),
+            default_scope='mmpretrain',
+            optim_wrapper=dict(optimizer=dict(type='AdamW', lr=1e-3)),
+            train_cfg=dict(by_epoch=True, max_epochs=1, val_interval=1),
+            val_cfg=dict(),
+            test_cfg=dict(),
+            default_hooks=dict(logger=dict(type='LoggerHook', interval=1)),
+            custom_hooks=[
+                dict(type='PatchSimilarityHook'),
+                dict(type='LossWeightWarmupHook', warmup_iters=2),
+            ],
+            log_processor=dict(by_epoch=True),
+            env_cfg=dict(dist_cfg=dict(backend='gloo')),
+            randomness=dict(seed=0),
+        )
+    )
     for split in ('train', 'val', 'test'):
         cfg[f'{split}_dataloader'].dataset.data_root = shapes_cls_root
         cfg[f'{split}_dataloader'].batch_size = 16
     runner = Runner.from_cfg(cfg)
     runner.train()
-    scalars = glob.glob(osp.join(str(tmp_path), '*', 'vis_data',
-                                 'scalars.json'))
+    scalars = glob.glob(osp.join(str(tmp_path), '*', 'vis_data', 'scalars.json'))
     assert scalars
     records = [json.loads(line) for line in open(scalars[0])]
     train_keys = set().union(*(r for r in records if 'loss' in r))
-    for key in ('loss_patch_cos', 'loss_patch_contrast', 'loss_patch_mix',
-                'loss_attn_div', 'loss_weight_cond', 'patch_cos_sim',
-                'diversity_scale'):
+    for key in (
+        'loss_patch_cos',
+        'loss_patch_contrast',
+        'loss_patch_mix',
+        'loss_attn_div',
+        'loss_weight_cond',
+        'patch_cos_sim',
+        'diversity_scale',
+    ):
         assert key in train_keys, key
     val = [r for r in records if 'accuracy/top1' in r][-1]
-    assert {'patch_cos_sim/block_00', 'patch_cos_sim/block_02',
-            'patch_cos_sim/last'} <= set(val)
+    assert {'patch_cos_sim/block_00', 'patch_cos_sim/block_02', 'patch_cos_sim/last'} <= set(val)

@@ -1,4 +1,5 @@
 """SafeCheckpointHook: atomic ``last_checkpoint``, a broken one refused before resuming."""
+
 import os
 import signal
 import sys
@@ -18,9 +19,11 @@ from mmdiverse.engine.hooks import SafeCheckpointHook, safe_checkpoint_hook
 def _runner(work_dir):
     """What CheckpointHook reads of a runner; saving the weights is a no-op."""
     return types.SimpleNamespace(
-        work_dir=str(work_dir), logger=MMLogger.get_current_instance(),
+        work_dir=str(work_dir),
+        logger=MMLogger.get_current_instance(),
         message_hub=MessageHub.get_current_instance(),
-        save_checkpoint=lambda *args, **kwargs: None)
+        save_checkpoint=lambda *args, **kwargs: None,
+    )
 
 
 def _hook(runner):
@@ -71,9 +74,9 @@ def test_sigkill_during_repeated_writes_never_leaves_it_empty(tmp_path):
     marker = tmp_path / 'last_checkpoint'
     seen = []
     for attempt in range(8):
-        sys.stdout.flush(), sys.stderr.flush()    # nothing buffered is written twice
+        sys.stdout.flush(), sys.stderr.flush()  # nothing buffered is written twice
         pid = os.fork()
-        if pid == 0:                                      # the writer
+        if pid == 0:  # the writer
             try:
                 step = 1000 * attempt + 1
                 while True:
@@ -89,10 +92,11 @@ def test_sigkill_during_repeated_writes_never_leaves_it_empty(tmp_path):
         os.kill(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         content = marker.read_text()
-        assert content.startswith(str(tmp_path / 'epoch_')) and content.endswith('.pth'), \
+        assert content.startswith(str(tmp_path / 'epoch_')) and content.endswith('.pth'), (
             f'kill {attempt}: last_checkpoint holds {content!r}'
+        )
         seen.append(content)
-    assert len(set(seen)) == 8                            # each writer wrote before its kill
+    assert len(set(seen)) == 8  # each writer wrote before its kill
 
 
 def test_outside_its_mmengine_versions_it_is_mmengines_hook(tmp_path, monkeypatch):
@@ -102,8 +106,11 @@ def test_outside_its_mmengine_versions_it_is_mmengines_hook(tmp_path, monkeypatc
     assert not safe_checkpoint_hook.writes_last_checkpoint_atomically('0.9.1')
     monkeypatch.setattr(safe_checkpoint_hook, 'installed_version', lambda name: '0.11.0')
     calls = []
-    monkeypatch.setattr(CheckpointHook, '_save_checkpoint_with_step',
-                        lambda self, runner, step, meta: calls.append(step))
+    monkeypatch.setattr(
+        CheckpointHook,
+        '_save_checkpoint_with_step',
+        lambda self, runner, step, meta: calls.append(step),
+    )
     runner = _runner(tmp_path)
     _hook(runner)._save_checkpoint_with_step(runner, 3, {})
     assert calls == [3] and not (tmp_path / 'last_checkpoint').exists()
@@ -121,15 +128,23 @@ def test_max_keep_ckpts_removes_the_oldest_as_mmengine_does(tmp_path):
     assert runner.message_hub.get_info('keep_ckpt_ids') == [2, 3]
 
 
-@pytest.mark.parametrize('content, expected', [
-    (b'', r'last_checkpoint is empty'),
-    (b'\x00\x00\xff\xfe', r'last_checkpoint is garbled'),
-    (b'work_dirs/gone/epoch_9.pth', r"names 'work_dirs/gone/epoch_9.pth', which is not a file"),
-], ids=['empty', 'binary', 'dangling'])
+@pytest.mark.parametrize(
+    'content, expected',
+    [
+        (b'', r'last_checkpoint is empty'),
+        (b'\x00\x00\xff\xfe', r'last_checkpoint is garbled'),
+        (b'work_dirs/gone/epoch_9.pth', r"names 'work_dirs/gone/epoch_9.pth', which is not a file"),
+    ],
+    ids=['empty', 'binary', 'dangling'],
+)
 def test_resume_from_a_broken_last_checkpoint_stops_before_loading(tmp_path, content, expected):
     (tmp_path / 'last_checkpoint').write_bytes(content)
-    runner = Runner(model=torch.nn.Linear(2, 2), work_dir=str(tmp_path), resume=True,
-                    default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook')))
+    runner = Runner(
+        model=torch.nn.Linear(2, 2),
+        work_dir=str(tmp_path),
+        resume=True,
+        default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook')),
+    )
     with pytest.raises(LastCheckpointError, match=expected) as error:
         runner.call_hook('before_run')
     assert str(tmp_path / 'last_checkpoint') in str(error.value)
@@ -137,6 +152,9 @@ def test_resume_from_a_broken_last_checkpoint_stops_before_loading(tmp_path, con
 
 def test_without_resume_a_broken_last_checkpoint_is_left_alone(tmp_path):
     (tmp_path / 'last_checkpoint').write_bytes(b'')
-    runner = Runner(model=torch.nn.Linear(2, 2), work_dir=str(tmp_path),
-                    default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook')))
+    runner = Runner(
+        model=torch.nn.Linear(2, 2),
+        work_dir=str(tmp_path),
+        default_hooks=dict(checkpoint=dict(type='SafeCheckpointHook')),
+    )
     runner.call_hook('before_run')

@@ -9,8 +9,8 @@ import torch
 from mmengine.config import Config
 
 from mmdiverse.models.diversity import DIAG_KEY, SEGMENTATION_TERMS, loss_key
-from tests.helpers.tools import REPO_ROOT
 from tests.helpers.tiny_segmentors import TINY_SWIN, batch, build, seg_cfg
+from tests.helpers.tools import REPO_ROOT
 
 SEG_TERMS = SEGMENTATION_TERMS
 
