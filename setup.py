@@ -6,6 +6,7 @@ express "one of". ``pip install mmdiverse[lite]`` takes the pure-Python
 ``mmcv-lite`` (compiled ops replaced by ``mmdiverse.compat.mmcv_ext_standin``),
 ``pip install mmdiverse[full]`` the compiled ``mmcv`` (which has no wheel for
 torch 2.14: see ``tools/install/build_mmcv_wheel.sh``)."""
+
 from setuptools import find_packages, setup
 
 
