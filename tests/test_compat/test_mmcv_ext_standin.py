@@ -141,10 +141,13 @@ def test_the_finder_answers_only_for_the_extension():
 
 
 # ----------------------------------------------------------------- the lite install, end to end
+#: The masked-image-modelling configs and their transfers (``*mae*``, ``*simmim*``) take batches
+#: of their own format (masks, 192/224 px): tests/test_configs/test_selfsup_configs.py trains
+#: each of them one step in the lite install.
 CONFIGS = sorted(
     p
     for p in __import__('glob').glob(osp.join(REPO_ROOT, 'configs', '**', '*.py'), recursive=True)
-    if '_base_' not in p
+    if '_base_' not in p and not any(k in osp.basename(p) for k in ('mae_', 'simmim_'))
 )
 
 
