@@ -40,6 +40,7 @@ from tests.helpers.tiny_classifier import (
     make_batch,
     vit_classifier,
 )
+from tests.helpers.tiny_selfsup import tiny_mae_cfg, tiny_simmim_cfg
 
 #: Tensor methods through which Python code makes the host wait for the device.
 SYNC_METHODS = ('item', 'tolist', 'cpu', 'numpy', '__bool__', '__float__', '__int__', 'nonzero')
@@ -197,50 +198,9 @@ def test_cuda_training_step_under_sync_debug_mode_error(augments):
 SSL_TERMS = {k: v for k, v in TERMS.items() if k != 'patch_mix'}
 SSL_MODELS = {
     # MAE: the terms read the encoder's visible tokens (MAEViTTap).
-    'mae': dict(
-        type='DiverseMAE',
-        backbone=dict(
-            type='MAEViT',
-            arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
-            img_size=IMG,
-            patch_size=8,
-            mask_ratio=0.75,
-        ),
-        neck=dict(
-            type='MAEPretrainDecoder',
-            num_patches=16,
-            patch_size=8,
-            embed_dim=32,
-            decoder_embed_dim=16,
-            decoder_depth=1,
-            decoder_num_heads=2,
-        ),
-        head=dict(
-            type='MAEPretrainHead',
-            norm_pix=True,
-            patch_size=8,
-            loss=dict(type='PixelReconstructionLoss', criterion='L2'),
-        ),
-        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(1,))),
-    ),
+    'mae': tiny_mae_cfg(dict(SSL_TERMS, tap=dict(attn_layers=(1,)))),
     # SimMIM: the last Swin stage, masked positions included (the default).
-    'simmim': dict(
-        type='DiverseSimMIM',
-        backbone=dict(
-            type='SimMIMSwinTransformer',
-            arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
-            img_size=IMG,
-            out_indices=(1,),
-            stage_cfgs=dict(block_cfgs=dict(window_size=2)),
-        ),
-        neck=dict(type='SimMIMLinearDecoder', in_channels=32, encoder_stride=8),
-        head=dict(
-            type='SimMIMHead',
-            patch_size=4,
-            loss=dict(type='PixelReconstructionLoss', criterion='L1', channel=3),
-        ),
-        diversity=dict(SSL_TERMS, tap=dict(attn_layers=(3,))),
-    ),
+    'simmim': tiny_simmim_cfg(dict(SSL_TERMS, tap=dict(attn_layers=(3,)))),
 }
 
 

@@ -158,38 +158,17 @@ def run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed=SEED):
     top1 = read_metrics(osp.join(pre_dir, 'test'))['accuracy/top1']
 
     seg_dir = osp.join(work_dir, f'seg_{name}{suffix}')
-    seg_opts = [f'{s}_dataloader.dataset.data_root={seg_root}' for s in ('train', 'val', 'test')]
-    iters = scale['seg_iters']
-    run_tool(
+    seg_metrics = run_transfer(
         steps,
-        f'UperNet {label}',
-        'tools/train.py',
+        label,
         SEG_CONFIG,
-        '--work-dir',
+        checkpoint,
         seg_dir,
-        '--overwrite',
-        '--cfg-options',
-        *seg_opts,
+        seg_root,
+        scale,
+        f'transfer_{name}',
         *seed_opts,
-        f'experiment_name=transfer_{name}',
-        f'model.backbone.init_cfg.checkpoint={checkpoint}',
-        f'train_cfg.max_iters={iters}',
-        f'train_cfg.val_interval={iters}',
-        f'default_hooks.logger.interval={interval}',
     )
-    run_tool(
-        steps,
-        f'UperNet test {label}',
-        'tools/test.py',
-        SEG_CONFIG,
-        osp.join(seg_dir, f'iter_{iters}.pth'),
-        '--work-dir',
-        osp.join(seg_dir, 'test'),
-        '--cfg-options',
-        *seg_opts,
-        'default_hooks.logger.interval=1',
-    )
-    seg_metrics = read_metrics(osp.join(seg_dir, 'test'))
     return dict(
         seed=seed,
         checkpoint=checkpoint,
@@ -201,6 +180,44 @@ def run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed=SEED):
         aAcc=seg_metrics['aAcc'],
         wall_time_s=round(time.time() - start, 1),
     )
+
+
+def run_transfer(steps, label, config, checkpoint, seg_dir, seg_root, scale, experiment, *opts):
+    """Fine-tune UperNet ``config`` from ``checkpoint`` for ``scale['seg_iters']``
+    iterations in ``seg_dir``, test it with mmseg's test loop and return its
+    metrics (``mIoU``, ``mAcc``, ``aAcc``; ``opts``: further ``--cfg-options``)."""
+    seg_opts = [f'{s}_dataloader.dataset.data_root={seg_root}' for s in ('train', 'val', 'test')]
+    iters = scale['seg_iters']
+    run_tool(
+        steps,
+        f'UperNet {label}',
+        'tools/train.py',
+        config,
+        '--work-dir',
+        seg_dir,
+        '--overwrite',
+        '--cfg-options',
+        *seg_opts,
+        *opts,
+        f'experiment_name={experiment}',
+        f'model.backbone.init_cfg.checkpoint={checkpoint}',
+        f'train_cfg.max_iters={iters}',
+        f'train_cfg.val_interval={iters}',
+        f'default_hooks.logger.interval={scale["log_interval"]}',
+    )
+    run_tool(
+        steps,
+        f'UperNet test {label}',
+        'tools/test.py',
+        config,
+        osp.join(seg_dir, f'iter_{iters}.pth'),
+        '--work-dir',
+        osp.join(seg_dir, 'test'),
+        '--cfg-options',
+        *seg_opts,
+        'default_hooks.logger.interval=1',
+    )
+    return read_metrics(osp.join(seg_dir, 'test'))
 
 
 def measure(checkpoints, config, cls_root, num_images):

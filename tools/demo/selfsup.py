@@ -18,7 +18,7 @@ the section it returns is measured by the run (docs/selfsup.md).
 
 import os.path as osp
 
-from .pipeline import REPO_ROOT, measure, read_metrics, run_tool
+from .pipeline import REPO_ROOT, measure, run_tool, run_transfer
 
 SELFSUP_CONFIGS = {
     'baseline': 'configs/demo/mae_vit_tiny_shapes.py',
@@ -98,40 +98,13 @@ def run_variant(steps, name, config, cls_root, seg_root, root, sizes):
         max_epochs=epochs,
     )
     checkpoint = osp.join(pre_dir, f'epoch_{epochs}.pth')
-    seg_opts = [f'{s}_dataloader.dataset.data_root={seg_root}' for s in ('train', 'val', 'test')]
-    run_tool(
-        steps,
-        f'UperNet (MAE {name})',
-        'tools/train.py',
-        SEG_CONFIG,
-        '--work-dir',
-        seg_dir,
-        '--overwrite',
-        '--cfg-options',
-        *seg_opts,
-        f'experiment_name=transfer_mae_{name}',
-        f'model.backbone.init_cfg.checkpoint={checkpoint}',
-        f'train_cfg.max_iters={iters}',
-        f'train_cfg.val_interval={iters}',
-        f'default_hooks.logger.interval={interval}',
+    experiment = f'transfer_mae_{name}'
+    metrics = run_transfer(
+        steps, f'(MAE {name})', SEG_CONFIG, checkpoint, seg_dir, seg_root, sizes, experiment
     )
-    seg_checkpoint = osp.join(seg_dir, f'iter_{iters}.pth')
-    run_tool(
-        steps,
-        f'UperNet test (MAE {name})',
-        'tools/test.py',
-        SEG_CONFIG,
-        seg_checkpoint,
-        '--work-dir',
-        osp.join(seg_dir, 'test'),
-        '--cfg-options',
-        *seg_opts,
-        'default_hooks.logger.interval=1',
-    )
-    metrics = read_metrics(osp.join(seg_dir, 'test'))
     return dict(
         checkpoint=checkpoint,
-        seg_checkpoint=seg_checkpoint,
+        seg_checkpoint=osp.join(seg_dir, f'iter_{iters}.pth'),
         mIoU=metrics['mIoU'],
         mAcc=metrics['mAcc'],
         aAcc=metrics['aAcc'],

@@ -33,8 +33,8 @@ class DiverseMAE(DiversityMixin, MAE):
     ``loss`` is the optimized total. With ``diversity=None`` this is ``MAE``.
 
     Args:
-        backbone, neck, head, target_generator, pretrained,
-        data_preprocessor, init_cfg: As mmpretrain's ``MAE``.
+        *args, **kwargs: mmpretrain's ``MAE`` arguments (``backbone``,
+            ``neck``, ``head``, ``target_generator``, ...), passed through.
         diversity (dict, optional): ``tap`` (``first_layer``,
             ``attn_layers``) and any of ``patch_cos``, ``patch_contrast``,
             ``attn_div``, ``weight_cond`` (loss configs). ``patch_mix`` needs
@@ -45,26 +45,8 @@ class DiverseMAE(DiversityMixin, MAE):
     diversity_cfg_key = 'model.diversity'
     stock_loss_key = 'loss_rec'
 
-    def __init__(
-        self,
-        backbone: dict,
-        neck: Optional[dict] = None,
-        head: Optional[dict] = None,
-        target_generator: Optional[dict] = None,
-        pretrained: Optional[str] = None,
-        data_preprocessor: Optional[dict] = None,
-        init_cfg: Optional[dict] = None,
-        diversity: Optional[dict] = None,
-    ):
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            target_generator=target_generator,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg,
-        )
+    def __init__(self, *args, diversity: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
         self.init_diversity(diversity)
 
     def loss(

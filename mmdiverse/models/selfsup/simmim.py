@@ -85,8 +85,8 @@ class DiverseSimMIM(DiversityMixin, SimMIM):
     ``SimMIM``.
 
     Args:
-        backbone, neck, head, target_generator, pretrained,
-        data_preprocessor, init_cfg: As mmpretrain's ``SimMIM``.
+        *args, **kwargs: mmpretrain's ``SimMIM`` arguments (``backbone``,
+            ``neck``, ``head``, ``target_generator``, ...), passed through.
         diversity (dict, optional): ``tap``, any of ``patch_cos``,
             ``patch_contrast``, ``attn_div``, ``weight_cond`` and
             ``masked_positions`` (see above). ``patch_mix`` is refused.
@@ -98,26 +98,8 @@ class DiverseSimMIM(DiversityMixin, SimMIM):
     diversity_options = ('masked_positions',)
     stock_loss_key = 'loss_rec'
 
-    def __init__(
-        self,
-        backbone: dict,
-        neck: Optional[dict] = None,
-        head: Optional[dict] = None,
-        target_generator: Optional[dict] = None,
-        pretrained: Optional[str] = None,
-        data_preprocessor: Optional[dict] = None,
-        init_cfg: Optional[dict] = None,
-        diversity: Optional[dict] = None,
-    ):
-        super().__init__(
-            backbone=backbone,
-            neck=neck,
-            head=head,
-            target_generator=target_generator,
-            pretrained=pretrained,
-            data_preprocessor=data_preprocessor,
-            init_cfg=init_cfg,
-        )
+    def __init__(self, *args, diversity: Optional[dict] = None, **kwargs):
+        super().__init__(*args, **kwargs)
         self.init_diversity(diversity)
         options = self.diversity.options if self.diversity is not None else {}
         self.masked_positions = options.get('masked_positions', 'include')

@@ -9,13 +9,7 @@ from mmpretrain.registry import MODELS
 
 import mmdiverse  # noqa: F401
 from mmdiverse.models.taps import MAEViTTap
-
-TERMS = dict(
-    patch_cos=dict(type='PatchCosineLoss', loss_weight=1.0),
-    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=1.0),
-    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1.0),
-    weight_cond=dict(type='WeightConditionLoss', loss_weight=1.0),
-)
+from tests.helpers.tiny_selfsup import LABEL_FREE_TERMS, tiny_mae_cfg
 
 
 @pytest.fixture(autouse=True)
@@ -24,41 +18,9 @@ def mmpretrain_scope():
         yield
 
 
-def mae_cfg(diversity=None, model_type='DiverseMAE'):
-    cfg = dict(
-        type=model_type,
-        backbone=dict(
-            type='MAEViT',
-            arch=dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64),
-            img_size=32,
-            patch_size=8,
-            mask_ratio=0.75,
-        ),
-        neck=dict(
-            type='MAEPretrainDecoder',
-            num_patches=16,
-            patch_size=8,
-            in_chans=3,
-            embed_dim=32,
-            decoder_embed_dim=16,
-            decoder_depth=1,
-            decoder_num_heads=2,
-        ),
-        head=dict(
-            type='MAEPretrainHead',
-            norm_pix=True,
-            patch_size=8,
-            loss=dict(type='PixelReconstructionLoss', criterion='L2'),
-        ),
-    )
-    if diversity is not None:
-        cfg['diversity'] = diversity
-    return cfg
-
-
 def build(diversity=None, model_type='DiverseMAE'):
     torch.manual_seed(0)
-    return MODELS.build(mae_cfg(diversity, model_type))
+    return MODELS.build(tiny_mae_cfg(diversity, model_type))
 
 
 def visible_tokens_by_hand(model, inputs, ids_restore):
@@ -72,7 +34,7 @@ def visible_tokens_by_hand(model, inputs, ids_restore):
 
 
 def test_terms_are_the_hand_computed_losses_on_the_visible_tokens():
-    model = build(dict(TERMS, tap=dict(attn_layers=(1,))))
+    model = build(dict(LABEL_FREE_TERMS, tap=dict(attn_layers=(1,))))
     assert isinstance(model.tap, MAEViTTap)
     inputs = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     torch.manual_seed(5)
@@ -108,7 +70,7 @@ def test_terms_are_the_hand_computed_losses_on_the_visible_tokens():
 
 
 def test_attention_is_the_chosen_encoder_block_over_the_visible_tokens():
-    model = build(dict(attn_div=TERMS['attn_div'], tap=dict(attn_layers=(1,))))
+    model = build(dict(attn_div=LABEL_FREE_TERMS['attn_div'], tap=dict(attn_layers=(1,))))
     with model.diversity.capture() as captured:
         model.backbone(torch.rand(3, 3, 32, 32))
     assert captured.attn[1].shape == (3, 2, 5, 5)  # heads x (1 + 4 visible)^2
@@ -120,7 +82,7 @@ def test_attention_is_the_chosen_encoder_block_over_the_visible_tokens():
 
 
 def test_logged_loss_is_the_optimized_total_and_terms_train_the_encoder():
-    model = build(dict(TERMS))
+    model = build(dict(LABEL_FREE_TERMS))
     model.train()
     losses = model(torch.rand(2, 3, 32, 32), [], mode='loss')
     total, log_vars = model.parse_losses(losses)
@@ -159,4 +121,4 @@ def test_without_diversity_it_is_mae():
 )
 def test_build_time_refusals_name_the_key(diversity, match):
     with pytest.raises(ValueError, match=match):
-        MODELS.build(mae_cfg(diversity))
+        MODELS.build(tiny_mae_cfg(diversity))

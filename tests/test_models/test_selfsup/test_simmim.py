@@ -10,42 +10,13 @@ from mmpretrain.structures import DataSample
 import mmdiverse  # noqa: F401
 from mmdiverse.models.losses import PatchCosineLoss
 from mmdiverse.models.selfsup import visible_token_index
-
-TERMS = dict(
-    patch_cos=dict(type='PatchCosineLoss', loss_weight=1.0),
-    patch_contrast=dict(type='PatchContrastiveLoss', loss_weight=1.0),
-    attn_div=dict(type='AttentionDiversityLoss', loss_weight=1.0),
-    weight_cond=dict(type='WeightConditionLoss', loss_weight=1.0),
-)
+from tests.helpers.tiny_selfsup import LABEL_FREE_TERMS, tiny_simmim_cfg
 
 
 @pytest.fixture(autouse=True)
 def mmpretrain_scope():
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         yield
-
-
-def simmim_cfg(diversity=None, model_type='DiverseSimMIM'):
-    cfg = dict(
-        type=model_type,
-        backbone=dict(
-            type='SimMIMSwinTransformer',
-            arch=dict(embed_dims=16, depths=[2, 2], num_heads=[2, 2]),
-            img_size=32,
-            out_indices=(1,),
-            drop_path_rate=0.0,
-            stage_cfgs=dict(block_cfgs=dict(window_size=2)),
-        ),
-        neck=dict(type='SimMIMLinearDecoder', in_channels=32, encoder_stride=8),
-        head=dict(
-            type='SimMIMHead',
-            patch_size=4,
-            loss=dict(type='PixelReconstructionLoss', criterion='L1', channel=3),
-        ),
-    )
-    if diversity is not None:
-        cfg['diversity'] = diversity
-    return cfg
 
 
 def batch(n=2, seed=0):
@@ -65,7 +36,7 @@ def batch(n=2, seed=0):
 
 def test_terms_read_every_last_stage_token_by_default():
     torch.manual_seed(0)
-    model = MODELS.build(simmim_cfg(dict(TERMS)))
+    model = MODELS.build(tiny_simmim_cfg(dict(LABEL_FREE_TERMS)))
     assert model.masked_positions == 'include'
     inputs, samples = batch()
     losses = model.loss(inputs, samples)
@@ -80,14 +51,14 @@ def test_terms_read_every_last_stage_token_by_default():
     mask = torch.stack([s.mask for s in samples])
     last = model.backbone(inputs, mask)[0].flatten(2).transpose(1, 2)  # (B, 16, 32) after norm1
     torch.testing.assert_close(losses['loss_patch_cos'], PatchCosineLoss()(last))
-    stock = MODELS.build(simmim_cfg(model_type='SimMIM'))
+    stock = MODELS.build(tiny_simmim_cfg(model_type='SimMIM'))
     stock.load_state_dict(model.state_dict(), strict=False)
     torch.testing.assert_close(losses['loss_rec'], stock.loss(inputs, samples)['loss'])
 
 
 def test_excluded_masked_positions_leave_only_the_visible_cells():
     torch.manual_seed(0)
-    model = MODELS.build(simmim_cfg(dict(TERMS, masked_positions='exclude')))
+    model = MODELS.build(tiny_simmim_cfg(dict(LABEL_FREE_TERMS, masked_positions='exclude')))
     inputs, samples = batch()
     losses = model.loss(inputs, samples)
     mask = torch.stack([s.mask for s in samples])
@@ -116,9 +87,9 @@ def test_visible_token_index_checks_the_mask():
     'diversity,match',
     [
         (dict(patch_mix=dict(type='PatchMixingLoss')), r'model\.diversity\.patch_mix'),
-        (dict(TERMS, masked_positions='visible'), r'model\.diversity\.masked_positions'),
+        (dict(LABEL_FREE_TERMS, masked_positions='visible'), r'model\.diversity\.masked_positions'),
     ],
 )
 def test_build_time_refusals_name_the_key(diversity, match):
     with pytest.raises(ValueError, match=match):
-        MODELS.build(simmim_cfg(diversity))
+        MODELS.build(tiny_simmim_cfg(diversity))
