@@ -8,16 +8,5 @@ load_from = 'work_dirs/upernet_swin_l_ade20k/iter_160000.pth'
 resume = True
 
 model = dict(backbone=dict(drop_path_rate=0.5))
-param_scheduler = [
-    dict(
-        type='WarmupPolyLR',
-        warmup_iters=1500,
-        warmup_ratio=1e-6,
-        power=1.0,
-        eta_min=0.0,
-        begin=0,
-        end=200000,
-        by_epoch=False,
-    ),
-]
+param_scheduler = [dict(_base_.param_scheduler[0], end=200000)]
 train_cfg = dict(max_iters=200000)

@@ -2,17 +2,6 @@
 # checkpoints every 8000, as its Cityscapes config runs it (docs/fidelity.md, "Segmentation").
 _base_ = './swin_adamw_160k.py'
 
-param_scheduler = [
-    dict(
-        type='WarmupPolyLR',
-        warmup_iters=1500,
-        warmup_ratio=1e-6,
-        power=1.0,
-        eta_min=0.0,
-        begin=0,
-        end=80000,
-        by_epoch=False,
-    ),
-]
+param_scheduler = [dict(_base_.param_scheduler[0], end=80000)]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=80000, val_interval=8000)
 default_hooks = dict(checkpoint=dict(type='SafeCheckpointHook', by_epoch=False, interval=8000))

@@ -1,0 +1,61 @@
+# ADE20K as the Gong fork's _base_/datasets/ade20k.py has it, for mmseg 1.x: mmseg's ADE20K with
+# the fork's (2048, 1024) train resize, test at (2048, 512), CheckedLoadImageFromFile /
+# CheckedLoadAnnotations (150 classes) in place of the stock loaders, and the fork's --aug-test
+# as tta_pipeline: img_ratios of tta_scale, flip (docs/segmentation.md, docs/fidelity.md).
+_base_ = 'mmseg::_base_/datasets/ade20k.py'
+
+crop_size = (512, 512)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    dict(type='RandomResize', scale=(2048, 1024), ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+img_ratios = [0.5, 0.75, 1.0, 1.25, 1.5, 1.75]
+tta_scale = (2048, 512)
+tta_pipeline = [
+    dict(type='CheckedLoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [
+                dict(
+                    type='Resize',
+                    scale=(int(tta_scale[0] * r), int(tta_scale[1] * r)),
+                    keep_ratio=True,
+                )
+                for r in img_ratios
+            ],
+            [
+                dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+                dict(type='RandomFlip', prob=1.0, direction='horizontal'),
+            ],
+            [dict(type='CheckedLoadAnnotations', num_classes=150)],
+            [dict(type='PackSegInputs')],
+        ],
+    ),
+]
+
+train_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            *train_pipeline[2:],
+        ]
+    )
+)
+val_dataloader = dict(
+    dataset=dict(
+        pipeline=[
+            dict(type='CheckedLoadImageFromFile'),
+            dict(type='Resize', scale=(2048, 512), keep_ratio=True),
+            dict(type='CheckedLoadAnnotations', reduce_zero_label=True, num_classes=150),
+            dict(type='PackSegInputs'),
+        ]
+    )
+)
+test_dataloader = val_dataloader
