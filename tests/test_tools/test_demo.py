@@ -96,6 +96,70 @@ def test_failed_step_names_its_log(tmp_path, capsys):
     assert steps.records == []
 
 
+def rendezvous_child(own, other):
+    """A child that writes its flag file, waits up to 60 s for the other's and
+    prints its thread setting: it ends only if the two run at the same time."""
+    code = (
+        'import os, pathlib, sys, time\n'
+        f'pathlib.Path({own!r}).touch()\n'
+        'deadline = time.time() + 60\n'
+        f'while not os.path.exists({other!r}):\n'
+        '    if time.time() > deadline: sys.exit(7)\n'
+        '    time.sleep(0.05)\n'
+        "print('threads', os.environ.get('OMP_NUM_THREADS'))\n"
+    )
+    return [sys.executable, '-c', code]
+
+
+def test_map_runs_jobs_at_once_with_a_share_of_the_threads(tmp_path, monkeypatch):
+    monkeypatch.setattr('os.cpu_count', lambda: 4)
+    steps = StepRunner(Console(file=io.StringIO()), jobs=2)
+    assert steps.threads == 2
+    flags = {name: str(tmp_path / f'{name}.flag') for name in 'ab'}
+
+    def step(pair):
+        own, other = pair
+        log_file = str(tmp_path / f'{own}.log')
+        steps.run(own, rendezvous_child(flags[own], flags[other]), log_file, cwd=str(tmp_path))
+        return open(log_file).read().strip()
+
+    assert steps.map(step, [('a', 'b'), ('b', 'a')]) == ['threads 2', 'threads 2']
+    assert sorted(r.name for r in steps.records) == ['a', 'b']
+    assert 'Steps ran up to 2 at a time, 2 CPU thread(s) each' in steps.timing_table()
+
+
+def test_one_job_leaves_the_thread_setting_alone(tmp_path, monkeypatch):
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    steps = StepRunner(Console(file=io.StringIO()))
+    log_file = str(tmp_path / 'log.txt')
+    code = "import os; print('threads', os.environ.get('OMP_NUM_THREADS'))"
+    assert steps.map(
+        lambda _: steps.run('one', [sys.executable, '-c', code], log_file, cwd=str(tmp_path)),
+        [0],
+    )
+    assert open(log_file).read().strip() == 'threads 3'
+    assert 'at a time' not in steps.timing_table()
+    with pytest.raises(ValueError, match='jobs=0'):
+        StepRunner(jobs=0)
+
+
+def test_after_a_failed_step_no_other_step_starts(tmp_path):
+    steps = StepRunner(Console(file=io.StringIO()), jobs=2)
+    slow = [sys.executable, '-c', 'import time; time.sleep(2)']
+
+    def chain(name):
+        first = fake_child(['boom'], returncode=3) if name == 'bad' else slow
+        steps.run(name, first, str(tmp_path / name), str(tmp_path))
+        # the chain's next step: refused in the slow chain once 'bad' has failed
+        steps.run(f'{name} next', fake_child(['x']), str(tmp_path / f'{name}2'), str(tmp_path))
+
+    with pytest.raises(SystemExit, match="'bad'"):
+        steps.map(chain, ['bad', 'slow'])
+    assert [r.name for r in steps.records] == ['slow']
+    with pytest.raises(SystemExit, match='an earlier step failed'):
+        steps.run('later', fake_child(['x']), str(tmp_path / 'later'), str(tmp_path))
+
+
 def test_ablation_weights_parse_and_refuse_bad_input():
     runs = parse_weights(['attn_div=2,20', 'weight_cond=0.1'])
     assert [w for t, w in runs if t == 'attn_div'] == [2.0, 20.0]

@@ -14,8 +14,8 @@ import os.path as osp
 import time
 
 from .ablation import ABLATION_WEIGHTS, ablation_report, parse_weights, run_ablation
-from .pipeline import PRETRAIN_CONFIGS, SCALES, SEED, make_data, measure, run_tool, run_variant
-from .progress import StepRunner
+from .pipeline import PRETRAIN_CONFIGS, SCALES, SEED, make_data, measure, run_variant
+from .progress import StepRunner, default_jobs
 from .summary import levels_table, variant_summary, variants_table, write_summary
 
 
@@ -49,6 +49,13 @@ def parse_args(argv=None):
         'and report mean ± std through tools/analysis/compare_runs.py',
     )
     parser.add_argument(
+        '--jobs',
+        type=int,
+        default=default_jobs(),
+        help='independent runs trained at once, each with CPU count / JOBS threads '
+        '(default: %(default)s; 1: one after the other, with every thread)',
+    )
+    parser.add_argument(
         '--ablation-epochs', type=int, help="epochs of each ablation run (default: the scale's)"
     )
     parser.add_argument(
@@ -73,17 +80,22 @@ def main(argv=None):
     start = time.time()
     work_dir = osp.abspath(args.work_dir)
     os.makedirs(work_dir, exist_ok=True)
-    steps = StepRunner()
+    if args.jobs < 1:
+        raise SystemExit(f'--jobs {args.jobs}: give at least one')
+    steps = StepRunner(jobs=args.jobs)
     cls_root, seg_root = make_data(osp.abspath(args.data_root), scale)
     results = reports = plot = ablation = None
     sections = {}
     if not args.ablation:
         per_variant = {name: [] for name in PRETRAIN_CONFIGS}
-        for seed in range(SEED, SEED + args.seeds):
-            for name in PRETRAIN_CONFIGS:
-                per_variant[name].append(
-                    run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed)
-                )
+        seeds = range(SEED, SEED + args.seeds)
+        runs = [(seed, name) for seed in seeds for name in PRETRAIN_CONFIGS]
+        finished = steps.map(
+            lambda run: run_variant(steps, run[1], cls_root, seg_root, work_dir, scale, run[0]),
+            runs,
+        )
+        for (_, name), result in zip(runs, finished):
+            per_variant[name].append(result)
         checkpoints = {
             f'{name}@{r["seed"]}': r['checkpoint']
             for name, per_seed in per_variant.items()
@@ -109,9 +121,7 @@ def main(argv=None):
         print(variants_table(results))
         print(levels_table(reports))
     if args.ablation or not (args.skip_ablation or args.quick):
-        runs = run_ablation(
-            lambda *a, **k: run_tool(steps, *a, **k), cls_root, work_dir, scale, ablation_runs
-        )
+        runs = run_ablation(steps, cls_root, work_dir, scale, ablation_runs)
         ablation = ablation_report(runs, measure, cls_root, scale, SEED)
         print(ablation['table'])
     # Further tracks: one call that runs its steps through ``steps`` and returns a summary

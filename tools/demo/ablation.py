@@ -13,7 +13,7 @@ import os.path as osp
 from typing import Callable, Dict, List, Sequence, Tuple
 
 from mmdiverse.analysis.ablation import TERM_MEASURE, ablation_table, own_measures, relative_change
-from .pipeline import REPO_ROOT
+from .pipeline import REPO_ROOT, run_tool
 
 ABLATION_CONFIG = 'configs/demo/vit_tiny_shapes_ablation.py'
 LOSS_TYPES = {
@@ -75,21 +75,25 @@ def term_options(term: str, weight: float):
 
 
 def run_ablation(
-    run_tool: Callable, cls_root: str, work_dir: str, scale: dict, runs: Sequence[Tuple[str, float]]
+    steps, cls_root: str, work_dir: str, scale: dict, runs: Sequence[Tuple[str, float]]
 ) -> Dict[str, dict]:
-    """Train the baseline and each ``(term, weight)`` alone; return ``{run name:
-    {term, weight, checkpoint}}`` (``term`` None for the baseline)."""
+    """Train the baseline and each ``(term, weight)`` alone, ``steps.jobs`` at a
+    time (:class:`tools.demo.progress.StepRunner`); return ``{run name: {term,
+    weight, checkpoint}}`` (``term`` None for the baseline)."""
     epochs = scale['ablation_epochs']
     data_opts = [f'{s}_dataloader.dataset.data_root={cls_root}' for s in ('train', 'val', 'test')]
     runs = dict(
         [('baseline', dict(term=None, weight=0.0))]
         + [(f'{term}@{weight:g}', dict(term=term, weight=weight)) for term, weight in runs]
     )
-    for name, run in runs.items():
+
+    def train(name):
+        run = runs[name]
         run_dir = osp.join(work_dir, 'ablation', name)
         extra = term_options(run['term'], run['weight']) if run['term'] else []
         # val_interval > max_epochs: the ablation measures redundancy, not accuracy
         run_tool(
+            steps,
             f'ablation {name}',
             'tools/train.py',
             ABLATION_CONFIG,
@@ -106,6 +110,8 @@ def run_ablation(
             max_epochs=epochs,
         )
         run['checkpoint'] = osp.join(run_dir, f'epoch_{epochs}.pth')
+
+    steps.map(train, list(runs))
     return runs
 
 

@@ -5,16 +5,25 @@ it; its whole output goes to a log file, and the lines that mmengine's logger
 writes are parsed (:func:`mmdiverse.analysis.parse_log_line`) into one line:
 step name, epoch or iteration out of the total, the logged loss, mmengine's
 ETA and the time spent so far. On a terminal it is a ``rich`` progress bar
-redrawn in place; otherwise (a pipe, CI) a plain line is printed at most every
-``plain_interval_s`` seconds. Each step's duration is kept for the summary.
+redrawn in place (one per running step); otherwise (a pipe, CI) a plain line is
+printed at most every ``plain_interval_s`` seconds. Each step's duration is kept
+for the summary.
+
+Independent chains of steps (the variants, the ablation runs) go through
+:meth:`StepRunner.map`, which runs ``jobs`` of them at once, each child with an
+equal share of the CPU threads (``OMP_NUM_THREADS``): the demo's tiny models
+use two threads poorly, so two one-thread runs side by side finish sooner than
+the same two runs one after the other (docs/demo.md).
 """
 
 import os
 import os.path as osp
 import subprocess
 import sys
+import threading
 import time
-from typing import List, NamedTuple, Optional, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, List, NamedTuple, Optional, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -48,20 +57,59 @@ def describe(progress: LogProgress, max_epochs: Optional[int] = None):
     return f'iter {progress.iter}/{progress.total}', progress.iter, progress.total
 
 
+def default_jobs() -> int:
+    """Steps run at once by default: two where there are two cores or more."""
+    return min(2, os.cpu_count() or 1)
+
+
 class StepRunner:
-    """Runs commands one after the other, showing and timing each.
+    """Runs commands, showing and timing each; :meth:`map` runs independent
+    chains of them ``jobs`` at a time.
 
     Args:
         console (rich.console.Console, optional): where progress goes
             (default: stdout). Live redrawing only on a terminal.
         plain_interval_s (float): seconds between plain progress lines
             when not on a terminal (the first parsed line is always shown).
+        jobs (int): chains :meth:`map` runs at once. With more than one, each
+            child gets ``OMP_NUM_THREADS`` = CPU count // ``jobs``; with one,
+            the children's environment is left as it is.
     """
 
-    def __init__(self, console: Optional[Console] = None, plain_interval_s: float = 10.0):
+    def __init__(
+        self, console: Optional[Console] = None, plain_interval_s: float = 10.0, jobs: int = 1
+    ):
+        if jobs < 1:
+            raise ValueError(f'jobs={jobs}: give at least one')
         self.console = console or Console()
         self.plain_interval_s = plain_interval_s
+        self.jobs = jobs
+        self.threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
         self.records: List[StepRecord] = []
+        self._failed = threading.Event()
+        self._lock = threading.Lock()
+        self._live: Optional[Progress] = None
+        self._live_steps = 0
+
+    def map(self, fn: Callable, items: Iterable) -> list:
+        """``[fn(item) for item in items]``, ``jobs`` calls at a time, in order.
+
+        After a step fails, no further step starts (:meth:`run` refuses it);
+        the first failure is raised once the running calls have returned.
+        """
+        items = list(items)
+        if self.jobs == 1 or len(items) < 2:
+            return [fn(item) for item in items]
+
+        def guarded(item):
+            try:
+                return fn(item)
+            except BaseException:
+                self._failed.set()
+                raise
+
+        with ThreadPoolExecutor(self.jobs) as pool:
+            return list(pool.map(guarded, items))
 
     def run(
         self,
@@ -73,11 +121,15 @@ class StepRunner:
         max_epochs: Optional[int] = None,
     ) -> StepRecord:
         """Run ``command``; raise ``SystemExit`` naming the log if it fails."""
+        if self._failed.is_set():
+            raise SystemExit(f'demo step {name!r} not started: an earlier step failed')
         os.makedirs(osp.dirname(osp.abspath(log_file)), exist_ok=True)
         self.console.print(
             f'[bold]{name}[/]: $ {" ".join(command)}', highlight=False, soft_wrap=True
         )
         env = dict(env if env is not None else os.environ, PYTHONUNBUFFERED='1')
+        if self.threads is not None:
+            env.update(OMP_NUM_THREADS=str(self.threads), MKL_NUM_THREADS=str(self.threads))
         start = time.time()
         # line-buffered: the log on disk follows the step as it runs
         with open(log_file, 'w', buffering=1) as log, self._display(name) as show:
@@ -103,6 +155,7 @@ class StepRunner:
             returncode = process.wait()
         seconds = time.time() - start
         if returncode != 0:
+            self._failed.set()
             with open(log_file) as log:
                 sys.stderr.write(log.read()[-5000:])
             raise SystemExit(
@@ -118,16 +171,48 @@ class StepRunner:
 
     def _display(self, name):
         return (
-            _LiveLine(self.console, name)
+            _LiveLine(self, name)
             if self.console.is_terminal
             else _PlainLines(self.console, name, self.plain_interval_s)
         )
+
+    def _add_live_task(self, name):
+        """A line of the shared live display (started with the first running step)."""
+        with self._lock:
+            if self._live is None:
+                self._live = Progress(
+                    TextColumn('[bold]{task.description}'),
+                    BarColumn(bar_width=24),
+                    TextColumn('{task.fields[position]}'),
+                    TextColumn('loss {task.fields[loss]}'),
+                    TextColumn('eta {task.fields[eta]}'),
+                    TimeElapsedColumn(),
+                    console=self.console,
+                )
+                self._live.start()
+            self._live_steps += 1
+            task = self._live.add_task(name, total=None, position='starting', loss='-', eta='-')
+            return self._live, task
+
+    def _remove_live_task(self, task):
+        with self._lock:
+            self._live_steps -= 1
+            if self._live_steps == 0:
+                self._live.stop()  # the last drawing stays on the screen
+                self._live = None
+            else:
+                self._live.remove_task(task)
 
     def timing_table(self) -> str:
         """Markdown table of every step's wall time, and the total."""
         lines = ['| step | wall time (s) | log |', '|---|---|---|']
         lines += [f'| {r.name} | {r.seconds:.1f} | `{r.log_file}` |' for r in self.records]
         lines.append(f'| total | {sum(r.seconds for r in self.records):.1f} | |')
+        if self.jobs > 1:
+            lines.append(
+                f'\nSteps ran up to {self.jobs} at a time, {self.threads} CPU thread(s) each: '
+                'their times overlap, so the total is more than the wall time.'
+            )
         return '\n'.join(lines)
 
 
@@ -155,23 +240,15 @@ class _State:
 
 
 class _LiveLine:
-    """A rich progress line, redrawn in place (terminals)."""
+    """A step's line of the runner's rich progress display, redrawn in place (terminals)."""
 
-    def __init__(self, console, name):
+    def __init__(self, runner, name):
+        self.runner, self.name = runner, name
         self.state = _State()
-        self.progress = Progress(
-            TextColumn('[bold]{task.description}'),
-            BarColumn(bar_width=24),
-            TextColumn('{task.fields[position]}'),
-            TextColumn('loss {task.fields[loss]}'),
-            TextColumn('eta {task.fields[eta]}'),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        self.task = self.progress.add_task(name, total=None, position='starting', loss='-', eta='-')
+        self.progress = self.task = None
 
     def __enter__(self):
-        self.progress.start()
+        self.progress, self.task = self.runner._add_live_task(self.name)
         return self.update
 
     def update(self, progress: LogProgress, max_epochs=None):
@@ -188,7 +265,7 @@ class _LiveLine:
         self.progress.refresh()  # every log line is drawn, however fast they come
 
     def __exit__(self, *exc):
-        self.progress.stop()
+        self.runner._remove_live_task(self.task)
 
 
 class _PlainLines:

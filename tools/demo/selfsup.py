@@ -53,10 +53,11 @@ def run_selfsup(steps, cls_root, seg_root, work_dir, scale):
     """
     sizes = selfsup_scale(scale)
     root = osp.join(work_dir, 'selfsup')
-    variants = {
-        name: run_variant(steps, name, config, cls_root, seg_root, root, sizes)
-        for name, config in SELFSUP_CONFIGS.items()
-    }
+    finished = steps.map(
+        lambda item: run_variant(steps, *item, cls_root, seg_root, root, sizes),
+        SELFSUP_CONFIGS.items(),
+    )
+    variants = dict(zip(SELFSUP_CONFIGS, finished))
     reports = measure(
         {n: v['checkpoint'] for n, v in variants.items()},
         MEASURE_CONFIG,
