@@ -14,6 +14,8 @@ from tests.helpers.tools import REPO_ROOT
 
 TOOL = osp.join(REPO_ROOT, 'tools', 'benchmarks', 'benchmark_step.py')
 TERMS = ('loss_patch_cos', 'loss_patch_contrast', 'loss_attn_div', 'loss_weight_cond')
+#: Every run here: two timed rounds of two images after one warm-up step, on the CPU.
+TINY_RUN = ['--device', 'cpu', '--batch-size', '2', '--iters', '2', '--warmup', '1']
 
 
 def load_tool():
@@ -51,14 +53,7 @@ def test_cpu_classification_pair_prints_finite_figures(tmp_path, capsys):
     out = tmp_path / 'figures.json'
     rows, failed = tool.main(
         [
-            '--device',
-            'cpu',
-            '--batch-size',
-            '2',
-            '--iters',
-            '2',
-            '--warmup',
-            '1',
+            *TINY_RUN,
             '--amp',
             'bf16',
             '--json',
@@ -99,14 +94,7 @@ def test_cpu_segmentation_pair_prints_finite_figures(capsys):
     tool = load_tool()
     rows, failed = tool.main(
         [
-            '--device',
-            'cpu',
-            '--batch-size',
-            '2',
-            '--iters',
-            '2',
-            '--warmup',
-            '1',
+            *TINY_RUN,
             '--pairs',
             'upernet_swin_l',
             'upernet_swin_l_transfer',
@@ -251,14 +239,7 @@ def test_cpu_self_supervised_pairs_print_finite_figures(tmp_path, capsys):
     tool = load_tool()
     rows, failed = tool.main(
         [
-            '--device',
-            'cpu',
-            '--batch-size',
-            '2',
-            '--iters',
-            '2',
-            '--warmup',
-            '1',
+            *TINY_RUN,
             '--img-size',
             '32',
             '--pairs',
