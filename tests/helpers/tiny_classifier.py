@@ -20,6 +20,30 @@ LOSS_TYPES = (
 )
 
 
+#: A 3-block, 32-wide ViT at 32 px (8 px patches), no drop path.
+VIT = dict(
+    type='VisionTransformer',
+    arch=dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64),
+    img_size=IMG,
+    patch_size=8,
+    drop_path_rate=0.0,
+)
+
+
+def classifier_cfg(diversity=None, model_type='DiverseImageClassifier'):
+    """The config of :data:`VIT` with a linear head; ``diversity`` goes to a
+    ``DiverseImageClassifier`` (a stock ``ImageClassifier`` takes none)."""
+    cfg = dict(
+        type=model_type,
+        backbone=VIT,
+        neck=None,
+        head=dict(type='VisionTransformerClsHead', num_classes=NUM_CLASSES, in_channels=32),
+    )
+    if model_type == 'DiverseImageClassifier':
+        cfg['diversity'] = diversity
+    return cfg
+
+
 def vit_classifier(augments, num_layers=2, attn_layers=(0,)):
     """A small ViT ``DiverseImageClassifier`` with all five terms."""
     with DefaultScope.overwrite_default_scope('mmpretrain'):

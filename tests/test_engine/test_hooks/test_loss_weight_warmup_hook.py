@@ -10,6 +10,7 @@ from mmpretrain.registry import HOOKS, MODELS
 import mmdiverse  # noqa: F401
 from mmdiverse.engine import LossWeightWarmupHook
 from tests.helpers.configs import diversity_terms
+from tests.helpers.tiny_classifier import classifier_cfg
 
 
 @pytest.fixture(autouse=True)
@@ -19,26 +20,7 @@ def mmpretrain_scope():
         yield
 
 
-VIT = dict(
-    type='VisionTransformer',
-    arch=dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64),
-    img_size=32,
-    patch_size=8,
-    drop_path_rate=0.0,
-)
 TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
-
-
-def model_cfg(diversity=None, model_type='DiverseImageClassifier'):
-    cfg = dict(
-        type=model_type,
-        backbone=VIT,
-        neck=None,
-        head=dict(type='VisionTransformerClsHead', num_classes=4, in_channels=32),
-    )
-    if model_type == 'DiverseImageClassifier':
-        cfg['diversity'] = diversity
-    return cfg
 
 
 def fake_runner(model, name):
@@ -48,7 +30,7 @@ def fake_runner(model, name):
 
 
 def test_warmup_hook_ramps_configured_terms():
-    model = MODELS.build(model_cfg(TERMS))
+    model = MODELS.build(classifier_cfg(TERMS))
     runner = fake_runner(model, 'warmup')
     hook = HOOKS.build(
         dict(type='LossWeightWarmupHook', warmup_epochs=0.5, terms=['patch_mix', 'attn_div'])
@@ -68,10 +50,10 @@ def test_warmup_hook_ramps_configured_terms():
 def test_warmup_hook_errors():
     with pytest.raises(ValueError, match='exactly one'):
         LossWeightWarmupHook()
-    model = MODELS.build(model_cfg(dict(patch_cos=TERMS['patch_cos'])))
+    model = MODELS.build(classifier_cfg(dict(patch_cos=TERMS['patch_cos'])))
     hook = LossWeightWarmupHook(warmup_iters=3, terms='patch_mix')
     with pytest.raises(KeyError, match='patch_mix'):
         hook.before_train(fake_runner(model, 'warmup-err'))
-    plain = MODELS.build(model_cfg(None))
+    plain = MODELS.build(classifier_cfg(None))
     with pytest.raises(ValueError, match='no diversity'):
         LossWeightWarmupHook(warmup_iters=3).before_train(fake_runner(plain, 'warmup-err2'))

@@ -16,6 +16,7 @@ import mmdiverse  # noqa: F401
 from mmdiverse.engine import PatchSimilarityHook
 from mmdiverse.models.losses import patch_cosine_similarity
 from tests.helpers.configs import diversity_terms
+from tests.helpers.tiny_classifier import VIT, classifier_cfg
 
 
 @pytest.fixture(autouse=True)
@@ -26,26 +27,7 @@ def mmpretrain_scope():
 
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-VIT = dict(
-    type='VisionTransformer',
-    arch=dict(embed_dims=32, num_layers=3, num_heads=2, feedforward_channels=64),
-    img_size=32,
-    patch_size=8,
-    drop_path_rate=0.0,
-)
 TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
-
-
-def model_cfg(diversity=None, model_type='DiverseImageClassifier'):
-    cfg = dict(
-        type=model_type,
-        backbone=VIT,
-        neck=None,
-        head=dict(type='VisionTransformerClsHead', num_classes=4, in_channels=32),
-    )
-    if model_type == 'DiverseImageClassifier':
-        cfg['diversity'] = diversity
-    return cfg
 
 
 def batch(n=3, seed=0):
@@ -72,7 +54,7 @@ def fake_runner(model, name):
 )
 def test_patch_similarity_hook_logs_every_block(model_type, diversity):
     torch.manual_seed(0)
-    model = MODELS.build(model_cfg(diversity, model_type)).eval()
+    model = MODELS.build(classifier_cfg(diversity, model_type)).eval()
     runner = fake_runner(model, f'sim-{model_type}-{diversity is None}')
     hook = HOOKS.build(dict(type='PatchSimilarityHook'))
     batches = [batch(3, 0), batch(2, 1)]
@@ -99,7 +81,7 @@ def test_patch_similarity_hook_logs_every_block(model_type, diversity):
 
 
 def test_patch_similarity_hook_interval_and_max_batches():
-    model = MODELS.build(model_cfg(TERMS)).eval()
+    model = MODELS.build(classifier_cfg(TERMS)).eval()
     runner = fake_runner(model, 'sim-interval')
     hook = PatchSimilarityHook(interval=2, max_batches=1, absolute=False, prefix='sim')
     calls = []
