@@ -4,7 +4,8 @@ Writes ``summary.json``, ``summary.md`` and ``patch_similarity.png`` to
 ``--work-dir`` (``ablation.json`` / ``ablation.md`` with ``--ablation``). Each
 step shows a live progress line; its full output goes to ``tool_output.log`` in
 the step's work directory, which ``summary.md`` lists with each step's time.
-``--ablation`` runs step 5 alone, ``--skip-ablation`` steps 1-4. Every number
+``--ablation`` runs step 5 alone, ``--skip-ablation`` steps 1-4 (and the
+self-supervised track, unless ``--skip-selfsup``). Every number
 in the summary is measured by this run.
 """
 
@@ -40,6 +41,11 @@ def parse_args(argv=None):
     )
     group.add_argument(
         '--skip-ablation', action='store_true', help='only the pretraining / segmentation pipeline'
+    )
+    parser.add_argument(
+        '--skip-selfsup',
+        action='store_true',
+        help='leave out the self-supervised track (MAE -> UperNet, tools/demo/selfsup.py)',
     )
     parser.add_argument(
         '--seeds',
@@ -126,7 +132,7 @@ def main(argv=None):
         print(ablation['table'])
     # Further tracks: one call that runs its steps through ``steps`` and returns a summary
     # section (a dict with 'title' and 'markdown'; it lands in summary.md and summary.json).
-    if not args.ablation:
+    if not (args.ablation or args.skip_selfsup):
         from .selfsup import run_selfsup
 
         sections['selfsup'] = run_selfsup(steps, cls_root, seg_root, work_dir, scale)
