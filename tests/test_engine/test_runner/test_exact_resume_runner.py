@@ -135,7 +135,8 @@ def uninterrupted(tmp_path_factory):
     [
         dict(val_epoch=1),  # during the first validation
         dict(iter=5),  # in epoch 2, after the first (new best) validation
-        dict(val_epoch=2),  # during a validation after a resumed one
+        # during a validation after a resumed one: about 30 s of worker start-ups
+        pytest.param(dict(val_epoch=2), marks=pytest.mark.slow),
     ],
     ids=['during_validation', 'after_a_new_best', 'validation_of_epoch_2'],
 )
