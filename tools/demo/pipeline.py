@@ -158,7 +158,7 @@ def run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed=SEED):
     top1 = read_metrics(osp.join(pre_dir, 'test'))['accuracy/top1']
 
     seg_dir = osp.join(work_dir, f'seg_{name}{suffix}')
-    seg_metrics = run_transfer(
+    _, seg_metrics = run_transfer(
         steps,
         label,
         SEG_CONFIG,
@@ -184,10 +184,12 @@ def run_variant(steps, name, cls_root, seg_root, work_dir, scale, seed=SEED):
 
 def run_transfer(steps, label, config, checkpoint, seg_dir, seg_root, scale, experiment, *opts):
     """Fine-tune UperNet ``config`` from ``checkpoint`` for ``scale['seg_iters']``
-    iterations in ``seg_dir``, test it with mmseg's test loop and return its
-    metrics (``mIoU``, ``mAcc``, ``aAcc``; ``opts``: further ``--cfg-options``)."""
+    iterations in ``seg_dir`` and test it with mmseg's test loop (``opts``: further
+    ``--cfg-options``); return the fine-tuned checkpoint and its test metrics
+    (``mIoU``, ``mAcc``, ``aAcc``)."""
     seg_opts = [f'{s}_dataloader.dataset.data_root={seg_root}' for s in ('train', 'val', 'test')]
     iters = scale['seg_iters']
+    seg_checkpoint = osp.join(seg_dir, f'iter_{iters}.pth')
     run_tool(
         steps,
         f'UperNet {label}',
@@ -210,14 +212,14 @@ def run_transfer(steps, label, config, checkpoint, seg_dir, seg_root, scale, exp
         f'UperNet test {label}',
         'tools/test.py',
         config,
-        osp.join(seg_dir, f'iter_{iters}.pth'),
+        seg_checkpoint,
         '--work-dir',
         osp.join(seg_dir, 'test'),
         '--cfg-options',
         *seg_opts,
         'default_hooks.logger.interval=1',
     )
-    return read_metrics(osp.join(seg_dir, 'test'))
+    return seg_checkpoint, read_metrics(osp.join(seg_dir, 'test'))
 
 
 def measure(checkpoints, config, cls_root, num_images):

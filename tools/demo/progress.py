@@ -89,7 +89,6 @@ class StepRunner:
         self._failed = threading.Event()
         self._lock = threading.Lock()
         self._live: Optional[Progress] = None
-        self._live_steps = 0
 
     def map(self, fn: Callable, items: Iterable) -> list:
         """``[fn(item) for item in items]``, ``jobs`` calls at a time, in order.
@@ -190,14 +189,12 @@ class StepRunner:
                     console=self.console,
                 )
                 self._live.start()
-            self._live_steps += 1
             task = self._live.add_task(name, total=None, position='starting', loss='-', eta='-')
             return self._live, task
 
     def _remove_live_task(self, task):
         with self._lock:
-            self._live_steps -= 1
-            if self._live_steps == 0:
+            if len(self._live.tasks) == 1:  # the last running step
                 self._live.stop()  # the last drawing stays on the screen
                 self._live = None
             else:

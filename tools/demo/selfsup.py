@@ -82,7 +82,7 @@ def run_selfsup(steps, cls_root, seg_root, work_dir, scale):
 def run_variant(steps, name, config, cls_root, seg_root, root, sizes):
     """MAE pretraining, then UperNet fine-tuning and test, of one variant."""
     pre_dir, seg_dir = osp.join(root, f'mae_{name}'), osp.join(root, f'seg_{name}')
-    epochs, iters, interval = sizes['pretrain_epochs'], sizes['seg_iters'], sizes['log_interval']
+    epochs, interval = sizes['pretrain_epochs'], sizes['log_interval']
     run_tool(
         steps,
         f'MAE {name}',
@@ -100,12 +100,12 @@ def run_variant(steps, name, config, cls_root, seg_root, root, sizes):
     )
     checkpoint = osp.join(pre_dir, f'epoch_{epochs}.pth')
     experiment = f'transfer_mae_{name}'
-    metrics = run_transfer(
+    seg_checkpoint, metrics = run_transfer(
         steps, f'(MAE {name})', SEG_CONFIG, checkpoint, seg_dir, seg_root, sizes, experiment
     )
     return dict(
         checkpoint=checkpoint,
-        seg_checkpoint=osp.join(seg_dir, f'iter_{iters}.pth'),
+        seg_checkpoint=seg_checkpoint,
         mIoU=metrics['mIoU'],
         mAcc=metrics['mAcc'],
         aAcc=metrics['aAcc'],
