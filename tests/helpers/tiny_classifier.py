@@ -18,6 +18,14 @@ LOSS_TYPES = (
     'AttentionDiversityLoss',
     'WeightConditionLoss',
 )
+#: The keys under which a diverse model returns the five terms, in the same order.
+LOSS_KEYS = (
+    'loss_patch_cos',
+    'loss_patch_contrast',
+    'loss_patch_mix',
+    'loss_attn_div',
+    'loss_weight_cond',
+)
 
 
 #: A 3-block, 32-wide ViT at 32 px (8 px patches), no drop path.

@@ -34,6 +34,7 @@ import mmdiverse  # noqa: F401
 from tests.helpers.tiny_classifier import (
     AUGMENTS,
     IMG,
+    LOSS_KEYS,
     NUM_CLASSES,
     TERMS,
     loss_modules,
@@ -132,15 +133,7 @@ class PatchRouteProbe:
 
 
 def check_log_vars(log_vars):
-    for key in (
-        'loss',
-        'loss_patch_cos',
-        'loss_patch_contrast',
-        'loss_patch_mix',
-        'loss_attn_div',
-        'loss_weight_cond',
-        'patch_cos_sim',
-    ):
+    for key in ('loss', *LOSS_KEYS, 'patch_cos_sim'):
         assert key in log_vars, key
         assert torch.is_tensor(log_vars[key]), f'{key} is not a tensor: read on the host'
         assert torch.isfinite(log_vars[key]).all(), key

@@ -16,7 +16,7 @@ import mmdiverse  # noqa: F401
 from mmdiverse.engine import PatchSimilarityHook
 from mmdiverse.models.losses import patch_cosine_similarity
 from tests.helpers.configs import diversity_terms
-from tests.helpers.tiny_classifier import VIT, classifier_cfg
+from tests.helpers.tiny_classifier import LOSS_KEYS, VIT, classifier_cfg
 
 
 @pytest.fixture(autouse=True)
@@ -149,15 +149,7 @@ def test_runner_trains_with_diversity_and_logs_similarity(shapes_cls_root, tmp_p
     assert scalars
     records = [json.loads(line) for line in open(scalars[0])]
     train_keys = set().union(*(r for r in records if 'loss' in r))
-    for key in (
-        'loss_patch_cos',
-        'loss_patch_contrast',
-        'loss_patch_mix',
-        'loss_attn_div',
-        'loss_weight_cond',
-        'patch_cos_sim',
-        'diversity_scale',
-    ):
+    for key in (*LOSS_KEYS, 'patch_cos_sim', 'diversity_scale'):
         assert key in train_keys, key
     val = [r for r in records if 'accuracy/top1' in r][-1]
     assert {'patch_cos_sim/block_00', 'patch_cos_sim/block_02', 'patch_cos_sim/last'} <= set(val)

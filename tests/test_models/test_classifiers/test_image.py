@@ -16,6 +16,7 @@ import mmdiverse  # noqa: F401
 from mmdiverse.models.batch_augments import PatchClsDataPreprocessor
 from mmdiverse.models.losses import PatchMixingLoss
 from tests.helpers.configs import diversity_terms
+from tests.helpers.tiny_classifier import LOSS_KEYS
 
 
 @pytest.fixture(autouse=True)
@@ -27,13 +28,6 @@ def mmpretrain_scope():
 
 NUM_CLASSES = 4
 VIT_ARCH = dict(embed_dims=32, num_layers=2, num_heads=2, feedforward_channels=64)
-LOSS_KEYS = (
-    'loss_patch_cos',
-    'loss_patch_contrast',
-    'loss_patch_mix',
-    'loss_attn_div',
-    'loss_weight_cond',
-)
 ALL_TERMS = diversity_terms()  # configs/pretrain/_base_/diversity.py
 CNN_TERMS = {k: ALL_TERMS[k] for k in ('patch_cos', 'patch_contrast', 'patch_mix')}
 
